@@ -1,0 +1,98 @@
+// A strict, memory-mapped reader for safetensors files.
+//
+// File layout: an 8-byte little-endian header length N, N bytes of UTF-8 JSON
+// (an object mapping tensor names to {dtype, shape, data_offsets}, plus an
+// optional "__metadata__" object of string to string), then the data section.
+// Offsets in the header are relative to the start of the data section, which
+// the tensors must cover contiguously from byte 0 to its end.
+#ifndef GARDEN_COMMON_SAFETENSORS_H_
+#define GARDEN_COMMON_SAFETENSORS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/dtype.h"
+
+namespace garden {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // byte offsets relative to the start of the data section
+  uint64_t end = 0;
+  uint64_t numel() const;  // product of shape (1 for a scalar, shape {})
+  uint64_t num_bytes() const { return end - begin; }
+};
+
+// An open, validated safetensors file. All const methods are thread-safe.
+// The file must not be truncated while open (reads of the mapping would fault).
+class SafetensorsFile {
+ public:
+  struct Options {
+    uint64_t max_header_bytes = 100ull << 20;  // like the reference library
+  };
+
+  // Opens, validates the whole header, and memory-maps the file read-only
+  // (MAP_SHARED). Errors: NOT_FOUND if the file does not exist,
+  // PERMISSION_DENIED if unreadable, DATA_LOSS for every malformation (and for
+  // a path that is not a regular file); messages start with "<path>: ".
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(
+      const std::string& path, Options options);
+  static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(
+      const std::string& path) {
+    return Open(path, Options());
+  }
+
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+  ~SafetensorsFile();  // unmaps, closes
+
+  const std::string& path() const { return path_; }
+  uint64_t file_size() const { return file_size_; }
+  // 8 + header length: the file offset of the data section.
+  uint64_t data_offset() const { return data_offset_; }
+  // Sorted by name.
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  // nullptr if absent (binary search).
+  const TensorInfo* Find(std::string_view name) const;
+  // The "__metadata__" object (empty if absent).
+  const std::map<std::string, std::string>& metadata() const {
+    return metadata_;
+  }
+
+  // The tensor's bytes inside the mapping, valid while this object lives.
+  // Only the pages holding the tensor are touched; advises the kernel
+  // (MADV_SEQUENTIAL, then MADV_WILLNEED) on that range. NOT_FOUND (naming the
+  // tensor) if absent.
+  absl::StatusOr<absl::Span<const uint8_t>> Data(std::string_view name) const;
+  absl::Span<const uint8_t> Data(const TensorInfo& info) const;
+
+  // Drops the mapped pages of one tensor (the page-aligned range covering it)
+  // from this process's resident set with MADV_DONTNEED, so that a long sweep
+  // keeps RSS bounded. Later reads fault the pages back in from the page
+  // cache. Harmless to call more than once.
+  void Release(const TensorInfo& info) const;
+
+ private:
+  SafetensorsFile() = default;
+
+  std::string path_;
+  int fd_ = -1;
+  uint64_t file_size_ = 0;
+  uint64_t data_offset_ = 0;
+  const uint8_t* map_ = nullptr;  // the whole file
+  size_t map_size_ = 0;
+  std::vector<TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+}  // namespace garden
+
+#endif  // GARDEN_COMMON_SAFETENSORS_H_

@@ -1,0 +1,234 @@
+#include "server/garden_service.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/step_spec.h"
+#include "server/histogram_sweep.h"
+#include "spdlog/spdlog.h"
+
+namespace garden {
+namespace {
+
+namespace pb = ::garden::v1;
+
+absl::StatusOr<ModelKey> KeyOf(const pb::ModelRef& ref) {
+  return MakeModelKey(ref.suite(), ref.size(), ref.variant());
+}
+
+void FillRef(const ModelKey& key, pb::ModelRef* ref) {
+  ref->set_suite(key.suite);
+  ref->set_size(key.size);
+  ref->set_variant(key.variant);
+}
+
+absl::StatusOr<StepSpec> SpecOf(const pb::StepSelection& selection) {
+  StepSpec spec;
+  switch (selection.selection_case()) {
+    case pb::StepSelection::kAll:
+      if (!selection.all()) {
+        return absl::InvalidArgumentError(
+            "steps: all=false selects nothing; give a list or a range");
+      }
+      return spec;
+    case pb::StepSelection::kList:
+      spec.kind = StepSpec::Kind::kList;
+      spec.list.assign(selection.list().steps().begin(),
+                       selection.list().steps().end());
+      if (spec.list.empty()) {
+        return absl::InvalidArgumentError("steps: the list is empty");
+      }
+      return spec;
+    case pb::StepSelection::kRange:
+      spec.kind = StepSpec::Kind::kRange;
+      spec.first = selection.range().first();
+      spec.last = selection.range().last();
+      if (spec.first < 0 || spec.first > spec.last) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("steps: range ", spec.first, ":", spec.last,
+                         " needs 0 <= first <= last"));
+      }
+      return spec;
+    case pb::StepSelection::SELECTION_NOT_SET:
+      return absl::InvalidArgumentError(
+          "steps: no selection; give all, a list or a range");
+  }
+  return absl::InvalidArgumentError("steps: unknown selection");
+}
+
+// Logs one RPC's outcome with its duration.
+class RpcLog {
+ public:
+  RpcLog(std::string_view method, grpc::ServerContext* context)
+      : method_(method), peer_(context->peer()),
+        start_(std::chrono::steady_clock::now()) {}
+  grpc::Status Done(const absl::Status& status, std::string_view what) {
+    const double ms = std::chrono::duration<double, std::milli>(
+                          std::chrono::steady_clock::now() - start_)
+                          .count();
+    if (status.ok()) {
+      spdlog::info("{} {} from {}: OK in {:.1f} ms", method_, what, peer_, ms);
+    } else {
+      spdlog::warn("{} {} from {}: {} in {:.1f} ms", method_, what, peer_,
+                   status.ToString(), ms);
+    }
+    return ToGrpcStatus(status);
+  }
+
+ private:
+  std::string method_, peer_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+grpc::Status GardenService::ListModels(grpc::ServerContext* context,
+                                       const pb::ListModelsRequest* request,
+                                       pb::ListModelsResponse* response) {
+  RpcLog log("ListModels", context);
+  if (!request->suite().empty()) {
+    if (auto s = ValidateName("suite", request->suite()); !s.ok()) {
+      return log.Done(s, request->suite());
+    }
+  }
+  store_.Refresh();
+  for (const auto& listing : store_.ListModels(request->suite())) {
+    pb::ModelInfo* info = response->add_models();
+    FillRef(listing.key, info->mutable_model());
+    for (int64_t step : listing.steps) info->add_steps(step);
+    info->set_repo_id(listing.repo_id);
+    info->set_layout(listing.layout);
+    if (listing.key.suite == kDefaultSuite) {
+      for (int64_t step : PythiaSchedule()) {
+        if (!std::binary_search(listing.steps.begin(), listing.steps.end(),
+                                step)) {
+          info->add_missing_from_schedule(step);
+        }
+      }
+    }
+  }
+  return log.Done(absl::OkStatus(),
+                  absl::StrCat(response->models_size(), " models"));
+}
+
+grpc::Status GardenService::ListTensors(grpc::ServerContext* context,
+                                        const pb::ListTensorsRequest* request,
+                                        pb::ListTensorsResponse* response) {
+  RpcLog log("ListTensors", context);
+  auto key = KeyOf(request->checkpoint().model());
+  if (!key.ok()) return log.Done(key.status(), "");
+  const std::string what =
+      absl::StrCat(key->Name(), " step ", request->checkpoint().step());
+  auto where = store_.Locate(*key, request->checkpoint().step());
+  if (!where.ok()) return log.Done(where.status(), what);
+  auto tensors = store_.ListTensors(*where);
+  if (!tensors.ok()) return log.Done(tensors.status(), what);
+  auto config = store_.ReadConfig(*where);
+  if (!config.ok()) return log.Done(config.status(), what);
+  FillRef(*key, response->mutable_checkpoint()->mutable_model());
+  response->mutable_checkpoint()->set_step(where->step);
+  response->set_config_json(*config);
+  for (const auto& t : *tensors) {
+    pb::TensorInfo* info = response->add_tensors();
+    info->set_name(t.info.name);
+    info->set_dtype(std::string(DTypeName(t.info.dtype)));
+    for (int64_t d : t.info.shape) info->add_shape(d);
+    info->set_num_bytes(t.info.num_bytes());
+    info->set_file(t.file);
+  }
+  return log.Done(absl::OkStatus(), what);
+}
+
+grpc::Status GardenService::StreamHistograms(
+    grpc::ServerContext* context, const pb::StreamHistogramsRequest* request,
+    grpc::ServerWriter<pb::StreamHistogramsResponse>* writer) {
+  RpcLog log("StreamHistograms", context);
+  auto key = KeyOf(request->model());
+  if (!key.ok()) return log.Done(key.status(), "");
+  HistogramSweepOptions options;
+  options.model = *key;
+  if (!request->tensor().empty()) options.tensor = request->tensor();
+  if (auto s = ValidateName("tensor", options.tensor); !s.ok()) {
+    return log.Done(s, key->Name());
+  }
+  if (request->has_bins()) {
+    if (request->bins() < 1 || request->bins() > kMaxBins) {
+      return log.Done(absl::InvalidArgumentError(absl::StrCat(
+                          "bins must be in [1, ", kMaxBins, "], got ",
+                          request->bins())),
+                      key->Name());
+    }
+    options.bins = request->bins();
+  }
+  if (request->has_range()) {
+    const double lo = request->range().lo(), hi = request->range().hi();
+    if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi) ||
+        !std::isfinite(hi - lo)) {
+      return log.Done(
+          absl::InvalidArgumentError(absl::StrCat(
+              "range ", lo, ":", hi,
+              " is invalid: lo and hi must be finite with lo < hi")),
+          key->Name());
+    }
+    options.range.emplace(lo, hi);
+  }
+  auto spec = SpecOf(request->steps());
+  if (!spec.ok()) return log.Done(spec.status(), key->Name());
+  auto model = store_.FindModel(*key);
+  if (!model.ok()) return log.Done(model.status(), key->Name());
+  auto steps = spec->Resolve(model->steps, key->Name());
+  if (!steps.ok()) return log.Done(steps.status(), key->Name());
+  options.steps = *steps;
+  const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
+                                        spec->ToString(), " (",
+                                        options.steps.size(), " steps)");
+
+  const uint32_t total = static_cast<uint32_t>(options.steps.size());
+  uint32_t sent = 0;
+  HistogramSweepCallbacks callbacks;
+  callbacks.cancelled = [context] { return context->IsCancelled(); };
+  callbacks.progress = [&](uint32_t done, uint32_t of) {
+    pb::StreamHistogramsResponse message;
+    message.mutable_progress()->set_done(done);
+    message.mutable_progress()->set_total(of);
+    return writer->Write(message);
+  };
+  callbacks.frame = [&](const StepHistogram& h) {
+    pb::StreamHistogramsResponse message;
+    pb::HistogramFrame* f = message.mutable_frame();
+    f->set_step(h.step);
+    f->set_lo(h.histogram.lo);
+    f->set_hi(h.histogram.hi);
+    f->mutable_counts()->Add(h.histogram.counts.begin(),
+                             h.histogram.counts.end());
+    f->set_underflow(h.histogram.underflow);
+    f->set_overflow(h.histogram.overflow);
+    const ValueSummary& s = h.summary;
+    f->set_n(s.finite());
+    f->set_mean(s.finite() ? s.moments.mean : std::nan(""));
+    f->set_std(s.moments.StdDev());
+    f->set_min(s.finite() ? s.min : std::nan(""));
+    f->set_max(s.finite() ? s.max : std::nan(""));
+    f->set_skewness(s.moments.Skewness());
+    f->set_kurtosis(s.moments.ExcessKurtosis());
+    f->set_nan(s.nan);
+    f->set_posinf(s.posinf);
+    f->set_neginf(s.neginf);
+    f->set_dtype(std::string(DTypeName(h.dtype)));
+    for (int64_t d : h.shape) f->add_shape(d);
+    f->set_index(sent++);
+    f->set_total(total);
+    return writer->Write(message);
+  };
+  auto status = RunHistogramSweep(store_, pool_, options, callbacks);
+  return log.Done(status, absl::StrCat(what, ", ", sent, " sent"));
+}
+
+}  // namespace garden

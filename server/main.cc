@@ -1,0 +1,164 @@
+// gardend: serves parameter statistics of checkpoint suites over gRPC.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "server/checkpoint_store.h"
+#include "server/garden_service.h"
+#include "server/thread_pool.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "address to serve on; port 0 picks a free one");
+ABSL_FLAG(std::string, port_file, "",
+          "write the bound port here once serving (atomically)");
+ABSL_FLAG(std::string, checkpoints, "",
+          "a checkpoint root (plain layout or Hugging Face hub cache); repeat "
+          "the flag for several roots");
+ABSL_FLAG(int, threads, 0,
+          "worker threads shared by all requests (0: one per core)");
+ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
+
+namespace {
+
+// Every value of a repeatable flag: absl keeps only the last one.
+std::vector<std::string> RepeatedFlag(int argc, char** argv,
+                                      const std::string& name) {
+  std::vector<std::string> values;
+  const std::string eq = "--" + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (absl::StartsWith(arg, eq)) {
+      values.push_back(arg.substr(eq.size()));
+    } else if (arg == "--" + name && i + 1 < argc) {
+      values.push_back(argv[++i]);
+    }
+  }
+  return values;
+}
+
+// Flags are spelled with dashes (--port-file); absl names them with
+// underscores, so dashes inside flag names are rewritten before parsing.
+std::vector<char*> DashesToUnderscores(int argc, char** argv,
+                                       std::vector<std::string>& storage) {
+  storage.assign(argv, argv + argc);
+  for (size_t i = 1; i < storage.size(); ++i) {
+    std::string& arg = storage[i];
+    if (arg == "--") break;
+    if (!absl::StartsWith(arg, "--")) continue;
+    const size_t end = std::min(arg.find('='), arg.size());
+    for (size_t k = 2; k < end; ++k) {
+      if (arg[k] == '-') arg[k] = '_';
+    }
+  }
+  std::vector<char*> out;
+  for (auto& s : storage) out.push_back(s.data());
+  return out;
+}
+
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  {
+    std::ofstream out(tmp);
+    out << port << "\n";
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "gardend --listen 127.0.0.1:0 --port-file F --checkpoints DIR "
+      "[--checkpoints DIR2] [--threads N]");
+  const std::vector<std::string> roots =
+      RepeatedFlag(argc, argv, "checkpoints");
+  std::vector<std::string> arg_storage;
+  std::vector<char*> args = DashesToUnderscores(argc, argv, arg_storage);
+  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+
+  auto logger = spdlog::stderr_color_mt("gardend");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
+
+  if (roots.empty()) {
+    spdlog::error("no --checkpoints root given");
+    return 2;
+  }
+  auto store = garden::CheckpointStore::Open({.roots = roots});
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().ToString());
+    return 2;
+  }
+  for (const auto& m : (*store)->ListModels("")) {
+    spdlog::info("model {} ({}): {} steps", m.key.Name(), m.layout,
+                 m.steps.size());
+  }
+
+  // Signals are taken by one thread with sigwait; block them everywhere else
+  // before any thread starts. SIGPIPE never kills the server.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  int threads = absl::GetFlag(FLAGS_threads);
+  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  // Declared after the store and before the server: destroyed before the
+  // store, so no task outlives what it reads.
+  garden::ThreadPool pool(threads);
+  garden::GardenService service(**store, pool);
+
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
+                           grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    spdlog::error("cannot listen on {}", absl::GetFlag(FLAGS_listen));
+    return 1;
+  }
+  spdlog::info("serving on port {} with {} threads, roots: {}", port, threads,
+               fmt::join(roots, ", "));
+  const std::string port_file = absl::GetFlag(FLAGS_port_file);
+  if (!port_file.empty() && !WritePortFile(port_file, port)) {
+    spdlog::error("cannot write the port file {}", port_file);
+    server->Shutdown();
+    return 1;
+  }
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    spdlog::info("signal {}: shutting down, cancelling open streams", sig);
+    // Streams see IsCancelled() at once; give handlers a moment to return.
+    server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(200));
+  });
+  server->Wait();
+  waiter.join();
+  spdlog::info("stopped");
+  return 0;
+}
