@@ -29,21 +29,6 @@ T LoadLE(const uint8_t* p) {
   return v;
 }
 
-double DecodeAt(const uint8_t* p, DType dtype) {
-  switch (dtype) {
-    case DType::kF64:
-      return LoadLE<double>(p);
-    case DType::kF32:
-      return LoadLE<float>(p);
-    case DType::kF16:
-      return DecodeF16(LoadLE<uint16_t>(p));
-    case DType::kBF16:
-      return DecodeBF16(LoadLE<uint16_t>(p));
-    default:
-      return std::numeric_limits<double>::quiet_NaN();
-  }
-}
-
 absl::Status CheckAnalysable(absl::Span<const uint8_t> bytes, DType dtype) {
   if (!IsAnalysableFloat(dtype)) {
     return absl::FailedPreconditionError(
@@ -61,19 +46,23 @@ absl::Status CheckAnalysable(absl::Span<const uint8_t> bytes, DType dtype) {
 }  // namespace
 
 double DecodeF16(uint16_t bits) {
-  const int sign = bits >> 15;
-  const int exponent = (bits >> 10) & 0x1f;
-  const int mantissa = bits & 0x3ff;
-  double value;
+  const uint64_t sign = static_cast<uint64_t>(bits >> 15) << 63;
+  const uint32_t exponent = (bits >> 10) & 0x1f;
+  const uint64_t mantissa = bits & 0x3ff;
+  uint64_t wide;
   if (exponent == 0) {
-    value = std::ldexp(static_cast<double>(mantissa), -24);  // subnormal
+    // Zero or subnormal: mantissa * 2^-24, exact in a double.
+    const double value = static_cast<double>(mantissa) * 0x1p-24;
+    std::memcpy(&wide, &value, sizeof wide);
+    wide |= sign;
   } else if (exponent == 0x1f) {
-    value = mantissa ? std::numeric_limits<double>::quiet_NaN()
-                     : std::numeric_limits<double>::infinity();
+    wide = sign | (uint64_t{0x7ff} << 52) | (mantissa << 42);  // inf, NaN
   } else {
-    value = std::ldexp(static_cast<double>(mantissa | 0x400), exponent - 25);
+    wide = sign | (uint64_t{exponent - 15 + 1023} << 52) | (mantissa << 42);
   }
-  return sign ? -value : value;
+  double out;
+  std::memcpy(&out, &wide, sizeof out);
+  return out;
 }
 
 double DecodeBF16(uint16_t bits) {
@@ -133,31 +122,33 @@ void ValueSummary::Merge(const ValueSummary& o) {
 
 // ------------------------------------------------------------ CodeCounts
 
-absl::StatusOr<CodeCounts> CodeCounts::Count(absl::Span<const uint8_t> bytes,
-                                             DType dtype,
-                                             const CancelFlag* cancel) {
+absl::StatusOr<CodeCounter> CodeCounter::Create(DType dtype) {
   if (dtype != DType::kF16 && dtype != DType::kBF16) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "CodeCounts needs F16 or BF16, got ", ToAbsl(DTypeName(dtype))));
+        "value counts need F16 or BF16, got ", ToAbsl(DTypeName(dtype))));
   }
-  if (auto s = CheckAnalysable(bytes, dtype); !s.ok()) return s;
+  return CodeCounter(dtype);
+}
+
+CodeCounter::CodeCounter(DType dtype)
+    : dtype_(dtype), tables_(2 * 65536, 0), totals_(65536, 0) {}
+
+void CodeCounter::Fold() {
+  for (size_t c = 0; c < 65536; ++c) {
+    totals_[c] += uint64_t{tables_[c]} + tables_[65536 + c];
+  }
+  std::fill(tables_.begin(), tables_.end(), 0);
+  since_fold_ = 0;
+}
+
+absl::Status CodeCounter::Add(absl::Span<const uint8_t> bytes,
+                              const CancelFlag* cancel) {
+  if (auto s = CheckAnalysable(bytes, dtype_); !s.ok()) return s;
   const size_t n = bytes.size() / 2;
   const uint8_t* data = bytes.data();
-
-  // Two interleaved uint32 tables halve the store-to-load stalls on runs of
-  // equal values; they are folded into 64-bit totals before they can wrap.
-  std::vector<uint32_t> table(2 * 65536, 0);
-  std::vector<uint64_t> totals(65536, 0);
-  uint32_t* t0 = table.data();
-  uint32_t* t1 = table.data() + 65536;
-  constexpr size_t kFoldEvery = size_t{1} << 31;
-  size_t since_fold = 0;
-  auto fold = [&] {
-    for (size_t c = 0; c < 65536; ++c) totals[c] += uint64_t{t0[c]} + t1[c];
-    std::fill(table.begin(), table.end(), 0);
-    since_fold = 0;
-  };
-
+  uint32_t* t0 = tables_.data();
+  uint32_t* t1 = tables_.data() + 65536;
+  constexpr uint64_t kFoldEvery = uint64_t{1} << 31;
   for (size_t start = 0; start < n; start += kCancelCheckElements) {
     if (Cancelled(cancel)) return CancelledError();
     const size_t end = std::min(n, start + kCancelCheckElements);
@@ -170,19 +161,31 @@ absl::StatusOr<CodeCounts> CodeCounts::Count(absl::Span<const uint8_t> bytes,
       ++t1[w >> 48];
     }
     for (; i < end; ++i) ++t0[LoadLE<uint16_t>(data + 2 * i)];
-    since_fold += end - start;
-    if (since_fold >= kFoldEvery) fold();
+    since_fold_ += end - start;
+    if (since_fold_ >= kFoldEvery) Fold();
   }
-  fold();
+  return absl::OkStatus();
+}
 
+CodeCounts CodeCounter::Finish() {
+  Fold();
   CodeCounts out;
-  out.dtype_ = dtype;
+  out.dtype_ = dtype_;
   for (size_t c = 0; c < 65536; ++c) {
-    if (totals[c] == 0) continue;
+    if (totals_[c] == 0) continue;
     out.codes_.push_back(static_cast<uint16_t>(c));
-    out.counts_.push_back(totals[c]);
+    out.counts_.push_back(totals_[c]);
   }
   return out;
+}
+
+absl::StatusOr<CodeCounts> CodeCounts::Count(absl::Span<const uint8_t> bytes,
+                                             DType dtype,
+                                             const CancelFlag* cancel) {
+  auto counter = CodeCounter::Create(dtype);
+  if (!counter.ok()) return counter.status();
+  if (auto s = counter->Add(bytes, cancel); !s.ok()) return s;
+  return counter->Finish();
 }
 
 ValueSummary CodeCounts::Summarize() const {
@@ -231,58 +234,124 @@ Histogram CodeCounts::Bin(const Binner& binner) const {
 
 // ------------------------------------------------------------ ScanValues
 
-absl::StatusOr<ScanResult> ScanValues(absl::Span<const uint8_t> bytes,
-                                      DType dtype, const Binner* binner,
-                                      const CancelFlag* cancel) {
-  if (auto s = CheckAnalysable(bytes, dtype); !s.ok()) return s;
-  const size_t item = DTypeSize(dtype);
-  const size_t n = bytes.size() / item;
-  ScanResult result;
-  if (binner != nullptr) {
-    result.histogram.emplace();
-    result.histogram->lo = binner->lo();
-    result.histogram->hi = binner->hi();
-    result.histogram->counts.assign(binner->bins(), 0);
-  }
-  ValueSummary& s = result.summary;
+absl::StatusOr<ValueScanner> ValueScanner::Create(DType dtype,
+                                                  const Binner* binner) {
+  if (auto s = CheckAnalysable({}, dtype); !s.ok()) return s;
+  return ValueScanner(dtype, binner);
+}
 
-  // Chunks small enough to stay in cache: decoded once, then read twice
-  // (mean, centred powers) by Moments::Of.
+ValueScanner::ValueScanner(DType dtype, const Binner* binner)
+    : dtype_(dtype), binner_(binner) {
+  if (binner_ != nullptr) {
+    result_.histogram.emplace();
+    result_.histogram->lo = binner_->lo();
+    result_.histogram->hi = binner_->hi();
+    result_.histogram->counts.assign(binner_->bins(), 0);
+  }
+}
+
+namespace {
+
+// Decodes n elements of one dtype into doubles; the dtype is fixed per call
+// so the loop has no per-element dispatch.
+template <typename Decode>
+void DecodeRun(const uint8_t* p, size_t n, size_t item, double* out,
+               Decode decode) {
+  for (size_t i = 0; i < n; ++i) out[i] = decode(p + i * item);
+}
+
+void DecodeInto(const uint8_t* p, size_t n, DType dtype, double* out) {
+  switch (dtype) {
+    case DType::kF64:
+      std::memcpy(out, p, n * sizeof(double));
+      return;
+    case DType::kF32:
+      return DecodeRun(p, n, 4, out, [](const uint8_t* q) -> double {
+        return LoadLE<float>(q);
+      });
+    case DType::kF16:
+      return DecodeRun(p, n, 2, out, [](const uint8_t* q) {
+        return DecodeF16(LoadLE<uint16_t>(q));
+      });
+    case DType::kBF16:
+      return DecodeRun(p, n, 2, out, [](const uint8_t* q) {
+        return DecodeBF16(LoadLE<uint16_t>(q));
+      });
+    default:
+      return;  // refused by CheckAnalysable
+  }
+}
+
+}  // namespace
+
+absl::Status ValueScanner::Add(absl::Span<const uint8_t> bytes,
+                               const CancelFlag* cancel) {
+  if (auto s = CheckAnalysable(bytes, dtype_); !s.ok()) return s;
+  const size_t item = DTypeSize(dtype_);
+  const size_t n = bytes.size() / item;
+  ValueSummary& s = result_.summary;
+  Histogram* h = result_.histogram ? &*result_.histogram : nullptr;
+
+  // Chunks small enough to stay in cache: decoded once, then passed over for
+  // non-finite values, extremes, bins and (twice) moments.
   constexpr size_t kChunk = 4096;
-  std::array<double, kChunk> finite;
+  std::array<double, kChunk> values;
   for (size_t start = 0; start < n; start += kChunk) {
     if (start % kCancelCheckElements == 0 && Cancelled(cancel)) {
       return CancelledError();
     }
-    const size_t end = std::min(n, start + kChunk);
+    const size_t count = std::min(n - start, kChunk);
+    DecodeInto(bytes.data() + start * item, count, dtype_, values.data());
+    // Non-finite values are rare: move them out, keeping the finite ones.
     size_t k = 0;
-    for (size_t i = start; i < end; ++i) {
-      const double x = DecodeAt(bytes.data() + i * item, dtype);
-      if (std::isnan(x)) {
+    for (size_t i = 0; i < count; ++i) {
+      const double x = values[i];
+      if (std::isfinite(x)) {
+        values[k++] = x;
+      } else if (std::isnan(x)) {
         ++s.nan;
-        continue;
+      } else if (x > 0) {
+        ++s.posinf;
+        if (h != nullptr) ++h->overflow;
+      } else {
+        ++s.neginf;
+        if (h != nullptr) ++h->underflow;
       }
-      if (binner != nullptr) {
-        const int64_t b = binner->Locate(x);
+    }
+    double lo = s.min, hi = s.max;
+    for (size_t i = 0; i < k; ++i) {
+      lo = std::min(lo, values[i]);
+      hi = std::max(hi, values[i]);
+    }
+    s.min = lo;
+    s.max = hi;
+    if (h != nullptr) {
+      const int64_t bins = binner_->bins();
+      for (size_t i = 0; i < k; ++i) {
+        const int64_t b = binner_->Locate(values[i]);
         if (b < 0) {
-          ++result.histogram->underflow;
-        } else if (b >= binner->bins()) {
-          ++result.histogram->overflow;
+          ++h->underflow;
+        } else if (b >= bins) {
+          ++h->overflow;
         } else {
-          ++result.histogram->counts[b];
+          ++h->counts[b];
         }
       }
-      if (std::isinf(x)) {
-        ++(x > 0 ? s.posinf : s.neginf);
-        continue;
-      }
-      finite[k++] = x;
-      s.min = std::min(s.min, x);
-      s.max = std::max(s.max, x);
     }
-    s.moments.Merge(Moments::Of(finite.data(), nullptr, k));
+    s.moments.Merge(Moments::Of(values.data(), nullptr, k));
   }
-  return result;
+  return absl::OkStatus();
+}
+
+ScanResult ValueScanner::Finish() { return std::move(result_); }
+
+absl::StatusOr<ScanResult> ScanValues(absl::Span<const uint8_t> bytes,
+                                      DType dtype, const Binner* binner,
+                                      const CancelFlag* cancel) {
+  auto scanner = ValueScanner::Create(dtype, binner);
+  if (!scanner.ok()) return scanner.status();
+  if (auto s = scanner->Add(bytes, cancel); !s.ok()) return s;
+  return scanner->Finish();
 }
 
 }  // namespace garden

@@ -87,6 +87,7 @@ using CancelFlag = std::atomic<bool>;
 // Exact value counts of a 16-bit float tensor (F16 or BF16).
 class CodeCounts {
  public:
+  // One-shot counting of a whole tensor held in memory.
   static absl::StatusOr<CodeCounts> Count(absl::Span<const uint8_t> bytes,
                                           DType dtype,
                                           const CancelFlag* cancel = nullptr);
@@ -97,21 +98,64 @@ class CodeCounts {
   size_t distinct() const { return codes_.size(); }
 
  private:
+  friend class CodeCounter;
   DType dtype_ = DType::kF16;
   std::vector<uint16_t> codes_;   // bit patterns present, ascending
   std::vector<uint64_t> counts_;  // occurrences of each
+};
+
+// Builds CodeCounts from a tensor's bytes fed in chunks of whole elements.
+class CodeCounter {
+ public:
+  // INVALID_ARGUMENT unless dtype is F16 or BF16.
+  static absl::StatusOr<CodeCounter> Create(DType dtype);
+
+  absl::Status Add(absl::Span<const uint8_t> bytes,
+                   const CancelFlag* cancel = nullptr);
+  CodeCounts Finish();
+
+ private:
+  explicit CodeCounter(DType dtype);
+  void Fold();
+
+  DType dtype_;
+  // Interleaved uint32 tables halve the store-to-load stalls on runs of
+  // equal values; folded into 64-bit totals before they can wrap.
+  std::vector<uint32_t> tables_;
+  std::vector<uint64_t> totals_;
+  uint64_t since_fold_ = 0;
 };
 
 // Decodes one element of a 16-bit float dtype to double, exactly.
 double DecodeF16(uint16_t bits);
 double DecodeBF16(uint16_t bits);
 
-// One pass over a tensor of any analysable float dtype: its summary and,
-// when a binner is given, its histogram.
+// The summary and, when a binner is given, the histogram of a tensor of any
+// analysable float dtype, from its bytes fed in chunks of whole elements.
 struct ScanResult {
   ValueSummary summary;
   std::optional<Histogram> histogram;
 };
+
+class ValueScanner {
+ public:
+  // FAILED_PRECONDITION for dtypes that are not analysable floats. The
+  // binner, if any, must outlive the scanner.
+  static absl::StatusOr<ValueScanner> Create(DType dtype, const Binner* binner);
+
+  absl::Status Add(absl::Span<const uint8_t> bytes,
+                   const CancelFlag* cancel = nullptr);
+  ScanResult Finish();
+
+ private:
+  ValueScanner(DType dtype, const Binner* binner);
+
+  DType dtype_;
+  const Binner* binner_;
+  ScanResult result_;
+};
+
+// One-shot ValueScanner over a whole tensor held in memory.
 absl::StatusOr<ScanResult> ScanValues(absl::Span<const uint8_t> bytes,
                                       DType dtype, const Binner* binner,
                                       const CancelFlag* cancel = nullptr);

@@ -5,27 +5,43 @@
 
 namespace garden {
 
-Moments Moments::Of(const double* values, const double* weights,
-                    size_t count) {
+namespace {
+
+// Two passes over values already in cache: the mean, then centred powers.
+// Weight is a functor so the unweighted case compiles to plain sums.
+template <typename Weight>
+Moments TwoPass(const double* values, size_t count, Weight weight) {
   Moments m;
   double n = 0, sum = 0;
   for (size_t i = 0; i < count; ++i) {
-    const double w = weights ? weights[i] : 1.0;
-    n += w;
-    sum += w * values[i];
+    n += weight(i);
+    sum += weight(i) * values[i];
   }
   if (n == 0) return m;
   m.n = n;
   m.mean = sum / n;
+  double m2 = 0, m3 = 0, m4 = 0;
   for (size_t i = 0; i < count; ++i) {
-    const double w = weights ? weights[i] : 1.0;
     const double d = values[i] - m.mean;
     const double d2 = d * d;
-    m.m2 += w * d2;
-    m.m3 += w * d2 * d;
-    m.m4 += w * d2 * d2;
+    m2 += weight(i) * d2;
+    m3 += weight(i) * d2 * d;
+    m4 += weight(i) * d2 * d2;
   }
+  m.m2 = m2;
+  m.m3 = m3;
+  m.m4 = m4;
   return m;
+}
+
+}  // namespace
+
+Moments Moments::Of(const double* values, const double* weights,
+                    size_t count) {
+  if (weights == nullptr) {
+    return TwoPass(values, count, [](size_t) { return 1.0; });
+  }
+  return TwoPass(values, count, [weights](size_t i) { return weights[i]; });
 }
 
 void Moments::Merge(const Moments& o) {

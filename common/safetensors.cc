@@ -1,7 +1,5 @@
 #include "common/safetensors.h"
 
-#include "common/absl_compat.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -17,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_compat.h"
 #include "nlohmann/json.hpp"
 
 namespace garden {
@@ -307,9 +306,12 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
 
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return os_error(errno, "cannot open");
+  // Closes the descriptor on every error return; kept once the file is open.
   struct FdCloser {
     int fd;
-    ~FdCloser() { close(fd); }
+    ~FdCloser() {
+      if (fd >= 0) close(fd);
+    }
   } closer{fd};
 
   struct stat st;
@@ -393,16 +395,60 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
   absl::Status coverage = validator.CheckCoverage(file->tensors_);
   if (!coverage.ok()) return coverage;
 
-  // The mapping outlives the descriptor, which FdCloser closes on return.
   void* map = mmap(nullptr, file_size, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return os_error(errno, "cannot mmap");
   file->map_ = static_cast<const uint8_t*>(map);
   file->map_size_ = file_size;
+  file->fd_ = fd;  // kept for ReadChunks
+  closer.fd = -1;
   return file;
 }
 
 SafetensorsFile::~SafetensorsFile() {
   if (map_ != nullptr) munmap(const_cast<uint8_t*>(map_), map_size_);
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status SafetensorsFile::ReadChunks(
+    const TensorInfo& info, absl::Span<uint8_t> buffer,
+    const std::function<absl::Status(absl::Span<const uint8_t>)>& consume)
+    const {
+  const size_t item = DTypeSize(info.dtype);
+  const size_t chunk = buffer.size() / item * item;
+  if (chunk == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a ", buffer.size(), "-byte buffer cannot hold one element of ",
+        ToAbsl(DTypeName(info.dtype))));
+  }
+  const uint64_t start = data_offset_ + info.begin;
+  for (uint64_t done = 0; done < info.num_bytes();) {
+    const size_t want =
+        static_cast<size_t>(std::min<uint64_t>(chunk, info.num_bytes() - done));
+    size_t got = 0;
+    while (got < want) {
+      const ssize_t n = pread(fd_, buffer.data() + got, want - got,
+                              static_cast<off_t>(start + done + got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        return absl::DataLossError(absl::StrCat(
+            path_, ": reading tensor ", Quote(info.name), ": ",
+            std::strerror(errno)));
+      }
+      if (n == 0) {
+        return absl::DataLossError(absl::StrCat(
+            path_, ": truncated while reading tensor ", Quote(info.name),
+            ": the file ended at byte ", start + done + got, " of ",
+            start + info.num_bytes()));
+      }
+      got += static_cast<size_t>(n);
+    }
+    if (absl::Status s = consume(absl::MakeConstSpan(buffer.data(), want));
+        !s.ok()) {
+      return s;
+    }
+    done += want;
+  }
+  return absl::OkStatus();
 }
 
 const TensorInfo* SafetensorsFile::Find(std::string_view name) const {

@@ -9,6 +9,7 @@
 #define GARDEN_COMMON_SAFETENSORS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,7 +53,7 @@ class SafetensorsFile {
 
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
-  ~SafetensorsFile();  // unmaps, closes
+  ~SafetensorsFile();  // unmaps, closes the descriptor
 
   const std::string& path() const { return path_; }
   uint64_t file_size() const { return file_size_; }
@@ -73,6 +74,16 @@ class SafetensorsFile {
   // tensor) if absent.
   absl::StatusOr<absl::Span<const uint8_t>> Data(std::string_view name) const;
   absl::Span<const uint8_t> Data(const TensorInfo& info) const;
+
+  // Streams the tensor's bytes through `buffer` with pread, each chunk a
+  // whole number of elements, never through the mapping: on virtual machines
+  // page-table work costs more than the copy (measured by bench/scan_bench),
+  // and a file truncated while it is read gives DATA_LOSS instead of SIGBUS.
+  // Stops at the first error of `consume`, which it returns.
+  absl::Status ReadChunks(
+      const TensorInfo& info, absl::Span<uint8_t> buffer,
+      const std::function<absl::Status(absl::Span<const uint8_t>)>& consume)
+      const;
 
   // Drops the mapped pages of one tensor (the page-aligned range covering it)
   // from this process's resident set with MADV_DONTNEED, so that a long sweep

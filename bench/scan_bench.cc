@@ -1,0 +1,137 @@
+// Kernel benchmark: how close the 16-bit histogram scan comes to just
+// reading the bytes, and which way of reading a checkpoint is cheapest (a
+// fresh mmap, mmap with MADV_POPULATE_READ, or pread in chunks of several
+// sizes). Usage: scan_bench CHECKPOINT.safetensors [TENSOR]
+// Prints best-of-5 times and ratios against the in-RAM read floor of the
+// same run.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <vector>
+
+#include "common/histogram.h"
+#include "common/safetensors.h"
+
+namespace {
+
+double BestOf(int runs, const std::function<void()>& fn) {
+  double best = 1e30;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    const auto t1 = std::chrono::steady_clock::now();
+    best = std::min(best, std::chrono::duration<double>(t1 - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: scan_bench FILE.safetensors [TENSOR]\n");
+    return 2;
+  }
+  const std::string tensor = argc > 2 ? argv[2] : "embed_out.weight";
+  auto file = garden::SafetensorsFile::Open(argv[1]);
+  if (!file.ok()) {
+    std::fprintf(stderr, "%s\n", file.status().ToString().c_str());
+    return 1;
+  }
+  const garden::TensorInfo* info = (*file)->Find(tensor);
+  if (info == nullptr) {
+    std::fprintf(stderr, "no tensor %s\n", tensor.c_str());
+    return 1;
+  }
+  const auto mapped = (*file)->Data(*info);
+  const std::vector<uint8_t> copy(mapped.begin(), mapped.end());
+  const auto bytes = absl::MakeConstSpan(copy);
+  volatile uint64_t sink = 0;
+
+  const double floor = BestOf(5, [&] {
+    uint64_t sum = 0;
+    for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, bytes.data() + i, 8);
+      sum += w;
+    }
+    sink = sink + sum;
+  });
+  const double count = BestOf(5, [&] {
+    auto counts = garden::CodeCounts::Count(bytes, info->dtype);
+    sink = sink + counts->distinct();
+  });
+  const double summarize = BestOf(5, [&] {
+    auto counts = garden::CodeCounts::Count(bytes, info->dtype);
+    auto summary = counts->Summarize();
+    auto binner = *garden::Binner::Create(summary.min, summary.max, 64);
+    sink = sink + counts->Bin(binner).counts[0];
+  });
+  const double generic = BestOf(2, [&] {
+    auto binner = *garden::Binner::Create(-0.5, 0.5, 64);
+    auto scan = garden::ScanValues(bytes, info->dtype, &binner);
+    sink = sink + scan->histogram->counts[0];
+  });
+  const double mapped_count = BestOf(5, [&] {
+    auto again = garden::SafetensorsFile::Open(argv[1]);
+    const garden::TensorInfo* t = (*again)->Find(tensor);
+    auto counts = garden::CodeCounts::Count((*again)->Data(*t), t->dtype);
+    (*again)->Release(*t);
+    sink = sink + counts->distinct();
+  });
+  const double populated_count = BestOf(5, [&] {
+    auto again = garden::SafetensorsFile::Open(argv[1]);
+    const garden::TensorInfo* t = (*again)->Find(tensor);
+    auto d = (*again)->Data(*t);
+    const uintptr_t page = 4096;
+    uintptr_t a = reinterpret_cast<uintptr_t>(d.data()) & ~(page - 1);
+    uintptr_t e = reinterpret_cast<uintptr_t>(d.data() + d.size());
+    #ifdef MADV_POPULATE_READ
+    madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_READ);
+#endif
+    auto counts = garden::CodeCounts::Count(d, t->dtype);
+    (*again)->Release(*t);
+    sink = sink + counts->distinct();
+  });
+  auto chunked = [&](size_t chunk_bytes) {
+    std::vector<uint8_t> buffer(chunk_bytes, 1);  // reused, as each worker's is
+    return BestOf(5, [&] {
+      auto again = garden::SafetensorsFile::Open(argv[1]);
+      const garden::TensorInfo* t = (*again)->Find(tensor);
+      auto counter = garden::CodeCounter::Create(t->dtype);
+      auto status = (*again)->ReadChunks(*t, absl::MakeSpan(buffer),
+          [&](absl::Span<const uint8_t> chunk) { return counter->Add(chunk); });
+      sink = sink + counter->Finish().distinct() + status.ok();
+    });
+  };
+  const double pread_64k = chunked(64 << 10);
+  const double pread_256k = chunked(256 << 10);
+  const double pread_1m = chunked(1 << 20);
+  const double pread_4m = chunked(4 << 20);
+  const double pread_8m = chunked(8 << 20);
+  const double mb = bytes.size() / 1e6;
+  std::printf("%s %s: %.1f MB, %s\n", argv[1], tensor.c_str(), mb,
+              std::string(garden::DTypeName(info->dtype)).c_str());
+  std::printf("%-34s %9s %9s %8s\n", "kernel", "ms", "GB/s", "x floor");
+  auto row = [&](const char* name, double s) {
+    std::printf("%-34s %9.2f %9.2f %8.2f\n", name, s * 1e3, mb / 1e3 / s,
+                s / floor);
+  };
+  row("read floor (sum of words, in RAM)", floor);
+  row("value counts (in RAM)", count);
+  row("counts + summary + 64 bins", summarize);
+  row("value counts (fresh mmap)", mapped_count);
+  row("generic per-value scan", generic);
+  row("value counts (mmap + populate)", populated_count);
+  row("value counts (pread, 64 KiB chunks)", pread_64k);
+  row("value counts (pread, 256 KiB chunks)", pread_256k);
+  row("value counts (pread, 1 MiB chunks)", pread_1m);
+  row("value counts (pread, 4 MiB chunks)", pread_4m);
+  row("value counts (pread, 8 MiB chunks)", pread_8m);
+  return 0;
+}
