@@ -2,7 +2,7 @@
 //
 //   garden --server ADDR models --format json
 //   garden --server ADDR tensors --size 70m --variant deduped --step 1000
-//   garden --server ADDR hist --size 70m --variant deduped --steps all \
+//   garden --server ADDR hist --size 70m --variant deduped --steps all
 //          --tensor embed_out.weight --bins 64 [--range=-0.1:0.1] --format jsonl
 //
 // Errors print "garden: CODE: message" on stderr and exit 1 (2 for usage).
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
   // tensors
   auto* tensors = app.add_subcommand("tensors", "list the tensors of one checkpoint");
   Address tensors_address;
-  int64_t tensors_step = 0;
+  std::string tensors_step;
   std::string tensors_format = "table";
   tensors_address.AddTo(tensors);
   tensors->add_option("--step", tensors_step, "training step")->required();
@@ -182,7 +182,14 @@ int main(int argc, char** argv) {
   if (*tensors) {
     pb::ListTensorsRequest request;
     tensors_address.Fill(request.mutable_checkpoint()->mutable_model());
-    request.mutable_checkpoint()->set_step(tensors_step);
+    auto step = garden::StepSpec::Parse(tensors_step);
+    if (step.ok() && (step->kind != garden::StepSpec::Kind::kList ||
+                      step->list.size() != 1)) {
+      step = absl::InvalidArgumentError(absl::StrCat(
+          "--step takes one step, got \"", tensors_step, "\""));
+    }
+    if (!step.ok()) return Fail(step.status());
+    request.mutable_checkpoint()->set_step(step->list[0]);
     pb::ListTensorsResponse response;
     auto context = make_context();
     grpc::Status status = stub->ListTensors(context.get(), request, &response);

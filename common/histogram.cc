@@ -91,7 +91,19 @@ absl::StatusOr<Binner> Binner::Create(double lo, double hi, uint32_t bins) {
     return absl::InvalidArgumentError(
         absl::StrCat("range width overflows a double: ", lo, ":", hi));
   }
-  return Binner(lo, hi, bins);
+  Binner binner(lo, hi, bins);
+  // Subnormal widths, or widths below the spacing of doubles near lo, give
+  // an infinite scale or repeated edges: no value could be placed reliably.
+  bool increasing = std::isfinite(binner.norm_);
+  for (uint32_t i = 0; increasing && i < bins; ++i) {
+    increasing = binner.edges_[i] < binner.edges_[i + 1];
+  }
+  if (!increasing) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "range ", lo, ":", hi, " is too narrow for ", bins,
+        " bins: their edges would not be distinct doubles"));
+  }
+  return binner;
 }
 
 Binner::Binner(double lo, double hi, uint32_t bins)
@@ -103,9 +115,11 @@ Binner::Binner(double lo, double hi, uint32_t bins)
   edges_[bins] = hi;
 }
 
-std::pair<double, double> AutoRange(double min, double max) {
+std::pair<double, double> AutoRange(double min, double max, uint32_t bins) {
   if (min > max) return {0.0, 1.0};
-  if (min == max) return {min - 0.5, max + 0.5};
+  if (min == max || !Binner::Create(min, max, bins).ok()) {
+    return {min - 0.5, max + 0.5};
+  }
   return {min, max};
 }
 

@@ -7,6 +7,7 @@
 #ifndef GARDEN_COMMON_HISTOGRAM_H_
 #define GARDEN_COMMON_HISTOGRAM_H_
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -27,7 +28,8 @@ inline constexpr uint32_t kMaxBins = 65536;
 // except the last, which also holds hi.
 class Binner {
  public:
-  // INVALID_ARGUMENT unless 1 <= bins <= kMaxBins, lo and hi finite, lo < hi.
+  // INVALID_ARGUMENT unless 1 <= bins <= kMaxBins, lo and hi finite, lo < hi,
+  // and the bins' edges distinct doubles.
   static absl::StatusOr<Binner> Create(double lo, double hi, uint32_t bins);
 
   // Bin of a value: -1 below lo (or -inf), bins() above hi (or +inf).
@@ -35,7 +37,7 @@ class Binner {
   int64_t Locate(double x) const {
     if (!(x >= lo_)) return -1;
     if (x > hi_) return bins_;
-    int64_t i = static_cast<int64_t>((x - lo_) * norm_);
+    int64_t i = static_cast<int64_t>(std::min((x - lo_) * norm_, double(bins_)));
     if (i >= bins_) i = bins_ - 1;
     // The product can be one ulp off near an edge; the edges decide.
     if (x < edges_[i]) {
@@ -60,8 +62,9 @@ class Binner {
 
 // The automatic range for values spanning [min, max], as numpy chooses it:
 // [min, max], widened by 0.5 each side when min == max, and [0, 1] when
-// there are no finite values (min > max).
-std::pair<double, double> AutoRange(double min, double max);
+// there are no finite values (min > max). A range too narrow to split into
+// `bins` distinct edges (where numpy fails) is widened like a zero-width one.
+std::pair<double, double> AutoRange(double min, double max, uint32_t bins);
 
 struct Histogram {
   double lo = 0, hi = 0;

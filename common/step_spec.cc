@@ -45,7 +45,8 @@ absl::StatusOr<StepSpec> StepSpec::Parse(std::string_view text_in) {
   if (text == "all") return spec;
   if (text.empty()) {
     return absl::InvalidArgumentError(
-        "malformed steps \"\": expected all, a list 0,1,2 or a range A:B");
+        absl::StrCat("malformed steps \"", whole,
+                     "\": expected all, a list 0,1,2 or a range A:B"));
   }
   if (text.find(':') != absl::string_view::npos) {
     std::vector<absl::string_view> parts = absl::StrSplit(text, ':');

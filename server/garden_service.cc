@@ -124,8 +124,13 @@ grpc::Status GardenService::ListTensors(grpc::ServerContext* context,
   RpcLog log("ListTensors", context);
   auto key = KeyOf(request->checkpoint().model());
   if (!key.ok()) return log.Done(key.status(), "");
-  const std::string what =
-      absl::StrCat(key->Name(), " step ", request->checkpoint().step());
+  const int64_t step = request->checkpoint().step();
+  const std::string what = absl::StrCat(key->Name(), " step ", step);
+  if (step < 0 || step > kMaxStep) {
+    return log.Done(absl::InvalidArgumentError(absl::StrCat(
+                        "step ", step, " is outside [0, ", kMaxStep, "]")),
+                    what);
+  }
   auto where = store_.Locate(*key, request->checkpoint().step());
   if (!where.ok()) return log.Done(where.status(), what);
   auto tensors = store_.ListTensors(*where);

@@ -141,7 +141,7 @@ absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
       },
       callbacks.cancelled);
   if (!status.ok()) return status;
-  const auto [range_lo, range_hi] = AutoRange(lo, hi);
+  const auto [range_lo, range_hi] = AutoRange(lo, hi, options.bins);
   auto binner = Binner::Create(range_lo, range_hi, options.bins);
   if (!binner.ok()) return binner.status();
   auto shared_binner = std::make_shared<const Binner>(*binner);

@@ -119,10 +119,21 @@ TEST(BinnerTest, EdgesFollowNumpy) {
   }
 }
 
+TEST(BinnerTest, RejectsRangesTooNarrowForTheirBins) {
+  auto subnormal = Binner::Create(0, 5e-324, 4);
+  EXPECT_EQ(subnormal.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(subnormal.status().message(), HasSubstr("too narrow for 4 bins"));
+  EXPECT_FALSE(Binner::Create(1.0, std::nextafter(1.0, 2.0), 2).ok());
+  EXPECT_TRUE(Binner::Create(1.0, std::nextafter(1.0, 2.0), 1).ok());
+  EXPECT_TRUE(Binner::Create(0, 1e-300, 65536).ok());
+}
+
 TEST(AutoRangeTest, FollowsNumpy) {
-  EXPECT_EQ(AutoRange(-1, 2), std::make_pair(-1.0, 2.0));
-  EXPECT_EQ(AutoRange(1, 1), std::make_pair(0.5, 1.5));
-  EXPECT_EQ(AutoRange(INFINITY, -INFINITY), std::make_pair(0.0, 1.0));
+  EXPECT_EQ(AutoRange(-1, 2, 64), std::make_pair(-1.0, 2.0));
+  EXPECT_EQ(AutoRange(1, 1, 64), std::make_pair(0.5, 1.5));
+  EXPECT_EQ(AutoRange(INFINITY, -INFINITY, 64), std::make_pair(0.0, 1.0));
+  // Too narrow for its bins: widened like a zero-width range.
+  EXPECT_EQ(AutoRange(0, 5e-324, 4), std::make_pair(-0.5, 0.5 + 5e-324));
 }
 
 TEST(ScanValuesTest, F32MatchesBruteForce) {

@@ -10,14 +10,17 @@ hand-written safetensors files) live in a temporary directory made in setUpClass
 
   root A: pythia-micro-deduped   F16  plain  bifurcate  steps 0,1,2,4,...,512,1000
           models--EleutherAI--pythia-micro  BF16  hf-cache  steps 0,1000,2000
-          pythia-escaped -> (symlink to a model outside every root; never listed)
-          pythia-micro-deduped/step99 -> (symlink to a step outside every root)
+          pythia-escaped -> rootA-outside/pythia-escaped (a model outside every root)
+          pythia-micro-deduped/step99 -> rootA-outside/pythia-escaped/step7
   root B: pythia-small   F32  plain  3 shards  steps 0,512
           pythia-broken  F16  plain  steps 0..3; steps 1, 2, 3 damaged (json, truncate, header)
           pythia-big     F32  plain  vocab 50304 x hidden 256, steps 0..11 (~52 MB a tensor)
-          pythia-odd     hand-written: every F16 and BF16 bit pattern, NaN/inf, F64, I64,
-                         an empty and a constant tensor
+          pythia-odd     hand-written step 0: every F16 and BF16 bit pattern, NaN/inf, F64,
+                         I64, an empty, a constant and a large-mean tensor
+          pythia-leak    step0/model.safetensors -> a file outside every root
           neox-tiny      F16  plain  step 0 (a suite other than pythia)
+
+The suite takes about 10-16 s on 2 cores (writing pythia-big, ~1.2 GB, is most of it).
 """
 
 import json
@@ -231,8 +234,21 @@ class GardenIntegrationTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls._tmp = tempfile.TemporaryDirectory(prefix="garden-it-")
-        base = os.path.realpath(cls._tmp.name)
-        cls.base = base
+        cls.base = os.path.realpath(cls._tmp.name)
+        cls._tensor_cache = {}
+        try:
+            cls._write_fixtures()
+            cls.log_path = os.path.join(cls.base, "gardend.log")
+            cls.server, cls.port = start_server(
+                [cls.root_a, cls.root_b], cls.log_path, os.path.join(cls.base, "port"))
+        except BaseException:
+            cls._tmp.cleanup()
+            raise
+        cls.addr = f"127.0.0.1:{cls.port}"
+
+    @classmethod
+    def _write_fixtures(cls):
+        base = cls.base
         cls.root_a = os.path.join(base, "rootA")
         cls.root_b = os.path.join(base, "rootB")
         # Outside every root, though its path starts with root A's (a prefix trap).
@@ -252,7 +268,7 @@ class GardenIntegrationTest(unittest.TestCase):
                                               BROKEN_STEPS, dtype="F16", seed=3)
         cls.dirs[("big", "standard")] = ws(cls.root_b, "pythia", "big", "standard", BIG_STEPS,
                                            dtype="F32", seed=4, **BIG_SHAPE)
-        cls.tiny_dirs = ws(cls.root_b, "neox", "tiny", "standard", [0], dtype="F16")
+        ws(cls.root_b, "neox", "tiny", "standard", [0], dtype="F16")
 
         # Damaged checkpoints: step -> (damaged file, words its DATA_LOSS message holds).
         broken = cls.dirs[("broken", "standard")]
@@ -277,12 +293,6 @@ class GardenIntegrationTest(unittest.TestCase):
         os.symlink(os.path.join(outside, "pythia-escaped", "step0", "model.safetensors"),
                    os.path.join(leak, "model.safetensors"))
 
-        cls.log_path = os.path.join(base, "gardend.log")
-        cls.server, cls.port = start_server(
-            [cls.root_a, cls.root_b], cls.log_path, os.path.join(base, "port"))
-        cls.addr = f"127.0.0.1:{cls.port}"
-        cls._tensor_cache = {}
-
     @classmethod
     def _write_odd_model(cls):
         rng = np.random.default_rng(1234)
@@ -303,6 +313,7 @@ class GardenIntegrationTest(unittest.TestCase):
             ("f32_special", "F32", [len(f32)], f32.astype("<f4").tobytes()),
             ("f64_vals", "F64", [len(f64)], f64.astype("<f8").tobytes()),
             ("ids", "I64", [3], np.array([1, 2, 3], dtype="<i8").tobytes()),
+            ("tiny", "F64", [3], np.array([0.0, 0.0, 5e-324], dtype="<f8").tobytes()),
             ("offset", "F32", [100, 200], offset.astype("<f4").tobytes()),
         ]
         d = os.path.join(cls.root_b, "pythia-odd", "step0")
@@ -530,8 +541,8 @@ class GardenIntegrationTest(unittest.TestCase):
 
     def test_hist_auto_range_bf16_hf_cache(self):
         self.check_hist("micro", "standard", "all")
-        self.check_hist("micro", "standard", "all", tensor="gpt_neox.layers.1.mlp.dense_4h_to_h.weight",
-                        bins=100)
+        self.check_hist("micro", "standard", "all", bins=100,
+                        tensor="gpt_neox.layers.1.mlp.dense_4h_to_h.weight")
 
     def test_hist_auto_range_f32_sharded(self):
         self.check_hist("small", "standard", "all")
@@ -665,8 +676,11 @@ class GardenIntegrationTest(unittest.TestCase):
     def test_auto_range_covers_only_selected_steps(self):
         few = self.check_hist("micro", "deduped", [0, 1])
         every = self.hist("micro", "deduped")
-        self.assertLess(every[0]["hi"] - every[0]["lo"], np.inf)
-        self.assertNotEqual((few[0]["lo"], few[0]["hi"]), (every[0]["lo"], every[0]["hi"]))
+        lo, hi = auto_range([self.tensor("micro", "deduped", s) for s in DD_STEPS])
+        self.assertEqual((every[0]["lo"], every[0]["hi"]), (lo, hi))
+        # The bimodal late steps reach further than steps 0 and 1 do.
+        self.assertLess(lo, few[0]["lo"])
+        self.assertGreater(hi, few[0]["hi"])
 
     # --------------------------------------------------------------------- errors
 
@@ -711,6 +725,26 @@ class GardenIntegrationTest(unittest.TestCase):
             self.assert_error(base + [f"--range={rng}"], "INVALID_ARGUMENT", "range")
         for rng in ("abc", "1:2:3", "1", ":1"):
             self.assert_error(base + [f"--range={rng}"], "INVALID_ARGUMENT", f'"{rng}"')
+
+    def test_ranges_too_narrow_for_their_bins(self):
+        base = ["hist", "--size", "odd", "--tensor", "tiny", "--bins", "4"]
+        self.assert_error(base + ["--range=0:1e-320"], "INVALID_ARGUMENT",
+                          "too narrow for 4 bins")
+        # The automatic range over [0, 5e-324] is widened as a zero-width one.
+        frame = json.loads(self.ok(*base, "--format", "jsonl").splitlines()[0])
+        x = np.array([0.0, 0.0, 5e-324])
+        lo, hi = -0.5, 0.5 + 5e-324
+        self.assertEqual((frame["lo"], frame["hi"]), (lo, hi))
+        self.assertEqual(frame["counts"],
+                         np.histogram(x, bins=4, range=(lo, hi))[0].tolist())
+        self.assertEqual(frame["underflow"] + frame["overflow"], 0)
+
+    def test_tensors_step_is_validated(self):
+        base = ["tensors", "--size", "micro", "--variant", "dd"]
+        self.assert_error(base + ["--step=-1"], "INVALID_ARGUMENT", '"-1"')
+        self.assert_error(base + ["--step", "99999999999999999999"], "INVALID_ARGUMENT",
+                          "exceeds the limit")
+        self.assert_error(base + ["--step", "0,1"], "INVALID_ARGUMENT", "one step")
 
     def test_malformed_steps(self):
         base = ["hist", "--size", "micro", "--variant", "deduped"]
