@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
     const uintptr_t page = 4096;
     uintptr_t a = reinterpret_cast<uintptr_t>(d.data()) & ~(page - 1);
     uintptr_t e = reinterpret_cast<uintptr_t>(d.data() + d.size());
-    #ifdef MADV_POPULATE_READ
+#ifdef MADV_POPULATE_READ
     madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_READ);
 #endif
     auto counts = garden::CodeCounts::Count(d, t->dtype);
@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
       auto again = garden::SafetensorsFile::Open(argv[1]);
       const garden::TensorInfo* t = (*again)->Find(tensor);
       auto counter = garden::CodeCounter::Create(t->dtype);
-      auto status = (*again)->ReadChunks(*t, absl::MakeSpan(buffer),
+      auto status = (*again)->ReadChunks(
+          *t, absl::MakeSpan(buffer),
           [&](absl::Span<const uint8_t> chunk) { return counter->Add(chunk); });
       sink = sink + counter->Finish().distinct() + status.ok();
     });

@@ -3,7 +3,8 @@
 //   garden --server ADDR models --format json
 //   garden --server ADDR tensors --size 70m --variant deduped --step 1000
 //   garden --server ADDR hist --size 70m --variant deduped --steps all
-//          --tensor embed_out.weight --bins 64 [--range=-0.1:0.1] --format jsonl
+//          --tensor embed_out.weight --bins 64 [--range=-0.1:0.1] --format
+//          jsonl
 //
 // Errors print "garden: CODE: message" on stderr and exit 1 (2 for usage).
 #include <unistd.h>
@@ -55,8 +56,7 @@ struct Address {
   void AddTo(CLI::App* app) {
     app->add_option("--suite", suite, "model suite")->capture_default_str();
     app->add_option("--size", size, "model size, e.g. 70m, 1.4b")->required();
-    app->add_option("--variant", variant,
-                    "standard|deduped (aliases NDD, DD)")
+    app->add_option("--variant", variant, "standard|deduped (aliases NDD, DD)")
         ->capture_default_str();
   }
   void Fill(pb::ModelRef* ref) const {
@@ -101,7 +101,8 @@ absl::StatusOr<pb::StepSelection> ParseSteps(const std::string& text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"garden: ask gardend how a model's parameters change over training"};
+  CLI::App app{
+      "garden: ask gardend how a model's parameters change over training"};
   app.require_subcommand(1);
   const char* env_server = std::getenv("GARDEN_SERVER");
   std::string server = env_server ? env_server : "127.0.0.1:50051";
@@ -111,39 +112,47 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", timeout_s, "deadline in seconds (0: none)");
 
   // models
-  auto* models = app.add_subcommand("models", "list suites, sizes, variants and steps");
+  auto* models =
+      app.add_subcommand("models", "list suites, sizes, variants and steps");
   std::string models_format = "table";
   std::string models_suite;
   models->add_option("--format", models_format)
-      ->check(CLI::IsMember({"json", "table"}))->capture_default_str();
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
   models->add_option("--suite", models_suite, "only this suite");
 
   // tensors
-  auto* tensors = app.add_subcommand("tensors", "list the tensors of one checkpoint");
+  auto* tensors =
+      app.add_subcommand("tensors", "list the tensors of one checkpoint");
   Address tensors_address;
   std::string tensors_step;
   std::string tensors_format = "table";
   tensors_address.AddTo(tensors);
   tensors->add_option("--step", tensors_step, "training step")->required();
   tensors->add_option("--format", tensors_format)
-      ->check(CLI::IsMember({"json", "table"}))->capture_default_str();
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
 
   // hist
   auto* hist = app.add_subcommand("hist", "histogram of a tensor at each step");
   Address hist_address;
-  std::string hist_steps = "all", hist_tensor = std::string(garden::kDefaultTensor);
+  std::string hist_steps = "all",
+              hist_tensor = std::string(garden::kDefaultTensor);
   std::string hist_range, hist_format = "table";
   int64_t hist_bins = 64;
   bool no_progress = false;
   hist_address.AddTo(hist);
-  hist->add_option("--steps", hist_steps, "all, a list 0,1,2,512, or a range 1000:5000")
+  hist->add_option("--steps", hist_steps,
+                   "all, a list 0,1,2,512, or a range 1000:5000")
       ->capture_default_str();
   hist->add_option("--tensor", hist_tensor)->capture_default_str();
   hist->add_option("--bins", hist_bins, "1..65536")->capture_default_str();
-  hist->add_option("--range", hist_range,
-                   "LO:HI (write --range=-0.1:0.1); default: min..max over all steps");
+  hist->add_option(
+      "--range", hist_range,
+      "LO:HI (write --range=-0.1:0.1); default: min..max over all steps");
   hist->add_option("--format", hist_format)
-      ->check(CLI::IsMember({"jsonl", "csv", "table"}))->capture_default_str();
+      ->check(CLI::IsMember({"jsonl", "csv", "table"}))
+      ->capture_default_str();
   hist->add_flag("--no-progress", no_progress, "no progress bar on stderr");
 
   try {
@@ -152,14 +161,15 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
-  auto channel = grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
   auto stub = pb::Garden::NewStub(channel);
   auto make_context = [&] {
     auto context = std::make_unique<grpc::ClientContext>();
     if (timeout_s > 0) {
-      context->set_deadline(std::chrono::system_clock::now() +
-                            std::chrono::milliseconds(
-                                static_cast<int64_t>(timeout_s * 1000)));
+      context->set_deadline(
+          std::chrono::system_clock::now() +
+          std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
     }
     return context;
   };
@@ -185,8 +195,8 @@ int main(int argc, char** argv) {
     auto step = garden::StepSpec::Parse(tensors_step);
     if (step.ok() && (step->kind != garden::StepSpec::Kind::kList ||
                       step->list.size() != 1)) {
-      step = absl::InvalidArgumentError(absl::StrCat(
-          "--step takes one step, got \"", tensors_step, "\""));
+      step = absl::InvalidArgumentError(
+          absl::StrCat("--step takes one step, got \"", tensors_step, "\""));
     }
     if (!step.ok()) return Fail(step.status());
     request.mutable_checkpoint()->set_step(step->list[0]);

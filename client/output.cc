@@ -187,10 +187,11 @@ void ProgressBar::Update(uint32_t done, uint32_t total,
                          const std::string& label) {
   if (!enabled_ || total == 0) return;
   constexpr int kWidth = 30;
-  const int filled = static_cast<int>(static_cast<uint64_t>(done) * kWidth / total);
-  std::fprintf(stderr, "\r[%s%s] %u/%u %s\x1b[K", std::string(filled, '#').c_str(),
-               std::string(kWidth - filled, '.').c_str(), done, total,
-               label.c_str());
+  const int filled =
+      static_cast<int>(static_cast<uint64_t>(done) * kWidth / total);
+  std::fprintf(
+      stderr, "\r[%s%s] %u/%u %s\x1b[K", std::string(filled, '#').c_str(),
+      std::string(kWidth - filled, '.').c_str(), done, total, label.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }

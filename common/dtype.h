@@ -12,8 +12,21 @@ namespace garden {
 // The dtypes of the safetensors format. Statistics are computed for the
 // floating types F64, F32, F16 and BF16; the others are listed and skipped.
 enum class DType {
-  kBool, kU8, kI8, kI16, kU16, kF16, kBF16, kI32, kU32, kF32, kI64, kU64,
-  kF64, kF8E4M3, kF8E5M2,
+  kBool,
+  kU8,
+  kI8,
+  kI16,
+  kU16,
+  kF16,
+  kBF16,
+  kI32,
+  kU32,
+  kF32,
+  kI64,
+  kU64,
+  kF64,
+  kF8E4M3,
+  kF8E5M2,
 };
 
 // The name used in safetensors headers ("F16", "BF16", ...).

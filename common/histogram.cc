@@ -18,9 +18,7 @@ bool Cancelled(const CancelFlag* cancel) {
   return cancel != nullptr && cancel->load(std::memory_order_relaxed);
 }
 
-absl::Status CancelledError() {
-  return absl::CancelledError("scan cancelled");
-}
+absl::Status CancelledError() { return absl::CancelledError("scan cancelled"); }
 
 template <typename T>
 T LoadLE(const uint8_t* p) {
@@ -76,8 +74,8 @@ double DecodeBF16(uint16_t bits) {
 
 absl::StatusOr<Binner> Binner::Create(double lo, double hi, uint32_t bins) {
   if (bins < 1 || bins > kMaxBins) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bins must be in [1, ", kMaxBins, "], got ", bins));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bins must be in [1, ", kMaxBins, "], got ", bins));
   }
   if (!std::isfinite(lo) || !std::isfinite(hi)) {
     return absl::InvalidArgumentError(
@@ -99,9 +97,9 @@ absl::StatusOr<Binner> Binner::Create(double lo, double hi, uint32_t bins) {
     increasing = binner.edges_[i] < binner.edges_[i + 1];
   }
   if (!increasing) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "range ", lo, ":", hi, " is too narrow for ", bins,
-        " bins: their edges would not be distinct doubles"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("range ", lo, ":", hi, " is too narrow for ", bins,
+                     " bins: their edges would not be distinct doubles"));
   }
   return binner;
 }
@@ -208,8 +206,8 @@ ValueSummary CodeCounts::Summarize() const {
   values.reserve(codes_.size());
   weights.reserve(codes_.size());
   for (size_t i = 0; i < codes_.size(); ++i) {
-    const double x = dtype_ == DType::kF16 ? DecodeF16(codes_[i])
-                                           : DecodeBF16(codes_[i]);
+    const double x =
+        dtype_ == DType::kF16 ? DecodeF16(codes_[i]) : DecodeBF16(codes_[i]);
     if (std::isnan(x)) {
       s.nan += counts_[i];
     } else if (std::isinf(x)) {
@@ -231,8 +229,8 @@ Histogram CodeCounts::Bin(const Binner& binner) const {
   h.hi = binner.hi();
   h.counts.assign(binner.bins(), 0);
   for (size_t i = 0; i < codes_.size(); ++i) {
-    const double x = dtype_ == DType::kF16 ? DecodeF16(codes_[i])
-                                           : DecodeBF16(codes_[i]);
+    const double x =
+        dtype_ == DType::kF16 ? DecodeF16(codes_[i]) : DecodeBF16(codes_[i]);
     if (std::isnan(x)) continue;
     const int64_t b = binner.Locate(x);
     if (b < 0) {

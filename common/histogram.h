@@ -37,7 +37,8 @@ class Binner {
   int64_t Locate(double x) const {
     if (!(x >= lo_)) return -1;
     if (x > hi_) return bins_;
-    int64_t i = static_cast<int64_t>(std::min((x - lo_) * norm_, double(bins_)));
+    int64_t i =
+        static_cast<int64_t>(std::min((x - lo_) * norm_, double(bins_)));
     if (i >= bins_) i = bins_ - 1;
     // The product can be one ulp off near an edge; the edges decide.
     if (x < edges_[i]) {
@@ -75,8 +76,8 @@ struct Histogram {
 
 // Everything about a tensor's values that does not depend on a range.
 struct ValueSummary {
-  Moments moments;  // finite values only
-  double min = std::numeric_limits<double>::infinity();   // finite values
+  Moments moments;                                       // finite values only
+  double min = std::numeric_limits<double>::infinity();  // finite values
   double max = -std::numeric_limits<double>::infinity();
   uint64_t nan = 0, posinf = 0, neginf = 0;
 

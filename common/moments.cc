@@ -36,8 +36,7 @@ Moments TwoPass(const double* values, size_t count, Weight weight) {
 
 }  // namespace
 
-Moments Moments::Of(const double* values, const double* weights,
-                    size_t count) {
+Moments Moments::Of(const double* values, const double* weights, size_t count) {
   if (weights == nullptr) {
     return TwoPass(values, count, [](size_t) { return 1.0; });
   }
@@ -53,11 +52,11 @@ void Moments::Merge(const Moments& o) {
   const double na = n, nb = o.n, nt = na + nb;
   const double delta = o.mean - mean;
   const double d2 = delta * delta, d3 = d2 * delta, d4 = d2 * d2;
-  const double new_m4 = m4 + o.m4 +
-                        d4 * na * nb * (na * na - na * nb + nb * nb) /
-                            (nt * nt * nt) +
-                        6 * d2 * (na * na * o.m2 + nb * nb * m2) / (nt * nt) +
-                        4 * delta * (na * o.m3 - nb * m3) / nt;
+  const double new_m4 =
+      m4 + o.m4 +
+      d4 * na * nb * (na * na - na * nb + nb * nb) / (nt * nt * nt) +
+      6 * d2 * (na * na * o.m2 + nb * nb * m2) / (nt * nt) +
+      4 * delta * (na * o.m3 - nb * m3) / nt;
   const double new_m3 = m3 + o.m3 + d3 * na * nb * (na - nb) / (nt * nt) +
                         3 * delta * (na * o.m2 - nb * m2) / nt;
   const double new_m2 = m2 + o.m2 + d2 * na * nb / nt;

@@ -2,8 +2,8 @@
 #ifndef GARDEN_COMMON_MOMENTS_H_
 #define GARDEN_COMMON_MOMENTS_H_
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 
 namespace garden {
 

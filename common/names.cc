@@ -86,11 +86,13 @@ absl::Status ValidateName(std::string_view field, std::string_view value) {
   }
   for (unsigned char c : value) {
     if (!(absl::ascii_isalnum(c) || c == '.' || c == '_' || c == '-')) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          ToAbsl(field), " ", Quote(value), " has a character outside [A-Za-z0-9._-]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(ToAbsl(field), " ", Quote(value),
+                       " has a character outside [A-Za-z0-9._-]"));
     }
   }
-  if (value == "." || value == ".." || ToAbsl(value).find("..") != absl::string_view::npos) {
+  if (value == "." || value == ".." ||
+      ToAbsl(value).find("..") != absl::string_view::npos) {
     return absl::InvalidArgumentError(
         absl::StrCat(ToAbsl(field), " ", Quote(value), " contains \"..\""));
   }
@@ -132,7 +134,8 @@ absl::StatusOr<ModelKey> MakeModelKey(std::string_view suite,
   // Folder names are lower case; users may type "Pythia" or "70M".
   key.suite = suite.empty() ? std::string(kDefaultSuite)
                             : absl::AsciiStrToLower(ToAbsl(suite));
-  if (auto s = ValidateName("suite", suite.empty() ? key.suite : suite); !s.ok()) {
+  if (auto s = ValidateName("suite", suite.empty() ? key.suite : suite);
+      !s.ok()) {
     return s;
   }
   if (auto s = ValidateName("size", size); !s.ok()) return s;

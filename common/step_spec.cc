@@ -98,8 +98,7 @@ absl::StatusOr<std::vector<int64_t>> StepSpec::Resolve(
       if (out.empty()) {
         return absl::NotFoundError(absl::StrCat(
             "no step of ", model, " in ", first, ":", last,
-            "; nearest present: ",
-            FormatSteps(NearestSteps(present, first))));
+            "; nearest present: ", FormatSteps(NearestSteps(present, first))));
       }
       return out;
     }
@@ -117,8 +116,8 @@ absl::StatusOr<std::vector<int64_t>> StepSpec::Resolve(
         }
         if (!std::binary_search(present.begin(), present.end(), s)) {
           return absl::NotFoundError(absl::StrCat(
-              "step ", s, " is not present for ", model, "; nearest present: ",
-              FormatSteps(NearestSteps(present, s))));
+              "step ", s, " is not present for ", model,
+              "; nearest present: ", FormatSteps(NearestSteps(present, s))));
         }
       }
       return out;

@@ -1,4 +1,5 @@
-// Step selections: "all", a list "0,1,2,512", or an inclusive range "1000:5000".
+// Step selections: "all", a list "0,1,2,512", or an inclusive range
+// "1000:5000".
 #ifndef GARDEN_COMMON_STEP_SPEC_H_
 #define GARDEN_COMMON_STEP_SPEC_H_
 

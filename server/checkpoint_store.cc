@@ -41,9 +41,8 @@ bool IsFile(const fs::path& p) {
 }
 
 bool Inside(const std::string& path, const std::string& root) {
-  return path == root ||
-         (absl::StartsWith(path, root) &&
-          (root.back() == '/' || path[root.size()] == '/'));
+  return path == root || (absl::StartsWith(path, root) &&
+                          (root.back() == '/' || path[root.size()] == '/'));
 }
 
 std::optional<int64_t> ParseStepName(std::string_view name) {
@@ -52,7 +51,8 @@ std::optional<int64_t> ParseStepName(std::string_view name) {
   }
   int64_t step = 0;
   for (char c : name.substr(4)) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)))
+      return std::nullopt;
     step = step * 10 + (c - '0');
     if (step > kMaxStep) return std::nullopt;
   }
@@ -68,9 +68,8 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   out << in.rdbuf();
   std::string text = out.str();
   if (text.size() > kMaxSmallFile) {
-    return absl::DataLossError(absl::StrCat(path, ": ", text.size(),
-                                            " bytes exceeds the limit ",
-                                            kMaxSmallFile));
+    return absl::DataLossError(absl::StrCat(
+        path, ": ", text.size(), " bytes exceeds the limit ", kMaxSmallFile));
   }
   return text;
 }
@@ -82,8 +81,10 @@ bool HasWeights(const fs::path& dir) {
 // Catalog under construction during a scan.
 class Scanner {
  public:
-  explicit Scanner(std::map<ModelKey, std::pair<ModelListing,
-                                                std::map<int64_t, CheckpointLocation>>>* out)
+  explicit Scanner(
+      std::map<ModelKey,
+               std::pair<ModelListing, std::map<int64_t, CheckpointLocation>>>*
+          out)
       : out_(out) {}
 
   void ScanRoot(const std::string& root) {
@@ -263,9 +264,9 @@ absl::StatusOr<ModelListing> CheckpointStore::FindModel(const ModelKey& key) {
   std::vector<std::string> names;
   for (const auto& [k, _] : *catalog) names.push_back(k.Name());
   if (names.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "model ", key.Name(), " not found: the checkpoint roots (",
-        absl::StrJoin(roots_, ", "), ") hold no models"));
+    return absl::NotFoundError(
+        absl::StrCat("model ", key.Name(), " not found: the checkpoint roots (",
+                     absl::StrJoin(roots_, ", "), ") hold no models"));
   }
   return absl::NotFoundError(absl::StrCat(
       "model ", key.Name(), " (suite ", key.suite, ", size ", key.size,
@@ -290,8 +291,8 @@ absl::StatusOr<CheckpointLocation> CheckpointStore::Locate(const ModelKey& key,
   if (auto found = find()) return *found;
   if (auto again = FindModel(key); again.ok()) model = std::move(again);
   return absl::NotFoundError(absl::StrCat(
-      "step ", step, " is not present for ", key.Name(), "; nearest present: ",
-      FormatSteps(NearestSteps(model->steps, step))));
+      "step ", step, " is not present for ", key.Name(),
+      "; nearest present: ", FormatSteps(NearestSteps(model->steps, step))));
 }
 
 absl::StatusOr<std::string> CheckpointStore::ResolveInside(
@@ -304,8 +305,7 @@ absl::StatusOr<std::string> CheckpointStore::ResolveInside(
   std::error_code ec;
   const fs::path canonical = fs::canonical(path, ec);
   if (ec) {
-    return absl::NotFoundError(
-        absl::StrCat(path.string(), ": ", ec.message()));
+    return absl::NotFoundError(absl::StrCat(path.string(), ": ", ec.message()));
   }
   if (!Inside(canonical.string(), where.root)) {
     return absl::PermissionDeniedError(
@@ -325,13 +325,14 @@ CheckpointStore::ReadShardIndex(const CheckpointLocation& where) const {
   if (index.is_discarded() || !index.is_object() ||
       !index.contains("weight_map") || !index["weight_map"].is_object()) {
     return absl::DataLossError(absl::StrCat(
-        *path, ": not a shard index (a JSON object with a \"weight_map\" object)"));
+        *path,
+        ": not a shard index (a JSON object with a \"weight_map\" object)"));
   }
   std::map<std::string, std::string> map;
   for (const auto& [name, file] : index["weight_map"].items()) {
     if (!file.is_string()) {
-      return absl::DataLossError(absl::StrCat(
-          *path, ": weight_map entry \"", name, "\" is not a file name"));
+      return absl::DataLossError(absl::StrCat(*path, ": weight_map entry \"",
+                                              name, "\" is not a file name"));
     }
     map[name] = file.get<std::string>();
   }
@@ -350,9 +351,9 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
       std::vector<std::string> names;
       for (const auto& [name, _] : *index) names.push_back(name);
       return absl::NotFoundError(absl::StrCat(
-          "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(), " step ",
-          where.step, "; closest: ",
-          absl::StrJoin(ClosestNames(tensor, names), ", ")));
+          "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(),
+          " step ", where.step,
+          "; closest: ", absl::StrJoin(ClosestNames(tensor, names), ", ")));
     }
     file = it->second;
   }
@@ -373,8 +374,8 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
     for (const auto& t : shared->tensors()) names.push_back(t.name);
     return absl::NotFoundError(absl::StrCat(
         "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(), " step ",
-        where.step, "; closest: ",
-        absl::StrJoin(ClosestNames(tensor, names), ", ")));
+        where.step,
+        "; closest: ", absl::StrJoin(ClosestNames(tensor, names), ", ")));
   }
   return TensorHandle{std::move(shared), info};
 }

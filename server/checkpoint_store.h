@@ -1,8 +1,8 @@
 // The one place that knows where checkpoints live and how they are named.
 //
 // A store scans its roots for two layouts:
-//   plain     ROOT/<suite>-<size>[-deduped]/step<N>/{config.json, model.safetensors}
-//   hub cache ROOT/models--<org>--<suite>-<size>[-deduped]/
+//   plain     ROOT/<suite>-<size>[-deduped]/step<N>/{config.json,
+//   model.safetensors} hub cache ROOT/models--<org>--<suite>-<size>[-deduped]/
 //                 {refs/step<N>, snapshots/<commit>/...}
 // A root may also be a model folder of the plain layout itself. Checkpoints
 // hold either model.safetensors or model.safetensors.index.json and shards.

@@ -61,7 +61,8 @@ absl::StatusOr<StepSpec> SpecOf(const pb::StepSelection& selection) {
 class RpcLog {
  public:
   RpcLog(std::string_view method, grpc::ServerContext* context)
-      : method_(method), peer_(context->peer()),
+      : method_(method),
+        peer_(context->peer()),
         start_(std::chrono::steady_clock::now()) {}
   grpc::Status Done(const absl::Status& status, std::string_view what) {
     const double ms = std::chrono::duration<double, std::milli>(
@@ -165,10 +166,10 @@ grpc::Status GardenService::StreamHistograms(
   }
   if (request->has_bins()) {
     if (request->bins() < 1 || request->bins() > kMaxBins) {
-      return log.Done(absl::InvalidArgumentError(absl::StrCat(
-                          "bins must be in [1, ", kMaxBins, "], got ",
-                          request->bins())),
-                      key->Name());
+      return log.Done(
+          absl::InvalidArgumentError(absl::StrCat(
+              "bins must be in [1, ", kMaxBins, "], got ", request->bins())),
+          key->Name());
     }
     options.bins = request->bins();
   }
@@ -191,9 +192,9 @@ grpc::Status GardenService::StreamHistograms(
   auto steps = spec->Resolve(model->steps, key->Name());
   if (!steps.ok()) return log.Done(steps.status(), key->Name());
   options.steps = *steps;
-  const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
-                                        spec->ToString(), " (",
-                                        options.steps.size(), " steps)");
+  const std::string what =
+      absl::StrCat(key->Name(), " ", options.tensor, " ", spec->ToString(),
+                   " (", options.steps.size(), " steps)");
 
   const uint32_t total = static_cast<uint32_t>(options.steps.size());
   uint32_t sent = 0;

@@ -28,6 +28,15 @@ absl::Span<uint8_t> ChunkBuffer() {
   return absl::MakeSpan(buffer);
 }
 
+// Feeds a tensor's bytes to a CodeCounter or ValueScanner.
+template <typename Sink>
+absl::Status StreamInto(const SafetensorsFile& file, const TensorInfo& info,
+                        Sink& sink, const CancelFlag* cancel) {
+  return file.ReadChunks(
+      info, ChunkBuffer(),
+      [&](absl::Span<const uint8_t> chunk) { return sink.Add(chunk, cancel); });
+}
+
 bool IsSixteenBit(DType dtype) {
   return dtype == DType::kF16 || dtype == DType::kBF16;
 }
@@ -42,8 +51,8 @@ absl::StatusOr<StepScan> ScanStep(const CheckpointStore& store,
   const TensorInfo& info = *handle->info;
   if (!IsAnalysableFloat(info.dtype)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "tensor \"", tensor, "\" of ", where.model.Name(), " step ",
-        where.step, " has dtype ", ToAbsl(DTypeName(info.dtype)),
+        "tensor \"", tensor, "\" of ", where.model.Name(), " step ", where.step,
+        " has dtype ", ToAbsl(DTypeName(info.dtype)),
         "; histograms need F64, F32, F16 or BF16"));
   }
   StepScan scan;
@@ -54,10 +63,7 @@ absl::StatusOr<StepScan> ScanStep(const CheckpointStore& store,
   if (IsSixteenBit(info.dtype)) {
     auto counter = CodeCounter::Create(info.dtype);
     if (!counter.ok()) return counter.status();
-    auto status = file.ReadChunks(
-        info, ChunkBuffer(),
-        [&](absl::Span<const uint8_t> chunk) { return counter->Add(chunk, cancel); });
-    if (!status.ok()) return status;
+    if (auto s = StreamInto(file, info, *counter, cancel); !s.ok()) return s;
     CodeCounts counts = counter->Finish();
     scan.summary = counts.Summarize();
     if (binner != nullptr) scan.histogram = counts.Bin(*binner);
@@ -65,10 +71,7 @@ absl::StatusOr<StepScan> ScanStep(const CheckpointStore& store,
   } else {
     auto scanner = ValueScanner::Create(info.dtype, binner);
     if (!scanner.ok()) return scanner.status();
-    auto status = file.ReadChunks(
-        info, ChunkBuffer(),
-        [&](absl::Span<const uint8_t> chunk) { return scanner->Add(chunk, cancel); });
-    if (!status.ok()) return status;
+    if (auto s = StreamInto(file, info, *scanner, cancel); !s.ok()) return s;
     ScanResult result = scanner->Finish();
     scan.summary = result.summary;
     scan.histogram = std::move(result.histogram);
@@ -89,7 +92,8 @@ absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
     locations->push_back(*where);
   }
   const size_t total = locations->size();
-  const OrderedTasksOptions ordered{.window = std::max<size_t>(2, pool.size() * 2)};
+  const OrderedTasksOptions ordered{.window =
+                                        std::max<size_t>(2, pool.size() * 2)};
   const std::string tensor = options.tensor;
   CheckpointStore* store_ptr = &store;
 
@@ -110,8 +114,8 @@ absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
     auto shared_binner = std::make_shared<const Binner>(*binner);
     return RunOrdered<StepScan>(
         pool, total, ordered,
-        [store_ptr, locations, tensor, shared_binner](size_t i,
-                                                      const CancelFlag* cancel) {
+        [store_ptr, locations, tensor, shared_binner](
+            size_t i, const CancelFlag* cancel) {
           return ScanStep(*store_ptr, (*locations)[i], tensor,
                           shared_binner.get(), false, cancel);
         },

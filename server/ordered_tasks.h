@@ -55,9 +55,9 @@ absl::Status RunOrdered(
     while (submitted < count && submitted < next + options.window) {
       const size_t i = submitted++;
       pool.Submit([state, i] {
-        absl::StatusOr<T> result =
-            state->cancel.load() ? absl::CancelledError("sweep stopped")
-                                 : state->task(i, &state->cancel);
+        absl::StatusOr<T> result = state->cancel.load()
+                                       ? absl::CancelledError("sweep stopped")
+                                       : state->task(i, &state->cancel);
         {
           std::lock_guard lock(state->mu);
           state->results[i].emplace(std::move(result));

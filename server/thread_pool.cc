@@ -4,7 +4,8 @@ namespace garden {
 
 ThreadPool::ThreadPool(size_t threads) {
   if (threads == 0) threads = 1;
-  for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  for (size_t i = 0; i < threads; ++i)
+    workers_.emplace_back([this] { Work(); });
 }
 
 ThreadPool::~ThreadPool() {

@@ -12,11 +12,11 @@
 namespace garden {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Brute;
 using testing::BruteHistogram;
 using testing::BruteMoments;
 using testing::BruteStats;
+using ::testing::HasSubstr;
 
 std::string AsF32(const std::vector<double>& xs) {
   std::string bytes(xs.size() * 4, '\0');
@@ -84,7 +84,8 @@ TEST(BinnerTest, RejectsBadParameters) {
   EXPECT_THAT(Binner::Create(1, 1, 4).status().message(), HasSubstr("lo < hi"));
   EXPECT_EQ(Binner::Create(2, 1, 4).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(Binner::Create(NAN, 1, 4).status().message(), HasSubstr("finite"));
+  EXPECT_THAT(Binner::Create(NAN, 1, 4).status().message(),
+              HasSubstr("finite"));
   EXPECT_EQ(Binner::Create(0, INFINITY, 4).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Binner::Create(-1.7e308, 1.7e308, 4).status().message(),
@@ -108,9 +109,15 @@ TEST(BinnerTest, EdgesFollowNumpy) {
       uint64_t under = 0, over = 0;
       for (double x : xs) {
         const int64_t b = binner.Locate(x);
-        if (b < 0) ++under; else if (b >= bins) ++over; else ++counts[b];
+        if (b < 0)
+          ++under;
+        else if (b >= bins)
+          ++over;
+        else
+          ++counts[b];
       }
-      EXPECT_EQ(counts, want.counts) << bins << " bins over " << lo << ":" << hi;
+      EXPECT_EQ(counts, want.counts)
+          << bins << " bins over " << lo << ":" << hi;
       EXPECT_EQ(under, want.underflow);
       EXPECT_EQ(over, want.overflow);
       EXPECT_EQ(binner.Locate(hi), bins - 1);
@@ -161,7 +168,11 @@ TEST(ScanValuesTest, F32MatchesBruteForce) {
   EXPECT_NEAR(s.moments.Skewness(), m.skew, 1e-10);
   EXPECT_NEAR(s.moments.ExcessKurtosis(), m.kurt, 1e-10);
   double lo = INFINITY, hi = -INFINITY;
-  for (double x : xs) if (std::isfinite(x)) { lo = std::min(lo, x); hi = std::max(hi, x); }
+  for (double x : xs)
+    if (std::isfinite(x)) {
+      lo = std::min(lo, x);
+      hi = std::max(hi, x);
+    }
   EXPECT_EQ(s.min, lo);
   EXPECT_EQ(s.max, hi);
 }
@@ -284,10 +295,12 @@ TEST(ScanErrorsTest, BadInputIsReported) {
 TEST(ScanErrorsTest, CancelStopsTheScan) {
   const std::string bytes(size_t{8} << 20, '\0');
   CancelFlag cancel{true};
-  EXPECT_EQ(CodeCounts::Count(Span(bytes), DType::kF16, &cancel).status().code(),
-            absl::StatusCode::kCancelled);
-  EXPECT_EQ(ScanValues(Span(bytes), DType::kF32, nullptr, &cancel).status().code(),
-            absl::StatusCode::kCancelled);
+  EXPECT_EQ(
+      CodeCounts::Count(Span(bytes), DType::kF16, &cancel).status().code(),
+      absl::StatusCode::kCancelled);
+  EXPECT_EQ(
+      ScanValues(Span(bytes), DType::kF32, nullptr, &cancel).status().code(),
+      absl::StatusCode::kCancelled);
 }
 
 TEST(ScanValuesTest, EmptyTensor) {

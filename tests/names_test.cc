@@ -11,8 +11,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 TEST(ValidateNameTest, AcceptsPlainNames) {
-  for (const char* ok : {"pythia", "70m", "1.4b", "embed_out.weight",
-                         "gpt_neox.layers.0.mlp.dense_h_to_4h.bias", "a-b_c.d"}) {
+  for (const char* ok :
+       {"pythia", "70m", "1.4b", "embed_out.weight",
+        "gpt_neox.layers.0.mlp.dense_h_to_4h.bias", "a-b_c.d"}) {
     EXPECT_TRUE(ValidateName("x", ok).ok()) << ok;
   }
 }
@@ -61,8 +62,9 @@ TEST(ModelKeyTest, ParsesRepoNames) {
   EXPECT_EQ(key->Name(), "pythia-70m-deduped");
   EXPECT_EQ(ModelKey::FromRepoName("pythia-1.4b")->variant, "standard");
   EXPECT_EQ(ModelKey::FromRepoName("pythia-1.4b")->Name(), "pythia-1.4b");
-  for (const char* bad : {"pythia", "pythia-70m-v0", "pythia-70m-deduped-v0",
-                          "Pythia-70m", "pythia-..", "pythia--deduped", "-70m"}) {
+  for (const char* bad :
+       {"pythia", "pythia-70m-v0", "pythia-70m-deduped-v0", "Pythia-70m",
+        "pythia-..", "pythia--deduped", "-70m"}) {
     EXPECT_FALSE(ModelKey::FromRepoName(bad).has_value()) << bad;
   }
 }

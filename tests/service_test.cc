@@ -1,12 +1,11 @@
 // The gRPC service in-process: request validation and status codes for
 // inputs the CLI cannot even send (NUL bytes, unset fields).
-#include "server/garden_service.h"
-
 #include <filesystem>
 
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/garden_service.h"
 #include "tests/test_files.h"
 
 namespace garden {
@@ -20,14 +19,15 @@ class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (int step : {0, 1, 2}) {
-      const fs::path dir =
-          fs::path(root_.path()) / "pythia-70m" / ("step" + std::to_string(step));
+      const fs::path dir = fs::path(root_.path()) / "pythia-70m" /
+                           ("step" + std::to_string(step));
       fs::create_directories(dir);
       std::vector<float> values(32 * 8);
-      for (size_t i = 0; i < values.size(); ++i) values[i] = 0.01f * (i % 17) - 0.08f;
-      testing::WriteSafetensors((dir / "model.safetensors").string(),
-                                {{"embed_out.weight", "F16", {32, 8},
-                                  testing::F16Bytes(values)}});
+      for (size_t i = 0; i < values.size(); ++i)
+        values[i] = 0.01f * (i % 17) - 0.08f;
+      testing::WriteSafetensors(
+          (dir / "model.safetensors").string(),
+          {{"embed_out.weight", "F16", {32, 8}, testing::F16Bytes(values)}});
     }
     auto store = CheckpointStore::Open({.roots = {root_.path()}});
     ASSERT_TRUE(store.ok()) << store.status();
@@ -36,12 +36,14 @@ class ServiceTest : public ::testing::Test {
     service_ = std::make_unique<GardenService>(*store_, *pool_);
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                             &port);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(port, 0);
-    stub_ = pb::Garden::NewStub(grpc::CreateChannel(
-        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    stub_ = pb::Garden::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                            grpc::InsecureChannelCredentials()));
   }
   void TearDown() override {
     if (server_) server_->Shutdown();

@@ -1,4 +1,5 @@
-// Step selections: parsing, resolution against present steps, Pythia's schedule.
+// Step selections: parsing, resolution against present steps, Pythia's
+// schedule.
 #include "common/step_spec.h"
 
 #include "gmock/gmock.h"
@@ -59,7 +60,8 @@ TEST(StepSpecParseTest, MalformedInputNamesTheProblem) {
        }) {
     auto spec = StepSpec::Parse(c.text);
     ASSERT_FALSE(spec.ok()) << c.text;
-    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument) << c.text;
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument)
+        << c.text;
     EXPECT_THAT(spec.status().message(), HasSubstr(c.message)) << c.text;
   }
 }
@@ -86,7 +88,8 @@ TEST(StepSpecResolveTest, MissingStepsNameTheNearest) {
   auto empty = StepSpec::Parse("5:999")->Resolve(present, "pythia-70m");
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(empty.status().message(), HasSubstr("no step of pythia-70m in 5:999"));
+  EXPECT_THAT(empty.status().message(),
+              HasSubstr("no step of pythia-70m in 5:999"));
   EXPECT_EQ(StepSpec::Parse("all")->Resolve({}, "m").status().code(),
             absl::StatusCode::kNotFound);
 }
@@ -110,8 +113,10 @@ TEST(StepSpecResolveTest, RejectsBadStructuredSelections) {
 }
 
 TEST(NearestStepsTest, PicksClosest) {
-  EXPECT_THAT(NearestSteps({0, 1000, 2000, 3000}, 1400), ElementsAre(1000, 2000));
-  EXPECT_THAT(NearestSteps({0, 1000, 2000, 3000}, 5000), ElementsAre(2000, 3000));
+  EXPECT_THAT(NearestSteps({0, 1000, 2000, 3000}, 1400),
+              ElementsAre(1000, 2000));
+  EXPECT_THAT(NearestSteps({0, 1000, 2000, 3000}, 5000),
+              ElementsAre(2000, 3000));
   EXPECT_THAT(NearestSteps({7}, 5000), ElementsAre(7));
   EXPECT_TRUE(NearestSteps({}, 5).empty());
 }

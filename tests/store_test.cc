@@ -1,12 +1,11 @@
 // The checkpoint store (layouts, path safety, corrupt files) and the
 // histogram sweep over it, on fixture suites written by the test.
-#include "server/checkpoint_store.h"
-
 #include <filesystem>
 #include <random>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/checkpoint_store.h"
 #include "server/histogram_sweep.h"
 #include "tests/brute_force.h"
 #include "tests/test_files.h"
@@ -35,20 +34,25 @@ std::vector<double> StoredF16(const std::vector<float>& xs) {
   return out;
 }
 
-std::vector<TensorSpec> Checkpoint(int64_t step, const std::string& dtype = "F16") {
+std::vector<TensorSpec> Checkpoint(int64_t step,
+                                   const std::string& dtype = "F16") {
   const std::vector<float> xs = StepValues(step, 64 * 16);
   return {
-      {"embed_out.weight", dtype, {64, 16},
+      {"embed_out.weight",
+       dtype,
+       {64, 16},
        dtype == "F16" ? testing::F16Bytes(xs) : testing::F32Bytes(xs)},
       {"gpt_neox.embed_in.weight", "F16", {64, 16}, testing::F16Bytes(xs)},
-      {"gpt_neox.final_layer_norm.weight", "F16", {16},
+      {"gpt_neox.final_layer_norm.weight",
+       "F16",
+       {16},
        testing::F16Bytes(std::vector<float>(16, 1.0f))},
       {"gpt_neox.layers.0.attention.bias", "BOOL", {4}, std::string(4, '\1')},
   };
 }
 
-void WritePlain(const std::string& root, const std::string& model,
-                int64_t step, const std::vector<TensorSpec>& tensors) {
+void WritePlain(const std::string& root, const std::string& model, int64_t step,
+                const std::vector<TensorSpec>& tensors) {
   const fs::path dir = fs::path(root) / model / ("step" + std::to_string(step));
   fs::create_directories(dir);
   testing::WriteSafetensors((dir / "model.safetensors").string(), tensors);
@@ -56,8 +60,9 @@ void WritePlain(const std::string& root, const std::string& model,
 }
 
 std::unique_ptr<CheckpointStore> OpenStore(std::vector<std::string> roots) {
-  auto store = CheckpointStore::Open(
-      {.roots = std::move(roots), .rescan_interval = std::chrono::milliseconds(0)});
+  auto store =
+      CheckpointStore::Open({.roots = std::move(roots),
+                             .rescan_interval = std::chrono::milliseconds(0)});
   EXPECT_TRUE(store.ok()) << store.status();
   return std::move(*store);
 }
@@ -110,10 +115,11 @@ TEST(CheckpointStoreTest, DiscoversTheHubCache) {
   int i = 0;
   for (int64_t step : {0, 2000}) {
     const std::string commit(40, static_cast<char>('a' + i++));
-    testing::WriteFile((repo / "refs" / ("step" + std::to_string(step))).string(),
-                       commit);
+    testing::WriteFile(
+        (repo / "refs" / ("step" + std::to_string(step))).string(), commit);
     const std::string blob = "blob" + std::to_string(step);
-    testing::WriteSafetensors((repo / "blobs" / blob).string(), Checkpoint(step));
+    testing::WriteSafetensors((repo / "blobs" / blob).string(),
+                              Checkpoint(step));
     fs::create_directories(repo / "snapshots" / commit);
     fs::create_symlink("../../blobs/" + blob,
                        repo / "snapshots" / commit / "model.safetensors");
@@ -161,7 +167,8 @@ TEST(CheckpointStoreTest, ReadsOnlyTheShardHoldingTheTensor) {
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(missing.status().message(), HasSubstr("model-00003-of-00002"));
   // Corrupting the other shard does not affect a tensor of this one.
-  testing::WriteFile((dir / "model-00001-of-00002.safetensors").string(), "junk");
+  testing::WriteFile((dir / "model-00001-of-00002.safetensors").string(),
+                     "junk");
   EXPECT_TRUE(store->OpenTensor(*where, "gpt_neox.embed_in.weight").ok());
   EXPECT_EQ(store->OpenTensor(*where, "embed_out.weight").status().code(),
             absl::StatusCode::kDataLoss);
@@ -194,7 +201,8 @@ TEST(CheckpointStoreTest, NeverLeavesItsRoots) {
   EXPECT_THAT(by_name.status().message(), HasSubstr("bad file name"));
   auto by_link = store->OpenTensor(*where, "gpt_neox.embed_in.weight");
   EXPECT_EQ(by_link.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(by_link.status().message(), HasSubstr("outside the checkpoint root"));
+  EXPECT_THAT(by_link.status().message(),
+              HasSubstr("outside the checkpoint root"));
   EXPECT_EQ(store->OpenTensor(*where, "../../etc/passwd").status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -217,7 +225,8 @@ TEST(CheckpointStoreTest, MissesNameWhatExists) {
   auto where = store->Locate(Key("70m"), 0);
   auto tensor = store->OpenTensor(*where, "embed_out.weigth");
   EXPECT_EQ(tensor.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(tensor.status().message(), HasSubstr("closest: embed_out.weight"));
+  EXPECT_THAT(tensor.status().message(),
+              HasSubstr("closest: embed_out.weight"));
 }
 
 TEST(CheckpointStoreTest, FindsCheckpointsAddedWhileRunning) {
@@ -337,8 +346,9 @@ TEST_F(SweepTest, StopsWhenTheClientStopsReading) {
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(got.frames.size(), 2u);
   Collected cancelled;
-  EXPECT_EQ(Sweep(*store_, options, cancelled, SIZE_MAX, /*cancel=*/true).code(),
-            absl::StatusCode::kCancelled);
+  EXPECT_EQ(
+      Sweep(*store_, options, cancelled, SIZE_MAX, /*cancel=*/true).code(),
+      absl::StatusCode::kCancelled);
 }
 
 TEST_F(SweepTest, CorruptStepEndsTheStreamWithDataLoss) {
