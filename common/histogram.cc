@@ -330,23 +330,32 @@ absl::Status ValueScanner::Add(absl::Span<const uint8_t> bytes,
         if (h != nullptr) ++h->underflow;
       }
     }
-    double lo = s.min, hi = s.max;
-    for (size_t i = 0; i < k; ++i) {
-      lo = std::min(lo, values[i]);
-      hi = std::max(hi, values[i]);
+    double lo[4] = {s.min, s.min, s.min, s.min};
+    double hi[4] = {s.max, s.max, s.max, s.max};
+    size_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+      for (size_t l = 0; l < 4; ++l) {
+        lo[l] = std::min(lo[l], values[i + l]);
+        hi[l] = std::max(hi[l], values[i + l]);
+      }
     }
-    s.min = lo;
-    s.max = hi;
+    for (; i < k; ++i) {
+      lo[0] = std::min(lo[0], values[i]);
+      hi[0] = std::max(hi[0], values[i]);
+    }
+    s.min = std::min(std::min(lo[0], lo[1]), std::min(lo[2], lo[3]));
+    s.max = std::max(std::max(hi[0], hi[1]), std::max(hi[2], hi[3]));
     if (h != nullptr) {
-      const int64_t bins = binner_->bins();
+      const double range_lo = binner_->lo(), range_hi = binner_->hi();
+      uint64_t* counts = h->counts.data();
       for (size_t i = 0; i < k; ++i) {
-        const int64_t b = binner_->Locate(values[i]);
-        if (b < 0) {
+        const double x = values[i];
+        if (x < range_lo) {
           ++h->underflow;
-        } else if (b >= bins) {
+        } else if (x > range_hi) {
           ++h->overflow;
         } else {
-          ++h->counts[b];
+          ++counts[binner_->LocateInRange(x)];
         }
       }
     }

@@ -37,15 +37,18 @@ class Binner {
   int64_t Locate(double x) const {
     if (!(x >= lo_)) return -1;
     if (x > hi_) return bins_;
-    int64_t i =
-        static_cast<int64_t>(std::min((x - lo_) * norm_, double(bins_)));
-    if (i >= bins_) i = bins_ - 1;
-    // The product can be one ulp off near an edge; the edges decide.
-    if (x < edges_[i]) {
-      --i;
-    } else if (i != bins_ - 1 && x >= edges_[i + 1]) {
-      ++i;
-    }
+    return LocateInRange(x);
+  }
+
+  // Bin of a value known to lie in [lo, hi]; branch-free edge correction.
+  int64_t LocateInRange(double x) const {
+    int64_t i = static_cast<int64_t>((x - lo_) * norm_);
+    i = std::min(i, bins_ - 1);
+    // The product can be one ulp off near an edge; the edges decide, as
+    // numpy's correction step does.
+    i -= static_cast<int64_t>(x < edges_[i]);
+    i += static_cast<int64_t>(x >= edges_[i + 1]) &
+         static_cast<int64_t>(i != bins_ - 1);
     return i;
   }
 

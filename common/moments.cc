@@ -8,29 +8,44 @@ namespace garden {
 namespace {
 
 // Two passes over values already in cache: the mean, then centred powers.
-// Weight is a functor so the unweighted case compiles to plain sums.
+// Weight is a functor so the unweighted case compiles to plain sums; four
+// independent partial sums per quantity keep the adders busy instead of
+// waiting on one long dependency chain.
 template <typename Weight>
 Moments TwoPass(const double* values, size_t count, Weight weight) {
+  constexpr size_t kLanes = 4;
   Moments m;
-  double n = 0, sum = 0;
-  for (size_t i = 0; i < count; ++i) {
-    n += weight(i);
-    sum += weight(i) * values[i];
+  double n[kLanes] = {}, sum[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= count; i += kLanes) {
+    for (size_t l = 0; l < kLanes; ++l) {
+      n[l] += weight(i + l);
+      sum[l] += weight(i + l) * values[i + l];
+    }
   }
-  if (n == 0) return m;
-  m.n = n;
-  m.mean = sum / n;
-  double m2 = 0, m3 = 0, m4 = 0;
-  for (size_t i = 0; i < count; ++i) {
-    const double d = values[i] - m.mean;
+  for (; i < count; ++i) {
+    n[0] += weight(i);
+    sum[0] += weight(i) * values[i];
+  }
+  const double total = (n[0] + n[1]) + (n[2] + n[3]);
+  if (total == 0) return m;
+  m.n = total;
+  m.mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / total;
+  double m2[kLanes] = {}, m3[kLanes] = {}, m4[kLanes] = {};
+  auto accumulate = [&](size_t lane, size_t at) {
+    const double d = values[at] - m.mean;
     const double d2 = d * d;
-    m2 += weight(i) * d2;
-    m3 += weight(i) * d2 * d;
-    m4 += weight(i) * d2 * d2;
+    m2[lane] += weight(at) * d2;
+    m3[lane] += weight(at) * d2 * d;
+    m4[lane] += weight(at) * d2 * d2;
+  };
+  for (i = 0; i + kLanes <= count; i += kLanes) {
+    for (size_t l = 0; l < kLanes; ++l) accumulate(l, i + l);
   }
-  m.m2 = m2;
-  m.m3 = m3;
-  m.m4 = m4;
+  for (; i < count; ++i) accumulate(0, i);
+  m.m2 = (m2[0] + m2[1]) + (m2[2] + m2[3]);
+  m.m3 = (m3[0] + m3[1]) + (m3[2] + m3[3]);
+  m.m4 = (m4[0] + m4[1]) + (m4[2] + m4[3]);
   return m;
 }
 

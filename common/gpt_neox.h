@@ -1,0 +1,237 @@
+// GPT-NeoX causal language model (the Pythia architecture) in libtorch, for
+// running the checkpoints Garden studies: logits, greedy and sampled
+// continuations, and attention patterns.
+//
+// The architecture, as Hugging Face transformers' GPTNeoXForCausalLM computes
+// it (inference only, no dropout):
+//
+//   h = embed_in[ids]
+//   for each layer:
+//     a = Attention(LayerNorm1(h))
+//     h = use_parallel_residual ? h + a + Mlp(LayerNorm2(h))
+//                               : (h + a) + Mlp(LayerNorm2(h + a))
+//   logits = embed_out(FinalLayerNorm(h))          (untied, no bias)
+//
+// Attention: one fused query_key_value projection whose output rows are laid
+// out per head as [q | k | v] chunks of head_dim; rotary position embeddings
+// on the first rotary_dims() dimensions of every query and key head (the
+// "rotate_half" convention: dimension i pairs with i + rotary_dims/2);
+// causal softmax(q k^T / sqrt(head_dim)) v; output projection `dense`.
+// Mlp: dense_4h_to_h(act(dense_h_to_4h(x))).
+//
+// Weights arrive through a WeightSource so that the server's checkpoint store
+// (or anything else holding raw bytes) can supply them; SafetensorsWeightSource
+// reads them from safetensors files.
+#ifndef GARDEN_COMMON_GPT_NEOX_H_
+#define GARDEN_COMMON_GPT_NEOX_H_
+
+#include <ATen/core/Tensor.h>  // at::Tensor only; the ops live in gpt_neox.cc
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/dtype.h"
+#include "common/safetensors.h"
+
+namespace garden {
+
+// The hyper-parameters of a GPT-NeoX checkpoint, as its config.json states
+// them (Hugging Face key names).
+struct GptNeoxConfig {
+  enum class Activation {
+    kGelu,      // "gelu": exact, 0.5 x (1 + erf(x / sqrt 2))
+    kGeluTanh,  // "gelu_new", "gelu_fast", "gelu_pytorch_tanh": tanh form
+  };
+
+  int64_t hidden_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t intermediate_size = 0;
+  int64_t vocab_size = 0;
+  double rotary_pct = 0.25;
+  double rotary_emb_base = 10000;
+  int64_t max_position_embeddings = 2048;
+  double layer_norm_eps = 1e-5;
+  bool use_parallel_residual = true;
+  Activation hidden_act = Activation::kGelu;
+
+  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  // int(head_dim * rotary_pct), as transformers truncates it; always even.
+  int64_t rotary_dims() const;
+
+  // Parses config.json text. The five sizes are required; the others default
+  // to the values above (transformers' defaults) when absent. Errors name the
+  // offending key: INVALID_ARGUMENT for text that is not a JSON object, a
+  // value of the wrong type, or an impossible value (non-positive size,
+  // hidden_size not divisible by the heads, odd rotary dims, unknown
+  // activation); FAILED_PRECONDITION for a missing required key, or for a
+  // valid configuration this implementation does not run
+  // (tie_word_embeddings: true).
+  static absl::StatusOr<GptNeoxConfig> FromJson(std::string_view json);
+};
+
+// One tensor's raw little-endian bytes, borrowed from whoever holds them.
+struct RawTensor {
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  absl::Span<const uint8_t> bytes;
+  // Keeps `bytes` valid (a mapped file, a buffer) for as long as it is held.
+  std::shared_ptr<const void> keepalive;
+};
+
+// Where a model's weights come from, by Hugging Face tensor name.
+class WeightSource {
+ public:
+  virtual ~WeightSource();
+  // NOT_FOUND (naming the tensor) if the source has no such tensor.
+  virtual absl::StatusOr<RawTensor> Get(const std::string& name) const = 0;
+};
+
+// Weights in one or more safetensors files (a sharded checkpoint is several).
+// A name present in more than one file is taken from the first.
+class SafetensorsWeightSource : public WeightSource {
+ public:
+  explicit SafetensorsWeightSource(
+      std::vector<std::shared_ptr<const SafetensorsFile>> files);
+  // Opens every path; the first error wins.
+  static absl::StatusOr<std::unique_ptr<SafetensorsWeightSource>> Open(
+      const std::vector<std::string>& paths);
+  // Opens every "*.safetensors" file directly inside `dir`, in name order;
+  // NOT_FOUND if there is none.
+  static absl::StatusOr<std::unique_ptr<SafetensorsWeightSource>> OpenDir(
+      const std::string& dir);
+
+  absl::StatusOr<RawTensor> Get(const std::string& name) const override;
+
+ private:
+  std::vector<std::shared_ptr<const SafetensorsFile>> files_;
+};
+
+// Reads `dir`/config.json and parses it with GptNeoxConfig::FromJson.
+absl::StatusOr<GptNeoxConfig> ReadGptNeoxConfig(const std::string& dir);
+
+// Past keys and values of every layer, for incremental decoding: each
+// Forward() with a cache attends to everything it saw before and appends its
+// own keys and values, and its tokens take the next positions. A cache
+// belongs to one model and one batch size; it is not thread-safe.
+class KvCache {
+ public:
+  KvCache();
+  ~KvCache();
+  KvCache(KvCache&&) noexcept;
+  KvCache& operator=(KvCache&&) noexcept;
+
+  // Tokens seen so far (the position the next token takes).
+  int64_t length() const { return length_; }
+  // Forgets everything (keeps the buffers for reuse).
+  void Clear() { length_ = 0; }
+
+ private:
+  friend class GptNeoxModel;
+  int64_t length_ = 0;
+  int64_t batch_ = 0;
+  // Per layer: [batch, heads, capacity, head_dim]; the first length_
+  // positions along dim 2 are valid. Grown geometrically, so that decoding
+  // n tokens copies O(n) rather than O(n^2) elements.
+  std::vector<at::Tensor> keys_;
+  std::vector<at::Tensor> values_;
+};
+
+struct LoadOptions {
+  // "cpu", "cuda", "cuda:N", or "auto" (the first GPU if there is one).
+  std::string device = "cpu";
+  // Compute dtype: "float32"; "float16" and "bfloat16" only on CUDA. Stored
+  // weights (F32, F16, BF16) are converted to it on load.
+  std::string dtype = "float32";
+};
+
+struct SamplingOptions {
+  double temperature = 1.0;  // > 0; 0 means greedy
+  int64_t top_k = 0;         // keep the k likeliest tokens; 0 keeps all
+  double top_p = 1.0;        // nucleus: smallest set with mass >= top_p
+  uint64_t seed = 0;         // same seed, same prompt, same device: same text
+};
+
+struct Generation {
+  std::vector<int64_t> tokens;  // the new tokens only, prompt excluded
+  // log p(token | everything before) under the model's own distribution
+  // (softmax of the raw logits: temperature 1, no top-k/top-p filtering),
+  // so that scores are comparable across sampling settings.
+  std::vector<float> logprobs;
+};
+
+// A loaded model. Const methods are thread-safe (they run under
+// c10::InferenceMode and touch no shared mutable state); each caller brings
+// its own KvCache.
+class GptNeoxModel {
+ public:
+  // Checks every weight's presence and shape against `config` before
+  // converting any: FAILED_PRECONDITION naming the tensor and both shapes for
+  // a missing or mis-shaped weight (or an unsupported stored dtype);
+  // INVALID_ARGUMENT for bad options; UNAVAILABLE for a CUDA device on a
+  // machine (or libtorch build) without one. Buffers some checkpoints also
+  // carry (attention.bias, attention.masked_bias, attention.rotary_emb.*) are
+  // never asked for.
+  static absl::StatusOr<std::unique_ptr<GptNeoxModel>> Load(
+      const GptNeoxConfig& config, const WeightSource& weights,
+      const LoadOptions& options);
+  static absl::StatusOr<std::unique_ptr<GptNeoxModel>> Load(
+      const GptNeoxConfig& config, const WeightSource& weights) {
+    return Load(config, weights, LoadOptions());
+  }
+
+  ~GptNeoxModel();
+  GptNeoxModel(const GptNeoxModel&) = delete;
+  GptNeoxModel& operator=(const GptNeoxModel&) = delete;
+
+  const GptNeoxConfig& config() const;
+  // "cpu", "cuda:0", ...
+  std::string device() const;
+
+  // ids: [batch, seq] integer tensor (any device) of token ids in
+  // [0, vocab_size). Returns logits [batch, seq, vocab_size], float32, on the
+  // model's device. With a cache, the tokens continue at positions
+  // cache->length() onwards and are appended to it. INVALID_ARGUMENT for bad
+  // ids, a batch size differing from the cache's, or positions beyond
+  // max_position_embeddings (naming the limit).
+  absl::StatusOr<at::Tensor> Forward(const at::Tensor& ids,
+                                     KvCache* cache = nullptr) const;
+
+  // Greedy decoding (argmax, lowest id on ties) of `max_new_tokens` tokens
+  // after `prompt` (non-empty), with a KV cache. INVALID_ARGUMENT if prompt +
+  // new tokens exceed max_position_embeddings.
+  absl::StatusOr<Generation> Greedy(absl::Span<const int64_t> prompt,
+                                    int64_t max_new_tokens) const;
+  // The same without the cache: every step reruns the whole sequence. Slow;
+  // it exists to check the cache.
+  absl::StatusOr<Generation> GreedyNoCache(absl::Span<const int64_t> prompt,
+                                           int64_t max_new_tokens) const;
+
+  // Sampling with temperature, top-k and top-p, from a std::mt19937_64
+  // seeded with options.seed (the draw is made in double precision on the
+  // CPU, so only the logits depend on the device).
+  absl::StatusOr<Generation> Sample(absl::Span<const int64_t> prompt,
+                                    int64_t max_new_tokens,
+                                    const SamplingOptions& options) const;
+
+  // Attention probabilities of `layer` for one sequence: ids [seq] or
+  // [1, seq]; returns [heads, seq, seq] float32 on the CPU, row i the
+  // distribution of query i over keys 0..i.
+  absl::StatusOr<at::Tensor> AttentionWeights(const at::Tensor& ids,
+                                              int64_t layer) const;
+
+ private:
+  struct Impl;
+  explicit GptNeoxModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace garden
+
+#endif  // GARDEN_COMMON_GPT_NEOX_H_
