@@ -2,6 +2,9 @@
 //
 //   garden --server ADDR models --format json
 //   garden --server ADDR tensors --size 70m --variant deduped --step 1000
+//   garden --server ADDR generate --size 70m --variant deduped --step 143000
+//          --prompt "The capital of France is" --max-new-tokens 20 --greedy
+//   garden --server ADDR unmask --size 70m --steps 1000,143000 --text "..."
 //   garden --server ADDR hist --size 70m --variant deduped --steps all
 //          --tensor embed_out.weight --bins 64 [--range=-0.1:0.1] --format
 //          jsonl
@@ -11,6 +14,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,12 +23,14 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "client/output.h"
 #include "common/histogram.h"
 #include "common/names.h"
 #include "common/step_spec.h"
 #include "garden/v1/garden.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
 
 namespace {
 
@@ -77,6 +83,16 @@ absl::StatusOr<std::pair<double, double>> ParseRange(const std::string& text) {
         absl::StrCat("malformed range \"", text, "\": expected LO:HI"));
   }
   return std::make_pair(lo, hi);
+}
+
+absl::StatusOr<int64_t> ParseOneStep(const std::string& text) {
+  auto step = garden::StepSpec::Parse(text);
+  if (!step.ok()) return step.status();
+  if (step->kind != garden::StepSpec::Kind::kList || step->list.size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--step takes one step, got \"", text, "\""));
+  }
+  return step->list[0];
 }
 
 absl::StatusOr<pb::StepSelection> ParseSteps(const std::string& text) {
@@ -155,14 +171,100 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   hist->add_flag("--no-progress", no_progress, "no progress bar on stderr");
 
+  // Model commands address one checkpoint (--step) or several (--steps).
+  struct Checkpoint {
+    Address address;
+    std::string step;
+    void AddTo(CLI::App* app) {
+      address.AddTo(app);
+      app->add_option("--step", step, "training step")->required();
+    }
+  };
+  auto* tokenize = app.add_subcommand("tokenize", "token ids of a text");
+  Checkpoint tokenize_at;
+  std::string tokenize_text, tokenize_format = "table";
+  tokenize_at.AddTo(tokenize);
+  tokenize->add_option("--text", tokenize_text)->required();
+  tokenize->add_option("--format", tokenize_format)
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+
+  auto* generate = app.add_subcommand("generate", "continue a prompt");
+  Checkpoint generate_at;
+  std::string generate_prompt, generate_format = "text";
+  uint32_t max_new_tokens = 32;
+  bool greedy = false;
+  std::optional<double> temperature, top_p;
+  int32_t top_k = 0;
+  uint64_t seed = 0;
+  generate_at.AddTo(generate);
+  generate->add_option("--prompt", generate_prompt)->required();
+  generate->add_option("--max-new-tokens", max_new_tokens)
+      ->capture_default_str();
+  generate->add_flag("--greedy", greedy,
+                     "argmax decoding (the default unless "
+                     "--temperature/--top-k/--top-p/--seed is given)");
+  generate->add_option("--temperature", temperature, ">= 0 (default 1)");
+  generate->add_option("--top-k", top_k,
+                       "keep the k likeliest tokens (0: all)");
+  generate->add_option("--top-p", top_p, "nucleus mass in (0, 1] (default 1)");
+  generate->add_option("--seed", seed, "same seed, same text on CPU");
+  generate->add_option("--format", generate_format, "text streams as it comes")
+      ->check(CLI::IsMember({"json", "text"}))
+      ->capture_default_str();
+
+  auto* unmask = app.add_subcommand(
+      "unmask", "causal unmasking: greedy completions from growing prefixes");
+  Address unmask_address;
+  std::string unmask_steps = "all", unmask_text, unmask_ks,
+              unmask_format = "table";
+  unmask_address.AddTo(unmask);
+  unmask->add_option("--steps", unmask_steps)->capture_default_str();
+  unmask->add_option("--text", unmask_text)->required();
+  unmask->add_option("--prefix-lengths", unmask_ks,
+                     "k values, e.g. 1,3,5 (default: 6 evenly spaced)");
+  unmask->add_option("--format", unmask_format)
+      ->check(CLI::IsMember({"json", "jsonl", "table"}))
+      ->capture_default_str();
+
+  auto* logits =
+      app.add_subcommand("logits", "mean next-token logits of a text");
+  Checkpoint logits_at;
+  std::string logits_text, logits_format = "table";
+  uint32_t logits_top_k = 10;
+  bool logits_all = false;
+  logits_at.AddTo(logits);
+  logits->add_option("--text", logits_text)->required();
+  logits->add_option("--top-k", logits_top_k)->capture_default_str();
+  logits->add_flag("--all", logits_all, "include the whole mean logit vector");
+  logits->add_option("--format", logits_format)
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+
+  auto* attention =
+      app.add_subcommand("attention", "attention matrix of a layer");
+  Checkpoint attention_at;
+  std::string attention_text, attention_format = "table";
+  uint32_t attention_layer = 0;
+  bool average_heads = false;
+  attention_at.AddTo(attention);
+  attention->add_option("--text", attention_text)->required();
+  attention->add_option("--layer", attention_layer)->capture_default_str();
+  attention->add_flag("--average-heads", average_heads);
+  attention->add_option("--format", attention_format)
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
-  auto channel =
-      grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(64 << 20);  // attention matrices
+  auto channel = grpc::CreateCustomChannel(
+      server, grpc::InsecureChannelCredentials(), channel_args);
   auto stub = pb::Garden::NewStub(channel);
   auto make_context = [&] {
     auto context = std::make_unique<grpc::ClientContext>();
@@ -189,17 +291,256 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Fills a request's checkpoint from --suite/--size/--variant/--step.
+  auto fill_checkpoint = [](const Checkpoint& at,
+                            pb::CheckpointRef* ref) -> absl::Status {
+    auto step = ParseOneStep(at.step);
+    if (!step.ok()) return step.status();
+    at.address.Fill(ref->mutable_model());
+    ref->set_step(*step);
+    return absl::OkStatus();
+  };
+  // JSON output never fails on bytes that are not UTF-8.
+  auto print_json = [](const nlohmann::json& j) {
+    std::cout << j.dump(-1, ' ', false,
+                        nlohmann::json::error_handler_t::replace)
+              << "\n"
+              << std::flush;
+  };
+
+  if (*tokenize) {
+    pb::TokenizeRequest request;
+    if (auto s = fill_checkpoint(tokenize_at, request.mutable_checkpoint());
+        !s.ok()) {
+      return Fail(s);
+    }
+    request.set_text(tokenize_text);
+    pb::TokenizeResponse response;
+    auto context = make_context();
+    grpc::Status status = stub->Tokenize(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    if (tokenize_format == "json") {
+      print_json(
+          {{"ids",
+            std::vector<int32_t>(response.ids().begin(), response.ids().end())},
+           {"pieces", std::vector<std::string>(response.pieces().begin(),
+                                               response.pieces().end())}});
+    } else {
+      for (int i = 0; i < response.ids_size(); ++i) {
+        std::cout << absl::StrFormat("%8d  %s\n", response.ids(i),
+                                     response.pieces(i));
+      }
+    }
+    return 0;
+  }
+
+  if (*generate) {
+    pb::GenerateRequest request;
+    if (auto s = fill_checkpoint(generate_at, request.mutable_checkpoint());
+        !s.ok()) {
+      return Fail(s);
+    }
+    request.set_prompt(generate_prompt);
+    request.set_max_new_tokens(max_new_tokens);
+    const bool sampled = !greedy && (temperature || top_p || top_k != 0 ||
+                                     generate->count("--seed") > 0);
+    pb::Sampling* sampling = request.mutable_sampling();
+    sampling->set_greedy(!sampled);
+    if (temperature) sampling->set_temperature(*temperature);
+    if (top_p) sampling->set_top_p(*top_p);
+    sampling->set_top_k(top_k);
+    sampling->set_seed(seed);
+    auto context = make_context();
+    auto reader = stub->Generate(context.get(), request);
+    pb::GenerateResponse message;
+    std::string text;
+    std::vector<int32_t> ids, prompt_ids;
+    std::vector<float> logprobs;
+    while (reader->Read(&message)) {
+      prompt_ids.insert(prompt_ids.end(), message.prompt_ids().begin(),
+                        message.prompt_ids().end());
+      const auto& token = message.token();
+      ids.push_back(token.id());
+      logprobs.push_back(token.logprob());
+      text += token.text();
+      if (generate_format == "text") std::cout << token.text() << std::flush;
+    }
+    grpc::Status status = reader->Finish();
+    if (generate_format == "text" && !ids.empty()) std::cout << "\n";
+    if (!status.ok()) return Fail(status);
+    if (generate_format == "json") {
+      print_json({{"text", text},
+                  {"ids", ids},
+                  {"prompt_ids", prompt_ids},
+                  {"logprobs", logprobs}});
+    }
+    return 0;
+  }
+
+  if (*unmask) {
+    pb::CausalUnmaskRequest request;
+    unmask_address.Fill(request.mutable_model());
+    auto steps = ParseSteps(unmask_steps);
+    if (!steps.ok()) return Fail(steps.status());
+    *request.mutable_steps() = *steps;
+    request.set_text(unmask_text);
+    if (!unmask_ks.empty()) {
+      auto ks = garden::StepSpec::Parse(unmask_ks);  // the same list syntax
+      if (!ks.ok() || ks->kind != garden::StepSpec::Kind::kList) {
+        return Fail(absl::InvalidArgumentError(
+            absl::StrCat("malformed --prefix-lengths \"", unmask_ks,
+                         "\": expected a list such as 1,3,5")));
+      }
+      for (int64_t k : ks->list) {
+        if (k > std::numeric_limits<uint32_t>::max()) {
+          return Fail(absl::InvalidArgumentError(
+              absl::StrCat("prefix length ", k, " is too large")));
+        }
+        request.add_prefix_lengths(static_cast<uint32_t>(k));
+      }
+    }
+    auto context = make_context();
+    auto reader = stub->CausalUnmask(context.get(), request);
+    pb::UnmaskFrame frame;
+    nlohmann::json all = {{"frames", nlohmann::json::array()}};
+    bool header = false;
+    while (reader->Read(&frame)) {
+      nlohmann::json j = {
+          {"step", frame.step()},
+          {"k", frame.k()},
+          {"n", frame.n()},
+          {"prefix", frame.prefix_text()},
+          {"prefix_ids", std::vector<int32_t>(frame.prefix_ids().begin(),
+                                              frame.prefix_ids().end())},
+          {"generated", frame.generated_text()},
+          {"generated_ids", std::vector<int32_t>(frame.generated_ids().begin(),
+                                                 frame.generated_ids().end())},
+          {"agree",
+           std::vector<bool>(frame.agree().begin(), frame.agree().end())},
+          {"recovered", frame.recovered()}};
+      if (frame.original_ids_size() > 0) {
+        all["n"] = frame.n();
+        all["original_ids"] = std::vector<int32_t>(frame.original_ids().begin(),
+                                                   frame.original_ids().end());
+      }
+      if (unmask_format == "jsonl") {
+        print_json(j);
+      } else if (unmask_format == "table") {
+        if (!header) {
+          std::cout << absl::StrFormat("%8s %4s %4s %9s  %s\n", "STEP", "K",
+                                       "N", "RECOVERED", "PREFIX | COMPLETION");
+          header = true;
+        }
+        std::string line = frame.prefix_text() + " | " + frame.generated_text();
+        std::replace_if(
+            line.begin(), line.end(),
+            [](char c) { return c == '\n' || c == '\t' || c == '\r'; }, ' ');
+        std::cout << absl::StrFormat("%8d %4d %4d %9.3f  %s\n", frame.step(),
+                                     frame.k(), frame.n(), frame.recovered(),
+                                     line)
+                  << std::flush;
+      } else {
+        all["frames"].push_back(std::move(j));
+      }
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Fail(status);
+    if (unmask_format == "json") print_json(all);
+    return 0;
+  }
+
+  if (*logits) {
+    pb::LogitsRequest request;
+    if (auto s = fill_checkpoint(logits_at, request.mutable_checkpoint());
+        !s.ok()) {
+      return Fail(s);
+    }
+    request.set_text(logits_text);
+    request.set_top_k(logits_top_k);
+    request.set_include_all(logits_all);
+    pb::LogitsResponse response;
+    auto context = make_context();
+    grpc::Status status = stub->Logits(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    if (logits_format == "json") {
+      nlohmann::json top = nlohmann::json::array();
+      for (const auto& t : response.top()) {
+        top.push_back(
+            {{"id", t.id()}, {"piece", t.piece()}, {"logit", t.logit()}});
+      }
+      nlohmann::json out = {{"tokens", response.tokens()}, {"top", top}};
+      if (logits_all) {
+        out["mean_logits"] = std::vector<float>(response.mean_logits().begin(),
+                                                response.mean_logits().end());
+      }
+      print_json(out);
+    } else {
+      std::cout << absl::StrFormat("mean over %d positions\n%8s %12s  %s\n",
+                                   response.tokens(), "ID", "LOGIT", "PIECE");
+      for (const auto& t : response.top()) {
+        std::cout << absl::StrFormat("%8d %12.5f  %s\n", t.id(), t.logit(),
+                                     t.piece());
+      }
+    }
+    return 0;
+  }
+
+  if (*attention) {
+    pb::AttentionRequest request;
+    if (auto s = fill_checkpoint(attention_at, request.mutable_checkpoint());
+        !s.ok()) {
+      return Fail(s);
+    }
+    request.set_text(attention_text);
+    request.set_layer(attention_layer);
+    request.set_average_heads(average_heads);
+    pb::AttentionResponse response;
+    auto context = make_context();
+    grpc::Status status = stub->Attention(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    const int heads = response.heads(), n = response.tokens();
+    auto weight = [&](int h, int i, int j) {
+      return response.weights((int64_t{h} * n + i) * n + j);
+    };
+    if (attention_format == "json") {
+      nlohmann::json weights = nlohmann::json::array();
+      for (int h = 0; h < heads; ++h) {
+        nlohmann::json rows = nlohmann::json::array();
+        for (int i = 0; i < n; ++i) {
+          std::vector<float> row(n);
+          for (int j = 0; j < n; ++j) row[j] = weight(h, i, j);
+          rows.push_back(std::move(row));
+        }
+        weights.push_back(std::move(rows));
+      }
+      print_json({{"heads", heads},
+                  {"tokens", n},
+                  {"pieces", std::vector<std::string>(response.pieces().begin(),
+                                                      response.pieces().end())},
+                  {"weights", weights}});
+    } else {
+      for (int h = 0; h < heads; ++h) {
+        std::cout << (average_heads ? std::string("mean of the heads")
+                                    : absl::StrCat("head ", h))
+                  << "\n";
+        for (int i = 0; i < n; ++i) {
+          std::cout << absl::StrFormat("%14.14s", response.pieces(i));
+          for (int j = 0; j < n; ++j) {
+            std::cout << absl::StrFormat(" %5.3f", weight(h, i, j));
+          }
+          std::cout << "\n";
+        }
+      }
+    }
+    return 0;
+  }
+
   if (*tensors) {
     pb::ListTensorsRequest request;
     tensors_address.Fill(request.mutable_checkpoint()->mutable_model());
-    auto step = garden::StepSpec::Parse(tensors_step);
-    if (step.ok() && (step->kind != garden::StepSpec::Kind::kList ||
-                      step->list.size() != 1)) {
-      step = absl::InvalidArgumentError(
-          absl::StrCat("--step takes one step, got \"", tensors_step, "\""));
-    }
+    auto step = ParseOneStep(tensors_step);
     if (!step.ok()) return Fail(step.status());
-    request.mutable_checkpoint()->set_step(step->list[0]);
+    request.mutable_checkpoint()->set_step(*step);
     pb::ListTensorsResponse response;
     auto context = make_context();
     grpc::Status status = stub->ListTensors(context.get(), request, &response);

@@ -349,7 +349,8 @@ struct GptNeoxModel::Impl {
   template <typename Pick>
   absl::StatusOr<Generation> Decode(absl::Span<const int64_t> prompt,
                                     int64_t max_new_tokens, bool use_cache,
-                                    Pick&& pick) const;
+                                    Pick&& pick,
+                                    const TokenCallback& on_token) const;
 };
 
 at::Tensor GptNeoxModel::Impl::Rotate(const at::Tensor& x, int64_t past) const {
@@ -531,7 +532,7 @@ absl::Status GptNeoxModel::Impl::CheckPrompt(absl::Span<const int64_t> prompt,
 template <typename Pick>
 absl::StatusOr<Generation> GptNeoxModel::Impl::Decode(
     absl::Span<const int64_t> prompt, int64_t max_new_tokens, bool use_cache,
-    Pick&& pick) const {
+    Pick&& pick, const TokenCallback& on_token) const {
   if (auto s = CheckPrompt(prompt, max_new_tokens); !s.ok()) return s;
   c10::InferenceMode guard;
   auto long_dev = at::TensorOptions().dtype(at::kLong).device(device);
@@ -556,6 +557,9 @@ absl::StatusOr<Generation> GptNeoxModel::Impl::Decode(
     for (int64_t i = 0; i < row.numel(); ++i) sum += std::exp(data[i] - m);
     out.tokens.push_back(token);
     out.logprobs.push_back(static_cast<float>(data[token] - m - std::log(sum)));
+    if (on_token && !on_token(token, out.logprobs.back())) {
+      return absl::CancelledError("generation stopped by the caller");
+    }
     sequence.push_back(token);
     next = at::full({1, 1}, token, long_dev);
   }
@@ -731,28 +735,33 @@ absl::StatusOr<at::Tensor> GptNeoxModel::Forward(const at::Tensor& ids,
 }
 
 absl::StatusOr<Generation> GptNeoxModel::Greedy(
-    absl::Span<const int64_t> prompt, int64_t max_new_tokens) const {
+    absl::Span<const int64_t> prompt, int64_t max_new_tokens,
+    const TokenCallback& on_token) const {
   return Guarded("GptNeoxModel::Greedy", [&] {
-    return impl_->Decode(prompt, max_new_tokens, /*use_cache=*/true,
-                         [](const float* logits, int64_t n) {
-                           return std::max_element(logits, logits + n) - logits;
-                         });
+    return impl_->Decode(
+        prompt, max_new_tokens, /*use_cache=*/true,
+        [](const float* logits, int64_t n) {
+          return std::max_element(logits, logits + n) - logits;
+        },
+        on_token);
   });
 }
 
 absl::StatusOr<Generation> GptNeoxModel::GreedyNoCache(
     absl::Span<const int64_t> prompt, int64_t max_new_tokens) const {
   return Guarded("GptNeoxModel::GreedyNoCache", [&] {
-    return impl_->Decode(prompt, max_new_tokens, /*use_cache=*/false,
-                         [](const float* logits, int64_t n) {
-                           return std::max_element(logits, logits + n) - logits;
-                         });
+    return impl_->Decode(
+        prompt, max_new_tokens, /*use_cache=*/false,
+        [](const float* logits, int64_t n) {
+          return std::max_element(logits, logits + n) - logits;
+        },
+        TokenCallback());
   });
 }
 
 absl::StatusOr<Generation> GptNeoxModel::Sample(
     absl::Span<const int64_t> prompt, int64_t max_new_tokens,
-    const SamplingOptions& options) const {
+    const SamplingOptions& options, const TokenCallback& on_token) const {
   if (!(options.temperature >= 0) || !std::isfinite(options.temperature)) {
     return absl::InvalidArgumentError("temperature must be >= 0");
   }
@@ -817,7 +826,8 @@ absl::StatusOr<Generation> GptNeoxModel::Sample(
     return order[kept - 1];
   };
   return Guarded("GptNeoxModel::Sample", [&] {
-    return impl_->Decode(prompt, max_new_tokens, /*use_cache=*/true, pick);
+    return impl_->Decode(prompt, max_new_tokens, /*use_cache=*/true, pick,
+                         on_token);
   });
 }
 
@@ -843,6 +853,10 @@ absl::StatusOr<at::Tensor> GptNeoxModel::AttentionWeights(const at::Tensor& ids,
                        /*last_only=*/false, layer);
         return probs[0].to(at::kCPU, at::kFloat).contiguous();
       });
+}
+
+void SetComputeThreads(int threads) {
+  if (threads > 0) at::set_num_threads(threads);
 }
 
 }  // namespace garden

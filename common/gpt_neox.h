@@ -28,6 +28,7 @@
 #include <ATen/core/Tensor.h>  // at::Tensor only; the ops live in gpt_neox.cc
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -203,11 +204,16 @@ class GptNeoxModel {
   absl::StatusOr<at::Tensor> Forward(const at::Tensor& ids,
                                      KvCache* cache = nullptr) const;
 
+  // Called after each new token with its log-probability; returning false
+  // stops the generation with CANCELLED (a client that went away).
+  using TokenCallback = std::function<bool(int64_t token, float logprob)>;
+
   // Greedy decoding (argmax, lowest id on ties) of `max_new_tokens` tokens
   // after `prompt` (non-empty), with a KV cache. INVALID_ARGUMENT if prompt +
   // new tokens exceed max_position_embeddings.
   absl::StatusOr<Generation> Greedy(absl::Span<const int64_t> prompt,
-                                    int64_t max_new_tokens) const;
+                                    int64_t max_new_tokens,
+                                    const TokenCallback& on_token = {}) const;
   // The same without the cache: every step reruns the whole sequence. Slow;
   // it exists to check the cache.
   absl::StatusOr<Generation> GreedyNoCache(absl::Span<const int64_t> prompt,
@@ -218,7 +224,8 @@ class GptNeoxModel {
   // CPU, so only the logits depend on the device).
   absl::StatusOr<Generation> Sample(absl::Span<const int64_t> prompt,
                                     int64_t max_new_tokens,
-                                    const SamplingOptions& options) const;
+                                    const SamplingOptions& options,
+                                    const TokenCallback& on_token = {}) const;
 
   // Attention probabilities of `layer` for one sequence: ids [seq] or
   // [1, seq]; returns [heads, seq, seq] float32 on the CPU, row i the
@@ -231,6 +238,9 @@ class GptNeoxModel {
   explicit GptNeoxModel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Threads libtorch uses inside one operation (at::set_num_threads).
+void SetComputeThreads(int threads);
 
 }  // namespace garden
 

@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 constexpr std::string_view kSingleFile = "model.safetensors";
 constexpr std::string_view kShardIndex = "model.safetensors.index.json";
 constexpr std::string_view kConfig = "config.json";
+constexpr std::string_view kTokenizer = "tokenizer.json";
 constexpr uint64_t kMaxSmallFile = 64ull << 20;
 
 bool IsDir(const fs::path& p) {
@@ -380,30 +381,53 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
   return TensorHandle{std::move(shared), info};
 }
 
-absl::StatusOr<std::vector<TensorListing>> CheckpointStore::ListTensors(
-    const CheckpointLocation& where) const {
-  std::set<std::string> files;
+absl::StatusOr<std::vector<CheckpointStore::WeightFile>>
+CheckpointStore::OpenWeightFiles(const CheckpointLocation& where) const {
+  std::set<std::string> names;
   if (IsFile(fs::path(where.dir) / kShardIndex)) {
     auto index = ReadShardIndex(where);
     if (!index.ok()) return index.status();
-    for (const auto& [_, file] : *index) files.insert(file);
+    for (const auto& [_, file] : *index) names.insert(file);
   } else {
-    files.insert(std::string(kSingleFile));
+    names.insert(std::string(kSingleFile));
   }
-  std::vector<TensorListing> out;
-  for (const auto& file : files) {
-    auto path = ResolveInside(where, file);
-    if (!path.ok()) return path.status();
+  std::vector<WeightFile> files;
+  for (const auto& name : names) {
+    auto path = ResolveInside(where, name);
+    if (!path.ok()) {
+      if (absl::IsNotFound(path.status()) && name != kSingleFile) {
+        return absl::DataLossError(absl::StrCat(
+            where.dir, ": the shard index names ", name, ", which is missing"));
+      }
+      return path.status();
+    }
     auto opened = SafetensorsFile::Open(*path);
     if (!opened.ok()) return opened.status();
-    for (const auto& info : (*opened)->tensors()) {
-      out.push_back(TensorListing{info, file});
+    files.push_back(WeightFile{name, std::move(*opened)});
+  }
+  return files;
+}
+
+absl::StatusOr<std::vector<TensorListing>> CheckpointStore::ListTensors(
+    const CheckpointLocation& where) const {
+  auto files = OpenWeightFiles(where);
+  if (!files.ok()) return files.status();
+  std::vector<TensorListing> out;
+  for (const auto& [name, file] : *files) {
+    for (const auto& info : file->tensors()) {
+      out.push_back(TensorListing{info, name});
     }
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return a.info.name < b.info.name;
   });
   return out;
+}
+
+absl::StatusOr<std::string> CheckpointStore::TokenizerPath(
+    const CheckpointLocation& where) const {
+  if (!IsFile(fs::path(where.dir) / kTokenizer)) return std::string();
+  return ResolveInside(where, kTokenizer);
 }
 
 absl::StatusOr<std::string> CheckpointStore::ReadConfig(

@@ -83,6 +83,20 @@ class CheckpointStore {
   absl::StatusOr<std::vector<TensorListing>> ListTensors(
       const CheckpointLocation& where) const;
 
+  // Every weight file of the checkpoint (the single file, or each shard the
+  // index names), opened and validated.
+  struct WeightFile {
+    std::string name;  // as the checkpoint names it (hub blobs have others)
+    std::shared_ptr<const SafetensorsFile> file;
+  };
+  absl::StatusOr<std::vector<WeightFile>> OpenWeightFiles(
+      const CheckpointLocation& where) const;
+
+  // The tokenizer.json beside the checkpoint's weights, or "" when it has
+  // none.
+  absl::StatusOr<std::string> TokenizerPath(
+      const CheckpointLocation& where) const;
+
   // The checkpoint's config.json, or "" when it has none.
   absl::StatusOr<std::string> ReadConfig(const CheckpointLocation& where) const;
 

@@ -13,6 +13,8 @@ namespace {
 
 namespace pb = ::garden::v1;
 
+}  // namespace
+
 absl::StatusOr<ModelKey> KeyOf(const pb::ModelRef& ref) {
   return MakeModelKey(ref.suite(), ref.size(), ref.variant());
 }
@@ -57,32 +59,23 @@ absl::StatusOr<StepSpec> SpecOf(const pb::StepSelection& selection) {
   return absl::InvalidArgumentError("steps: unknown selection");
 }
 
-// Logs one RPC's outcome with its duration.
-class RpcLog {
- public:
-  RpcLog(std::string_view method, grpc::ServerContext* context)
-      : method_(method),
-        peer_(context->peer()),
-        start_(std::chrono::steady_clock::now()) {}
-  grpc::Status Done(const absl::Status& status, std::string_view what) {
-    const double ms = std::chrono::duration<double, std::milli>(
-                          std::chrono::steady_clock::now() - start_)
-                          .count();
-    if (status.ok()) {
-      spdlog::info("{} {} from {}: OK in {:.1f} ms", method_, what, peer_, ms);
-    } else {
-      spdlog::warn("{} {} from {}: {} in {:.1f} ms", method_, what, peer_,
-                   status.ToString(), ms);
-    }
-    return ToGrpcStatus(status);
+RpcLog::RpcLog(std::string_view method, grpc::ServerContext* context)
+    : method_(method),
+      peer_(context->peer()),
+      start_(std::chrono::steady_clock::now()) {}
+
+grpc::Status RpcLog::Done(const absl::Status& status, std::string_view what) {
+  const double ms = std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start_)
+                        .count();
+  if (status.ok()) {
+    spdlog::info("{} {} from {}: OK in {:.1f} ms", method_, what, peer_, ms);
+  } else {
+    spdlog::warn("{} {} from {}: {} in {:.1f} ms", method_, what, peer_,
+                 status.ToString(), ms);
   }
-
- private:
-  std::string method_, peer_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-}  // namespace
+  return ToGrpcStatus(status);
+}
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;

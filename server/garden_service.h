@@ -3,17 +3,33 @@
 #ifndef GARDEN_SERVER_GARDEN_SERVICE_H_
 #define GARDEN_SERVER_GARDEN_SERVICE_H_
 
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "common/names.h"
+#include "common/step_spec.h"
 #include "garden/v1/garden.grpc.pb.h"
 #include "server/checkpoint_store.h"
 #include "server/thread_pool.h"
 
 namespace garden {
 
+class ModelCache;
+
+struct ServiceOptions {
+  uint32_t max_new_tokens = 1024;        // per Generate request
+  uint64_t max_text_bytes = 1ull << 20;  // prompts and texts
+  // Attention matrices returned in one response, in values.
+  uint64_t max_attention_values = 4ull << 20;
+};
+
 class GardenService final : public garden::v1::Garden::Service {
  public:
-  // Both must outlive the service.
-  GardenService(CheckpointStore& store, ThreadPool& pool)
-      : store_(store), pool_(pool) {}
+  // All must outlive the service.
+  GardenService(CheckpointStore& store, ThreadPool& pool, ModelCache& models,
+                ServiceOptions options = {})
+      : store_(store), pool_(pool), models_(models), options_(options) {}
 
   grpc::Status ListModels(grpc::ServerContext* context,
                           const garden::v1::ListModelsRequest* request,
@@ -29,10 +45,47 @@ class GardenService final : public garden::v1::Garden::Service {
       grpc::ServerWriter<garden::v1::StreamHistogramsResponse>* writer)
       override;
 
+  // Model RPCs, in garden_service_lm.cc (the one service file that needs
+  // libtorch).
+  grpc::Status Tokenize(grpc::ServerContext* context,
+                        const garden::v1::TokenizeRequest* request,
+                        garden::v1::TokenizeResponse* response) override;
+  grpc::Status Generate(
+      grpc::ServerContext* context, const garden::v1::GenerateRequest* request,
+      grpc::ServerWriter<garden::v1::GenerateResponse>* writer) override;
+  grpc::Status CausalUnmask(
+      grpc::ServerContext* context,
+      const garden::v1::CausalUnmaskRequest* request,
+      grpc::ServerWriter<garden::v1::UnmaskFrame>* writer) override;
+  grpc::Status Logits(grpc::ServerContext* context,
+                      const garden::v1::LogitsRequest* request,
+                      garden::v1::LogitsResponse* response) override;
+  grpc::Status Attention(grpc::ServerContext* context,
+                         const garden::v1::AttentionRequest* request,
+                         garden::v1::AttentionResponse* response) override;
+
  private:
   CheckpointStore& store_;
   ThreadPool& pool_;
+  ModelCache& models_;
+  ServiceOptions options_;
 };
+
+// Logs one RPC's outcome with its duration and converts its status.
+class RpcLog {
+ public:
+  RpcLog(std::string_view method, grpc::ServerContext* context);
+  grpc::Status Done(const absl::Status& status, std::string_view what);
+
+ private:
+  std::string method_, peer_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// The model and step of a request, validated and canonical.
+absl::StatusOr<ModelKey> KeyOf(const garden::v1::ModelRef& ref);
+void FillRef(const ModelKey& key, garden::v1::ModelRef* ref);
+absl::StatusOr<StepSpec> SpecOf(const garden::v1::StepSelection& selection);
 
 // absl and gRPC share their code numbering.
 grpc::Status ToGrpcStatus(const absl::Status& status);

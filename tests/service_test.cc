@@ -6,6 +6,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/garden_service.h"
+#include "server/model_cache.h"
 #include "tests/test_files.h"
 
 namespace garden {
@@ -33,7 +34,8 @@ class ServiceTest : public ::testing::Test {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     pool_ = std::make_unique<ThreadPool>(2);
-    service_ = std::make_unique<GardenService>(*store_, *pool_);
+    models_ = std::make_unique<ModelCache>(*store_, ModelCache::Options{});
+    service_ = std::make_unique<GardenService>(*store_, *pool_, *models_);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -82,6 +84,7 @@ class ServiceTest : public ::testing::Test {
   testing::TempDir root_;
   std::unique_ptr<CheckpointStore> store_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ModelCache> models_;
   std::unique_ptr<GardenService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<pb::Garden::Stub> stub_;
