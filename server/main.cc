@@ -1,4 +1,5 @@
 // gardend: serves parameter statistics of checkpoint suites over gRPC.
+#include <errno.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -97,6 +98,13 @@ bool WritePortFile(const std::string& path, int port) {
 
 }  // namespace
 
+int g_signal_pipe[2] = {-1, -1};
+
+void OnStopSignal(int sig) {
+  const unsigned char byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &byte, 1);
+}
+
 // libgomp (libtorch's OpenMP) reads OMP_WAIT_POLICY once, when it is
 // loaded: its threads otherwise spin between operations and starve the
 // BLAS threads (measured 5x slower generation with 2 threads). Set it and
@@ -138,13 +146,19 @@ int main(int argc, char** argv) {
                  m.steps.size());
   }
 
-  // Signals are taken by one thread with sigwait; block them everywhere else
-  // before any thread starts. SIGPIPE never kills the server.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGTERM and SIGINT go through a handler that writes to a pipe, which a
+  // waiting thread reads: libraries (OpenBLAS) start threads before main,
+  // so blocking the signals for sigwait cannot cover every thread. SIGPIPE
+  // never kills the server.
+  if (pipe(g_signal_pipe) != 0) {
+    spdlog::error("cannot create the signal pipe");
+    return 1;
+  }
+  struct sigaction action = {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   int threads = absl::GetFlag(FLAGS_threads);
@@ -182,8 +196,9 @@ int main(int argc, char** argv) {
   }
 
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    unsigned char sig = 0;
+    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
     spdlog::info("signal {}: shutting down, cancelling open streams", sig);
     // Streams see IsCancelled() at once; give handlers a moment to return.
     server->Shutdown(std::chrono::system_clock::now() +
