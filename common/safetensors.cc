@@ -16,6 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/absl_compat.h"
+#include "common/status_util.h"
 #include "nlohmann/json.hpp"
 
 namespace garden {
@@ -290,18 +291,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
     return absl::DataLossError(absl::StrCat(path, ": ", ToAbsl(reason)));
   };
   auto os_error = [&path](int err, std::string_view what) {
-    std::string msg =
-        absl::StrCat(path, ": ", ToAbsl(what), ": ", std::strerror(err));
-    switch (err) {
-      case ENOENT:
-      case ENOTDIR:
-        return absl::NotFoundError(msg);
-      case EACCES:
-      case EPERM:
-        return absl::PermissionDeniedError(msg);
-      default:
-        return absl::UnknownError(msg);
-    }
+    return ErrnoStatus(path, err, what);
   };
 
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);

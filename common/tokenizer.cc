@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/absl_compat.h"
+#include "common/status_util.h"
 #include "nlohmann/json.hpp"
 
 namespace garden {
@@ -437,18 +438,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
     const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   auto os_error = [&path](int err, std::string_view what) -> absl::Status {
-    std::string msg =
-        absl::StrCat(path, ": ", ToAbsl(what), ": ", std::strerror(err));
-    switch (err) {
-      case ENOENT:
-      case ENOTDIR:
-        return absl::NotFoundError(msg);
-      case EACCES:
-      case EPERM:
-        return absl::PermissionDeniedError(msg);
-      default:
-        return absl::DataLossError(msg);
-    }
+    return ErrnoStatus(path, err, what);
   };
   if (f == nullptr) return os_error(errno, "cannot open");
   std::string text;

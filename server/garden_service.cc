@@ -59,6 +59,18 @@ absl::StatusOr<StepSpec> SpecOf(const pb::StepSelection& selection) {
   return absl::InvalidArgumentError("steps: unknown selection");
 }
 
+absl::StatusOr<SelectedSteps> SelectSteps(CheckpointStore& store,
+                                          const ModelKey& key,
+                                          const pb::StepSelection& selection) {
+  auto spec = SpecOf(selection);
+  if (!spec.ok()) return spec.status();
+  auto model = store.FindModel(key);
+  if (!model.ok()) return model.status();
+  auto steps = spec->Resolve(model->steps, key.Name());
+  if (!steps.ok()) return steps.status();
+  return SelectedSteps{*std::move(spec), *std::move(steps)};
+}
+
 RpcLog::RpcLog(std::string_view method, grpc::ServerContext* context)
     : method_(method),
       peer_(context->peer()),
@@ -178,16 +190,12 @@ grpc::Status GardenService::StreamHistograms(
     }
     options.range.emplace(lo, hi);
   }
-  auto spec = SpecOf(request->steps());
-  if (!spec.ok()) return log.Done(spec.status(), key->Name());
-  auto model = store_.FindModel(*key);
-  if (!model.ok()) return log.Done(model.status(), key->Name());
-  auto steps = spec->Resolve(model->steps, key->Name());
-  if (!steps.ok()) return log.Done(steps.status(), key->Name());
-  options.steps = *steps;
-  const std::string what =
-      absl::StrCat(key->Name(), " ", options.tensor, " ", spec->ToString(),
-                   " (", options.steps.size(), " steps)");
+  auto selected = SelectSteps(store_, *key, request->steps());
+  if (!selected.ok()) return log.Done(selected.status(), key->Name());
+  options.steps = selected->steps;
+  const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
+                                        selected->spec.ToString(), " (",
+                                        options.steps.size(), " steps)");
 
   const uint32_t total = static_cast<uint32_t>(options.steps.size());
   uint32_t sent = 0;

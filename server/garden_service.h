@@ -87,6 +87,16 @@ absl::StatusOr<ModelKey> KeyOf(const garden::v1::ModelRef& ref);
 void FillRef(const ModelKey& key, garden::v1::ModelRef* ref);
 absl::StatusOr<StepSpec> SpecOf(const garden::v1::StepSelection& selection);
 
+// The present steps a request selects for a model, and the selection as
+// given (for logs).
+struct SelectedSteps {
+  StepSpec spec;
+  std::vector<int64_t> steps;
+};
+absl::StatusOr<SelectedSteps> SelectSteps(
+    CheckpointStore& store, const ModelKey& key,
+    const garden::v1::StepSelection& selection);
+
 // absl and gRPC share their code numbering.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

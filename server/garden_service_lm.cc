@@ -141,6 +141,24 @@ std::vector<int64_t> DefaultPrefixLengths(int64_t n) {
   return ks;
 }
 
+// A checkpoint's model and tokenizer with a text's tokens, for the RPCs
+// that run the model over one text.
+absl::StatusOr<std::pair<Loaded, std::vector<int64_t>>> PrepareText(
+    CheckpointStore& store, ModelCache& models, const pb::CheckpointRef& ref,
+    const std::string& text, uint64_t max_text_bytes) {
+  if (auto s = CheckText("text", text, max_text_bytes); !s.ok()) return s;
+  auto loaded = LoadCheckpoint(store, models, ref, /*need_model=*/true);
+  if (!loaded.ok()) return loaded.status();
+  auto ids = Encode(*loaded, text, "text");
+  if (!ids.ok()) {
+    return absl::Status(
+        ids.status().code(),
+        absl::StrCat(loaded->where.model.Name(), " step ", loaded->where.step,
+                     ": ", ids.status().message()));
+  }
+  return std::make_pair(*std::move(loaded), *std::move(ids));
+}
+
 std::string What(const Loaded& loaded) {
   return absl::StrCat(loaded.where.model.Name(), " step ", loaded.where.step);
 }
@@ -279,16 +297,12 @@ grpc::Status GardenService::CausalUnmask(
   }
   auto key = KeyOf(request->model());
   if (!key.ok()) return log.Done(key.status(), "");
-  auto spec = SpecOf(request->steps());
-  if (!spec.ok()) return log.Done(spec.status(), key->Name());
-  auto model = store_.FindModel(*key);
-  if (!model.ok()) return log.Done(model.status(), key->Name());
-  auto steps = spec->Resolve(model->steps, key->Name());
-  if (!steps.ok()) return log.Done(steps.status(), key->Name());
+  auto selected = SelectSteps(store_, *key, request->steps());
+  if (!selected.ok()) return log.Done(selected.status(), key->Name());
 
   bool first = true;
   uint32_t frames = 0;
-  for (int64_t step : *steps) {
+  for (int64_t step : selected->steps) {
     pb::CheckpointRef ref;
     FillRef(*key, ref.mutable_model());
     ref.set_step(step);
@@ -363,18 +377,13 @@ grpc::Status GardenService::Logits(grpc::ServerContext* context,
                                    const pb::LogitsRequest* request,
                                    pb::LogitsResponse* response) {
   RpcLog log("Logits", context);
-  if (auto s = CheckText("text", request->text(), options_.max_text_bytes);
-      !s.ok()) {
-    return log.Done(s, "");
-  }
-  auto loaded = LoadCheckpoint(store_, models_, request->checkpoint(),
-                               /*need_model=*/true);
-  if (!loaded.ok()) return log.Done(loaded.status(), "");
-  auto ids = Encode(*loaded, request->text(), "text");
-  if (!ids.ok()) return log.Done(ids.status(), What(*loaded));
-  const at::Tensor input = at::tensor(*ids, at::kLong).unsqueeze(0);
-  auto logits = loaded->model->Forward(input);
-  if (!logits.ok()) return log.Done(logits.status(), What(*loaded));
+  auto prepared = PrepareText(store_, models_, request->checkpoint(),
+                              request->text(), options_.max_text_bytes);
+  if (!prepared.ok()) return log.Done(prepared.status(), "");
+  const auto& [loaded, ids] = *prepared;
+  const at::Tensor input = at::tensor(ids, at::kLong).unsqueeze(0);
+  auto logits = loaded.model->Forward(input);
+  if (!logits.ok()) return log.Done(logits.status(), What(loaded));
   at::Tensor mean;
   {
     c10::InferenceMode guard;
@@ -392,49 +401,44 @@ grpc::Status GardenService::Logits(grpc::ServerContext* context,
                     [data](int64_t a, int64_t b) {
                       return data[a] > data[b] || (data[a] == data[b] && a < b);
                     });
-  response->set_tokens(static_cast<uint32_t>(ids->size()));
+  response->set_tokens(static_cast<uint32_t>(ids.size()));
   for (int64_t i = 0; i < k; ++i) {
     pb::TokenScore* score = response->add_top();
     score->set_id(static_cast<int32_t>(order[i]));
     score->set_piece(
-        loaded->tokenizer->IdToPiece(static_cast<int32_t>(order[i])));
+        loaded.tokenizer->IdToPiece(static_cast<int32_t>(order[i])));
     score->set_logit(data[order[i]]);
   }
   if (request->include_all()) {
     response->mutable_mean_logits()->Add(data, data + vocab);
   }
   return log.Done(absl::OkStatus(),
-                  absl::StrCat(What(*loaded), ", ", ids->size(), " tokens"));
+                  absl::StrCat(What(loaded), ", ", ids.size(), " tokens"));
 }
 
 grpc::Status GardenService::Attention(grpc::ServerContext* context,
                                       const pb::AttentionRequest* request,
                                       pb::AttentionResponse* response) {
   RpcLog log("Attention", context);
-  if (auto s = CheckText("text", request->text(), options_.max_text_bytes);
-      !s.ok()) {
-    return log.Done(s, "");
-  }
-  auto loaded = LoadCheckpoint(store_, models_, request->checkpoint(),
-                               /*need_model=*/true);
-  if (!loaded.ok()) return log.Done(loaded.status(), "");
-  auto ids = Encode(*loaded, request->text(), "text");
-  if (!ids.ok()) return log.Done(ids.status(), What(*loaded));
-  const auto& config = loaded->model->config();
+  auto prepared = PrepareText(store_, models_, request->checkpoint(),
+                              request->text(), options_.max_text_bytes);
+  if (!prepared.ok()) return log.Done(prepared.status(), "");
+  const auto& [loaded, ids] = *prepared;
+  const auto& config = loaded.model->config();
   const uint64_t heads =
       request->average_heads() ? 1 : config.num_attention_heads;
-  const uint64_t values = heads * ids->size() * ids->size();
+  const uint64_t values = heads * ids.size() * ids.size();
   if (values > options_.max_attention_values) {
     return log.Done(
         absl::InvalidArgumentError(absl::StrCat(
-            "attention of ", ids->size(), " tokens x ", heads, " heads is ",
+            "attention of ", ids.size(), " tokens x ", heads, " heads is ",
             values, " values; the limit is ", options_.max_attention_values,
             " (average the heads or use a shorter text)")),
-        What(*loaded));
+        What(loaded));
   }
-  auto probs = loaded->model->AttentionWeights(at::tensor(*ids, at::kLong),
-                                               request->layer());
-  if (!probs.ok()) return log.Done(probs.status(), What(*loaded));
+  auto probs = loaded.model->AttentionWeights(at::tensor(ids, at::kLong),
+                                              request->layer());
+  if (!probs.ok()) return log.Done(probs.status(), What(loaded));
   at::Tensor out;
   {
     c10::InferenceMode guard;
@@ -442,15 +446,14 @@ grpc::Status GardenService::Attention(grpc::ServerContext* context,
     out = out.to(at::kFloat).contiguous();
   }
   response->set_heads(static_cast<uint32_t>(heads));
-  response->set_tokens(static_cast<uint32_t>(ids->size()));
-  for (int64_t id : *ids) {
-    response->add_pieces(
-        loaded->tokenizer->IdToPiece(static_cast<int32_t>(id)));
+  response->set_tokens(static_cast<uint32_t>(ids.size()));
+  for (int64_t id : ids) {
+    response->add_pieces(loaded.tokenizer->IdToPiece(static_cast<int32_t>(id)));
   }
   const float* data = out.data_ptr<float>();
   response->mutable_weights()->Add(data, data + out.numel());
   return log.Done(absl::OkStatus(),
-                  absl::StrCat(What(*loaded), " layer ", request->layer()));
+                  absl::StrCat(What(loaded), " layer ", request->layer()));
 }
 
 }  // namespace garden
