@@ -209,8 +209,10 @@ int main(int argc, char** argv) {
                        "keep the k likeliest tokens (0: all)");
   generate->add_option("--top-p", top_p, "nucleus mass in (0, 1] (default 1)");
   generate->add_option("--seed", seed, "same seed, same text on CPU");
-  generate->add_option("--format", generate_format, "text streams as it comes")
-      ->check(CLI::IsMember({"json", "text"}))
+  generate
+      ->add_option("--format", generate_format,
+                   "text (or table) streams as it comes")
+      ->check(CLI::IsMember({"json", "text", "table"}))
       ->capture_default_str();
 
   auto* unmask = app.add_subcommand(
@@ -363,10 +365,10 @@ int main(int argc, char** argv) {
       ids.push_back(token.id());
       logprobs.push_back(token.logprob());
       text += token.text();
-      if (generate_format == "text") std::cout << token.text() << std::flush;
+      if (generate_format != "json") std::cout << token.text() << std::flush;
     }
     grpc::Status status = reader->Finish();
-    if (generate_format == "text" && !ids.empty()) std::cout << "\n";
+    if (generate_format != "json" && !ids.empty()) std::cout << "\n";
     if (!status.ok()) return Fail(status);
     if (generate_format == "json") {
       print_json({{"text", text},

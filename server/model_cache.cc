@@ -29,9 +29,10 @@ ModelCache::Load(const CheckpointLocation& where) const {
   }
   auto config = GptNeoxConfig::FromJson(*config_text);
   if (!config.ok()) {
+    // The parser's messages start with "config.json: "; say which one.
     return absl::Status(
         config.status().code(),
-        absl::StrCat(where.dir, "/config.json: ", config.status().message()));
+        absl::StrCat(where.dir, "/", config.status().message()));
   }
   auto files = store_.OpenWeightFiles(where);
   if (!files.ok()) return files.status();
