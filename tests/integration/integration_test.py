@@ -36,6 +36,8 @@ import tempfile
 import time
 import unittest
 
+import gardend_harness as harness
+
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -188,47 +190,16 @@ class LineReader:
 
 
 def start_server(roots, log_path, port_file, threads=2):
-    cmd = [GARDEND, "--listen", "127.0.0.1:0", "--port-file", port_file, "--threads",
-           str(threads)]
+    args = ["--threads", str(threads)]
     for root in roots:
-        cmd += ["--checkpoints", root]
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
-    log.close()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if os.path.exists(port_file):
-            with open(port_file) as f:
-                text = f.read().strip()
-            if text:
-                return proc, int(text)
-        if proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait(timeout=10)
-    with open(log_path, errors="replace") as f:
-        raise RuntimeError(f"gardend did not start (rc {proc.returncode}):\n{f.read()}")
-
-
-def stop_server(proc, timeout):
-    """SIGTERM; returns (exit status, seconds taken). Kills it if it overstays."""
-    start = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-        return None, time.monotonic() - start
-    return rc, time.monotonic() - start
+        args += ["--checkpoints", root]
+    return harness.start_server(GARDEND, args, log_path, port_file, timeout=20)
 
 
 # ---------------------------------------------------------------------------------------
 
 
-class GardenIntegrationTest(unittest.TestCase):
+class GardenIntegrationTest(harness.GardendTestCase):
     maxDiff = 4000
 
     @classmethod
@@ -319,32 +290,6 @@ class GardenIntegrationTest(unittest.TestCase):
         d = os.path.join(cls.root_b, "pythia-odd", "step0")
         write_safetensors(os.path.join(d, "model.safetensors"), tensors)
         cls.dirs[("odd", "standard")] = {0: d}
-
-    @classmethod
-    def tearDownClass(cls):
-        died = cls.server.poll()
-        rc, took = stop_server(cls.server, 10) if died is None else (died, 0.0)
-        log = cls.log_tail()
-        cls._tmp.cleanup()
-        if died is not None:
-            raise AssertionError(f"gardend died during the tests (exit {died}):\n{log}")
-        if rc != 0:
-            raise AssertionError(f"gardend exited with {rc} {took:.1f} s after SIGTERM "
-                                 f"(expected 0 within 10 s):\n{log}")
-
-    @classmethod
-    def log_tail(cls, lines=30):
-        with open(cls.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def setUp(self):
-        if self.server.poll() is not None:
-            self.fail(f"gardend is dead (exit {self.server.returncode}):\n{self.log_tail()}")
-
-    def tearDown(self):
-        if self.server.poll() is not None:
-            self.fail(f"gardend died in this test (exit {self.server.returncode}):\n"
-                      f"{self.log_tail()}")
 
     # --------------------------------------------------------------------- helpers
 
@@ -901,7 +846,7 @@ class GardenIntegrationTest(unittest.TestCase):
             reader = LineReader(client.stdout)
             line = reader.read_line(20)
             self.assertIsNotNone(line, "no first frame within 20 s")
-            rc, took = stop_server(server, 5)
+            rc, took = harness.stop_server(server, 5)
             self.assertEqual(rc, 0, f"gardend: exit {rc} after {took:.1f} s")
             self.assertLess(took, 5.0)
             out, err = client.communicate(timeout=10)

@@ -39,6 +39,8 @@ import tempfile
 import time
 import unittest
 
+import gardend_harness as harness
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("GARDEN_SOURCE") or os.path.normpath(os.path.join(HERE, "..", ".."))
 BIN = os.environ.get("GARDEN_BIN") or os.path.join(SOURCE, "build", "bin")
@@ -51,7 +53,6 @@ GARDEND = os.path.join(BIN, "gardend")
 
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(SOURCE, "tests", "reference"))
-from integration_test import stop_server  # noqa: E402
 
 try:
     import torch
@@ -231,25 +232,7 @@ def raw_grpc_call(port, path, message, timeout=30):
 
 
 def start_server(args, log_path, port_file):
-    log = open(log_path, "wb")
-    proc = subprocess.Popen([GARDEND, "--listen", "127.0.0.1:0", "--port-file", port_file,
-                             *args], stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL)
-    log.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if os.path.exists(port_file):
-            with open(port_file) as f:
-                text = f.read().strip()
-            if text:
-                return proc, int(text)
-        if proc.poll() is not None:
-            break
-        time.sleep(0.02)
-    proc.kill()
-    proc.wait(timeout=10)
-    with open(log_path, errors="replace") as f:
-        raise RuntimeError(f"gardend did not start (rc {proc.returncode}):\n{f.read()}")
+    return harness.start_server(GARDEND, args, log_path, port_file)
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,7 +240,7 @@ def start_server(args, log_path, port_file):
 
 @unittest.skipUnless(HAVE_TORCH, "python3-torch is not installed (apt-get install "
                      "python3-torch): the model tests need the PyTorch reference")
-class GardenLmTest(unittest.TestCase):
+class GardenLmTest(harness.GardendTestCase):
     maxDiff = 4000
 
     @classmethod
@@ -324,32 +307,6 @@ class GardenLmTest(unittest.TestCase):
         if tokenizer:
             shutil.copyfile(TOKENIZER, os.path.join(d, "tokenizer.json"))
         return decoded
-
-    @classmethod
-    def tearDownClass(cls):
-        died = cls.server.poll()
-        rc, took = stop_server(cls.server, 10) if died is None else (died, 0.0)
-        log = cls.log_tail()
-        cls._tmp.cleanup()
-        if died is not None:
-            raise AssertionError(f"gardend died during the tests (exit {died}):\n{log}")
-        if rc != 0:
-            raise AssertionError(f"gardend exited with {rc} {took:.1f} s after SIGTERM "
-                                 f"(expected 0 within 10 s):\n{log}")
-
-    @classmethod
-    def log_tail(cls, lines=30):
-        with open(cls.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def setUp(self):
-        if self.server.poll() is not None:
-            self.fail(f"gardend is dead (exit {self.server.returncode}):\n{self.log_tail()}")
-
-    def tearDown(self):
-        if self.server.poll() is not None:
-            self.fail(f"gardend died in this test (exit {self.server.returncode}):\n"
-                      f"{self.log_tail()}")
 
     # --------------------------------------------------------------------- helpers
 

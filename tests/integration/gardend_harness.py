@@ -1,0 +1,75 @@
+"""Starting, watching and stopping a gardend for the integration tests."""
+
+import os
+import signal
+import subprocess
+import time
+import unittest
+
+
+def start_server(gardend, args, log_path, port_file, timeout=30):
+    """Starts gardend on a free loopback port; returns (process, port)."""
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([gardend, "--listen", "127.0.0.1:0", "--port-file", port_file,
+                             *args], stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(port_file):
+            with open(port_file) as f:
+                text = f.read().strip()
+            if text:
+                return proc, int(text)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    proc.kill()
+    proc.wait(timeout=10)
+    with open(log_path, errors="replace") as f:
+        raise RuntimeError(f"gardend did not start (rc {proc.returncode}):\n{f.read()}")
+
+
+def stop_server(proc, timeout):
+    """SIGTERM; returns (exit status, seconds taken). Kills it if it overstays."""
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        return None, time.monotonic() - start
+    return rc, time.monotonic() - start
+
+
+class GardendTestCase(unittest.TestCase):
+    """A test class sharing one gardend: setUpClass sets cls.server, cls.log_path
+    and cls._tmp (a TemporaryDirectory); every test fails if the server died, and
+    the server must exit 0 within 10 s of SIGTERM at the end."""
+
+    @classmethod
+    def tearDownClass(cls):
+        died = cls.server.poll()
+        rc, took = stop_server(cls.server, 10) if died is None else (died, 0.0)
+        log = cls.log_tail()
+        cls._tmp.cleanup()
+        if died is not None:
+            raise AssertionError(f"gardend died during the tests (exit {died}):\n{log}")
+        if rc != 0:
+            raise AssertionError(f"gardend exited with {rc} {took:.1f} s after SIGTERM "
+                                 f"(expected 0 within 10 s):\n{log}")
+
+    @classmethod
+    def log_tail(cls, lines=30):
+        with open(cls.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def setUp(self):
+        if self.server.poll() is not None:
+            self.fail(f"gardend is dead (exit {self.server.returncode}):\n{self.log_tail()}")
+
+    def tearDown(self):
+        if self.server.poll() is not None:
+            self.fail(f"gardend died in this test (exit {self.server.returncode}):\n"
+                      f"{self.log_tail()}")
