@@ -159,6 +159,13 @@ absl::StatusOr<std::pair<Loaded, std::vector<int64_t>>> PrepareText(
   return std::make_pair(*std::move(loaded), *std::move(ids));
 }
 
+// "pythia-70m deduped step 1000" as the request spelled it, for logs of
+// requests that failed before the checkpoint was found.
+std::string RefName(const pb::CheckpointRef& ref) {
+  return absl::StrCat(ref.model().suite(), "-", ref.model().size(), " ",
+                      ref.model().variant(), " step ", ref.step());
+}
+
 std::string What(const Loaded& loaded) {
   return absl::StrCat(loaded.where.model.Name(), " step ", loaded.where.step);
 }
@@ -175,7 +182,8 @@ grpc::Status GardenService::Tokenize(grpc::ServerContext* context,
   }
   auto loaded = LoadCheckpoint(store_, models_, request->checkpoint(),
                                /*need_model=*/false);
-  if (!loaded.ok()) return log.Done(loaded.status(), "");
+  if (!loaded.ok())
+    return log.Done(loaded.status(), RefName(request->checkpoint()));
   for (int32_t id : loaded->tokenizer->Encode(request->text())) {
     response->add_ids(id);
     response->add_pieces(loaded->tokenizer->IdToPiece(id));
@@ -226,7 +234,8 @@ grpc::Status GardenService::Generate(
   }
   auto loaded = LoadCheckpoint(store_, models_, request->checkpoint(),
                                /*need_model=*/true);
-  if (!loaded.ok()) return log.Done(loaded.status(), "");
+  if (!loaded.ok())
+    return log.Done(loaded.status(), RefName(request->checkpoint()));
   auto prompt = Encode(*loaded, request->prompt(), "prompt");
   if (!prompt.ok()) return log.Done(prompt.status(), What(*loaded));
   const auto& config = loaded->model->config();
@@ -379,7 +388,8 @@ grpc::Status GardenService::Logits(grpc::ServerContext* context,
   RpcLog log("Logits", context);
   auto prepared = PrepareText(store_, models_, request->checkpoint(),
                               request->text(), options_.max_text_bytes);
-  if (!prepared.ok()) return log.Done(prepared.status(), "");
+  if (!prepared.ok())
+    return log.Done(prepared.status(), RefName(request->checkpoint()));
   const auto& [loaded, ids] = *prepared;
   const at::Tensor input = at::tensor(ids, at::kLong).unsqueeze(0);
   auto logits = loaded.model->Forward(input);
@@ -422,7 +432,8 @@ grpc::Status GardenService::Attention(grpc::ServerContext* context,
   RpcLog log("Attention", context);
   auto prepared = PrepareText(store_, models_, request->checkpoint(),
                               request->text(), options_.max_text_bytes);
-  if (!prepared.ok()) return log.Done(prepared.status(), "");
+  if (!prepared.ok())
+    return log.Done(prepared.status(), RefName(request->checkpoint()));
   const auto& [loaded, ids] = *prepared;
   const auto& config = loaded.model->config();
   const uint64_t heads =
