@@ -125,6 +125,7 @@ absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
 
   // Automatic range: scan every step for its extremes, keeping the value
   // counts of 16-bit tensors so they need no second read.
+  // Bad bin counts fail before any step is read.
   if (auto s = Binner::Create(0, 1, options.bins); !s.ok()) return s.status();
   std::vector<StepScan> scans(total);
   double lo = std::numeric_limits<double>::infinity();
