@@ -257,6 +257,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"json", "table"}))
       ->capture_default_str();
 
+  auto* msd = app.add_subcommand(
+      "msd", "mean square displacement of a tensor over training");
+  Address msd_address;
+  std::string msd_steps = "all",
+              msd_tensor = std::string(garden::kDefaultTensor);
+  std::string msd_mode = "reference", msd_format = "table";
+  std::optional<int64_t> msd_reference;
+  msd_address.AddTo(msd);
+  msd->add_option("--steps", msd_steps)->capture_default_str();
+  msd->add_option("--tensor", msd_tensor)->capture_default_str();
+  msd->add_option("--mode", msd_mode)
+      ->check(CLI::IsMember({"reference", "consecutive"}))
+      ->capture_default_str();
+  msd->add_option("--reference", msd_reference,
+                  "reference step t0 (default: the first selected step)");
+  msd->add_option("--format", msd_format)
+      ->check(CLI::IsMember({"jsonl", "json", "csv", "table"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -309,6 +328,66 @@ int main(int argc, char** argv) {
               << "\n"
               << std::flush;
   };
+
+  if (*msd) {
+    pb::StreamMSDRequest request;
+    msd_address.Fill(request.mutable_model());
+    auto steps = ParseSteps(msd_steps);
+    if (!steps.ok()) return Fail(steps.status());
+    *request.mutable_steps() = *steps;
+    request.set_tensor(msd_tensor);
+    request.set_mode(msd_mode == "consecutive"
+                         ? pb::StreamMSDRequest::CONSECUTIVE
+                         : pb::StreamMSDRequest::REFERENCE);
+    if (msd_reference) request.set_reference_step(*msd_reference);
+    auto context = make_context();
+    auto reader = stub->StreamMSD(context.get(), request);
+    pb::StreamMSDResponse message;
+    nlohmann::json points = nlohmann::json::array();
+    nlohmann::json peak = nullptr;
+    bool header = false;
+    while (reader->Read(&message)) {
+      if (message.has_peak()) {
+        peak = {{"step", message.peak().step()}, {"msd", message.peak().msd()}};
+        continue;
+      }
+      const pb::MSDPoint& p = message.point();
+      nlohmann::json j = {{"step", p.step()},
+                          {"msd", p.msd()},
+                          {"from_step", p.from_step()},
+                          {"rate", p.rate()},
+                          {"n", p.n()}};
+      if (msd_format == "jsonl") {
+        print_json(j);
+      } else if (msd_format == "csv") {
+        if (!header) std::cout << "step,msd,from_step,rate,n\n";
+        std::cout << p.step() << "," << absl::StrFormat("%.17g", p.msd()) << ","
+                  << p.from_step() << "," << absl::StrFormat("%.17g", p.rate())
+                  << "," << p.n() << "\n";
+      } else if (msd_format == "table") {
+        if (!header) {
+          std::cout << absl::StrFormat("%8s %8s %14s %14s\n", "STEP", "FROM",
+                                       "MSD", "RATE");
+        }
+        std::cout << absl::StrFormat("%8d %8d %14.6g %14.6g\n", p.step(),
+                                     p.from_step(), p.msd(), p.rate())
+                  << std::flush;
+      } else {
+        points.push_back(std::move(j));
+      }
+      header = true;
+    }
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Fail(status);
+    if (msd_format == "json") {
+      print_json({{"points", points}, {"peak", peak}});
+    } else if (msd_format == "table" && !peak.is_null()) {
+      std::cout << absl::StrFormat("peak: step %d, msd %.6g\n",
+                                   peak["step"].get<int64_t>(),
+                                   peak["msd"].get<double>());
+    }
+    return 0;
+  }
 
   if (*tokenize) {
     pb::TokenizeRequest request;

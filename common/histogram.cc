@@ -272,6 +272,8 @@ void DecodeRun(const uint8_t* p, size_t n, size_t item, double* out,
   for (size_t i = 0; i < n; ++i) out[i] = decode(p + i * item);
 }
 
+}  // namespace
+
 void DecodeInto(const uint8_t* p, size_t n, DType dtype, double* out) {
   switch (dtype) {
     case DType::kF64:
@@ -294,7 +296,6 @@ void DecodeInto(const uint8_t* p, size_t n, DType dtype, double* out) {
   }
 }
 
-}  // namespace
 
 absl::Status ValueScanner::Add(absl::Span<const uint8_t> bytes,
                                const CancelFlag* cancel) {

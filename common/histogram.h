@@ -137,6 +137,10 @@ class CodeCounter {
 double DecodeF16(uint16_t bits);
 double DecodeBF16(uint16_t bits);
 
+// Decodes n little-endian elements of an analysable float dtype (F64, F32,
+// F16, BF16) to doubles, exactly.
+void DecodeInto(const uint8_t* p, size_t n, DType dtype, double* out);
+
 // The summary and, when a binner is given, the histogram of a tensor of any
 // analysable float dtype, from its bytes fed in chunks of whole elements.
 struct ScanResult {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/step_spec.h"
 #include "server/histogram_sweep.h"
+#include "server/msd_sweep.h"
 #include "spdlog/spdlog.h"
 
 namespace garden {
@@ -235,6 +236,74 @@ grpc::Status GardenService::StreamHistograms(
     return writer->Write(message);
   };
   auto status = RunHistogramSweep(store_, pool_, options, callbacks);
+  return log.Done(status, absl::StrCat(what, ", ", sent, " sent"));
+}
+
+grpc::Status GardenService::StreamMSD(
+    grpc::ServerContext* context, const pb::StreamMSDRequest* request,
+    grpc::ServerWriter<pb::StreamMSDResponse>* writer) {
+  RpcLog log("StreamMSD", context);
+  auto key = KeyOf(request->model());
+  if (!key.ok()) return log.Done(key.status(), "");
+  MsdSweepOptions options;
+  options.model = *key;
+  if (!request->tensor().empty()) options.tensor = request->tensor();
+  if (auto s = ValidateName("tensor", options.tensor); !s.ok()) {
+    return log.Done(s, key->Name());
+  }
+  switch (request->mode()) {
+    case pb::StreamMSDRequest::REFERENCE:
+      options.mode = MsdSweepOptions::Mode::kReference;
+      break;
+    case pb::StreamMSDRequest::CONSECUTIVE:
+      options.mode = MsdSweepOptions::Mode::kConsecutive;
+      break;
+    default:
+      return log.Done(absl::InvalidArgumentError(
+                          absl::StrCat("unknown MSD mode ", request->mode())),
+                      key->Name());
+  }
+  auto selected = SelectSteps(store_, *key, request->steps());
+  if (!selected.ok()) return log.Done(selected.status(), key->Name());
+  options.steps = selected->steps;
+  if (request->has_reference_step()) {
+    if (options.mode != MsdSweepOptions::Mode::kReference) {
+      return log.Done(absl::InvalidArgumentError(
+                          "reference_step applies to the reference mode only"),
+                      key->Name());
+    }
+    options.reference_step = request->reference_step();
+  } else {
+    options.reference_step = options.steps.front();
+  }
+  const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
+                                        selected->spec.ToString(), " (",
+                                        options.steps.size(), " steps)");
+  MsdPoint peak{.msd = -1};
+  uint32_t sent = 0;
+  auto status = RunMsdSweep(
+      store_, pool_, options,
+      [&](const MsdPoint& p) {
+        if (p.msd > peak.msd) peak = p;
+        pb::StreamMSDResponse message;
+        pb::MSDPoint* out = message.mutable_point();
+        out->set_step(p.step);
+        out->set_msd(p.msd);
+        out->set_from_step(p.from_step);
+        out->set_rate(p.rate);
+        out->set_n(p.n);
+        ++sent;
+        return writer->Write(message);
+      },
+      [context] { return context->IsCancelled(); });
+  if (status.ok()) {
+    pb::StreamMSDResponse message;
+    message.mutable_peak()->set_step(peak.step);
+    message.mutable_peak()->set_msd(peak.msd);
+    if (!writer->Write(message)) {
+      status = absl::CancelledError("the client went away");
+    }
+  }
   return log.Done(status, absl::StrCat(what, ", ", sent, " sent"));
 }
 

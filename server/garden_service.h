@@ -45,6 +45,10 @@ class GardenService final : public garden::v1::Garden::Service {
       grpc::ServerWriter<garden::v1::StreamHistogramsResponse>* writer)
       override;
 
+  grpc::Status StreamMSD(
+      grpc::ServerContext* context, const garden::v1::StreamMSDRequest* request,
+      grpc::ServerWriter<garden::v1::StreamMSDResponse>* writer) override;
+
   // Model RPCs, in garden_service_lm.cc (the one service file that needs
   // libtorch).
   grpc::Status Tokenize(grpc::ServerContext* context,

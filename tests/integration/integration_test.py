@@ -258,6 +258,13 @@ class GardenIntegrationTest(harness.GardendTestCase):
 
         cls._write_odd_model()
 
+        # A model whose unembedding changes shape between steps (MSD refuses).
+        for step, rows in ((0, 4), (1, 5)):
+            d = os.path.join(cls.root_b, "pythia-shifty", f"step{step}")
+            values = np.arange(rows * 8, dtype="<f4")
+            write_safetensors(os.path.join(d, "model.safetensors"),
+                              [("embed_out.weight", "F32", [rows, 8], values.tobytes())])
+
         # A step folder inside root B whose weights file is a symlink out of the roots.
         leak = os.path.join(cls.root_b, "pythia-leak", "step0")
         os.makedirs(leak)
@@ -404,6 +411,8 @@ class GardenIntegrationTest(harness.GardendTestCase):
             "pythia-big": ("pythia", "big", "standard", "plain", BIG_STEPS,
                            "EleutherAI/pythia-big"),
             "pythia-odd": ("pythia", "odd", "standard", "plain", [0], "EleutherAI/pythia-odd"),
+            "pythia-shifty": ("pythia", "shifty", "standard", "plain", [0, 1],
+                              "EleutherAI/pythia-shifty"),
             "neox-tiny": ("neox", "tiny", "standard", "plain", [0], None),
         }
         # The symlinked model and step resolve outside every root: never listed. (Whether
@@ -670,6 +679,65 @@ class GardenIntegrationTest(harness.GardendTestCase):
             self.assert_error(base + [f"--range={rng}"], "INVALID_ARGUMENT", "range")
         for rng in ("abc", "1:2:3", "1", ":1"):
             self.assert_error(base + [f"--range={rng}"], "INVALID_ARGUMENT", f'"{rng}"')
+
+    # ------------------------------------------------------------------- MSD
+
+    def msd(self, size, variant, *extra):
+        out = self.ok("msd", "--size", size, "--variant", variant, "--format", "jsonl",
+                      *extra)
+        return [json.loads(line) for line in out.splitlines()]
+
+    def test_msd_reference_matches_numpy(self):
+        for size, variant in (("micro", "deduped"), ("micro", "standard"),
+                              ("small", "standard")):
+            steps = sorted(self.dirs[(size, variant)])
+            for t0 in (steps[0], steps[len(steps) // 2]):
+                rows = self.msd(size, variant, "--reference", str(t0))
+                self.assertEqual([r["step"] for r in rows], steps)
+                w0 = self.tensor(size, variant, t0)
+                for r in rows:
+                    w = self.tensor(size, variant, r["step"])
+                    want = float(np.mean((w - w0) ** 2))
+                    self.assertEqual(r["from_step"], t0)
+                    self.assertEqual(r["n"], w.size)
+                    if want == 0:
+                        self.assertEqual(r["msd"], 0.0)
+                    else:
+                        self.assertLess(abs(r["msd"] - want) / want, 1e-6,
+                                        f"{size} {variant} step {r['step']}")
+
+    def test_msd_consecutive_matches_numpy(self):
+        size, variant = "micro", "deduped"
+        steps = sorted(self.dirs[(size, variant)])
+        rows = self.msd(size, variant, "--mode", "consecutive")
+        self.assertEqual([r["step"] for r in rows], steps)
+        self.assertEqual((rows[0]["msd"], rows[0]["from_step"]), (0.0, steps[0]))
+        for prev, r in zip(steps, rows[1:]):
+            want = float(np.mean((self.tensor(size, variant, r["step"]) -
+                                  self.tensor(size, variant, prev)) ** 2))
+            self.assertEqual(r["from_step"], prev)
+            self.assertLess(abs(r["msd"] - want) / want, 1e-6)
+            self.assertLess(abs(r["rate"] - want / (r["step"] - prev)) / (want / (r["step"] - prev)), 1e-6)
+
+    def test_msd_json_reports_the_peak(self):
+        out = json.loads(self.ok("msd", "--size", "small", "--steps", "all",
+                                 "--format", "json"))
+        best = max(out["points"], key=lambda r: r["msd"])
+        self.assertEqual(out["peak"], {"step": best["step"], "msd": best["msd"]})
+        table = self.ok("msd", "--size", "small", "--format", "table")
+        self.assertIn(f"peak: step {best['step']}", table)
+
+    def test_msd_bad_input(self):
+        self.assert_error(["msd", "--size", "micro", "--variant", "dd", "--steps", "0,1",
+                           "--reference", "2"], "INVALID_ARGUMENT",
+                          "reference step 2 is not among the selected steps")
+        self.assert_error(["msd", "--size", "shifty"], "FAILED_PRECONDITION",
+                          "shape [5, 8] at step 1 but [4, 8] at step 0")
+        self.assert_error(["msd", "--size", "micro", "--variant", "dd", "--mode",
+                           "consecutive", "--reference", "0"], "INVALID_ARGUMENT",
+                          "reference mode only")
+        self.assert_error(["msd", "--size", "odd", "--tensor", "ids"],
+                          "FAILED_PRECONDITION", "I64")
 
     def test_ranges_too_narrow_for_their_bins(self):
         base = ["hist", "--size", "odd", "--tensor", "tiny", "--bins", "4"]

@@ -1,0 +1,52 @@
+// Mean square displacement of one tensor across the training steps of a
+// model: how far its entries have moved, from a reference step or from the
+// previous step. Accumulated in float64; each step's tensor is read once.
+#ifndef GARDEN_SERVER_MSD_SWEEP_H_
+#define GARDEN_SERVER_MSD_SWEEP_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/names.h"
+#include "server/checkpoint_store.h"
+#include "server/thread_pool.h"
+
+namespace garden {
+
+struct MsdSweepOptions {
+  enum class Mode {
+    kReference,    // mean((w(t) - w(t0))^2), steps in parallel
+    kConsecutive,  // mean((w(t_k) - w(t_k-1))^2), one step after another
+  };
+  ModelKey model;
+  std::vector<int64_t> steps;  // ascending, present
+  std::string tensor = std::string(kDefaultTensor);
+  Mode mode = Mode::kReference;
+  // kReference: t0, one of `steps` (INVALID_ARGUMENT otherwise).
+  int64_t reference_step = 0;
+};
+
+struct MsdPoint {
+  int64_t step = 0;
+  double msd = 0;
+  int64_t from_step = 0;  // t0, or the previous step; the first step of a
+                          // consecutive sweep has no previous: itself, msd 0
+  double rate = 0;        // consecutive: msd / (step - from_step)
+  uint64_t n = 0;         // entries compared
+};
+
+// Calls `point` in ascending step order (false stops the sweep). Tensors of
+// a different shape than the first step's are FAILED_PRECONDITION naming
+// both steps and shapes. The reference (or previous) tensor is held in
+// memory exactly, as float for 16- and 32-bit dtypes and double for F64.
+absl::Status RunMsdSweep(CheckpointStore& store, ThreadPool& pool,
+                         const MsdSweepOptions& options,
+                         const std::function<bool(const MsdPoint&)>& point,
+                         const std::function<bool()>& cancelled);
+
+}  // namespace garden
+
+#endif  // GARDEN_SERVER_MSD_SWEEP_H_
