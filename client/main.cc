@@ -12,6 +12,7 @@
 // Errors print "garden: CODE: message" on stderr and exit 1 (2 for usage).
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
@@ -276,6 +277,30 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"jsonl", "json", "csv", "table"}))
       ->capture_default_str();
 
+  auto* bifurcation = app.add_subcommand(
+      "bifurcation", "bimodality of a tensor's distribution over training");
+  Address bif_address;
+  std::string bif_steps = "all",
+              bif_tensor = std::string(garden::kDefaultTensor);
+  std::string bif_format = "table";
+  int64_t bif_persist = 2;
+  std::optional<double> bif_min_dip;
+  std::optional<int64_t> bif_bins;
+  bif_address.AddTo(bifurcation);
+  bifurcation->add_option("--steps", bif_steps)->capture_default_str();
+  bifurcation->add_option("--tensor", bif_tensor)->capture_default_str();
+  bifurcation
+      ->add_option("--persist", bif_persist,
+                   "consecutive bimodal steps that make the onset")
+      ->capture_default_str();
+  bifurcation->add_option("--min-dip", bif_min_dip,
+                          "dip that makes a step bimodal (default 0.05)");
+  bifurcation->add_option("--bins", bif_bins,
+                          "density resolution (default 1024)");
+  bifurcation->add_option("--format", bif_format)
+      ->check(CLI::IsMember({"json", "jsonl", "table"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -328,6 +353,90 @@ int main(int argc, char** argv) {
               << "\n"
               << std::flush;
   };
+
+  if (*bifurcation) {
+    pb::StreamBifurcationRequest request;
+    bif_address.Fill(request.mutable_model());
+    auto steps = ParseSteps(bif_steps);
+    if (!steps.ok()) return Fail(steps.status());
+    *request.mutable_steps() = *steps;
+    request.set_tensor(bif_tensor);
+    if (bif_persist < 1 || bif_persist > std::numeric_limits<uint32_t>::max()) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("persist must be at least 1, got ", bif_persist)));
+    }
+    request.set_persist(static_cast<uint32_t>(bif_persist));
+    if (bif_min_dip) request.set_min_dip(*bif_min_dip);
+    if (bif_bins) {
+      if (*bif_bins < 0 || *bif_bins > std::numeric_limits<uint32_t>::max()) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(
+            "bins must be in [1, ", garden::kMaxBins, "], got ", *bif_bins)));
+      }
+      request.set_bins(static_cast<uint32_t>(*bif_bins));
+    }
+    ProgressBar progress(isatty(STDERR_FILENO));
+    auto context = make_context();
+    auto reader = stub->StreamBifurcation(context.get(), request);
+    pb::StreamBifurcationResponse message;
+    nlohmann::json rows = nlohmann::json::array();
+    nlohmann::json onset = nullptr;
+    bool header = false;
+    while (reader->Read(&message)) {
+      if (message.has_progress()) {
+        progress.Update(message.progress().done(), message.progress().total(),
+                        "scanning");
+        continue;
+      }
+      progress.Clear();
+      if (message.has_summary()) {
+        if (message.summary().has_onset()) onset = message.summary().onset();
+        continue;
+      }
+      const pb::BifurcationStep& s = message.step();
+      nlohmann::json j = {
+          {"step", s.step()},
+          {"bc", std::isfinite(s.bc()) ? nlohmann::json(s.bc()) : nullptr},
+          {"modes", std::vector<double>(s.mode_locations().begin(),
+                                        s.mode_locations().end())},
+          {"mode_heights", std::vector<double>(s.mode_heights().begin(),
+                                               s.mode_heights().end())},
+          {"dip", s.dip()},
+          {"bimodal", s.bimodal()},
+          {"bandwidth", s.bandwidth()}};
+      if (bif_format == "jsonl") {
+        print_json(j);
+      } else if (bif_format == "table") {
+        if (!header) {
+          std::cout << absl::StrFormat("%8s %7s %7s %8s  %s\n", "STEP", "BC",
+                                       "DIP", "BIMODAL", "MODES");
+          header = true;
+        }
+        std::string modes;
+        for (double m : s.mode_locations()) {
+          absl::StrAppend(&modes, modes.empty() ? "" : " ",
+                          absl::StrFormat("%.4g", m));
+        }
+        std::cout << absl::StrFormat("%8d %7.3f %7.3f %8s  %s\n", s.step(),
+                                     s.bc(), s.dip(),
+                                     s.bimodal() ? "yes" : "no", modes)
+                  << std::flush;
+      } else {
+        rows.push_back(std::move(j));
+      }
+    }
+    progress.Clear();
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Fail(status);
+    if (bif_format == "json") {
+      print_json({{"onset", onset}, {"steps", rows}});
+    } else if (bif_format == "table") {
+      std::cout << (onset.is_null()
+                        ? std::string("onset: none")
+                        : absl::StrCat("onset: step ", onset.get<int64_t>()))
+                << "\n";
+    }
+    return 0;
+  }
 
   if (*msd) {
     pb::StreamMSDRequest request;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/bifurcation.h"
 #include "common/step_spec.h"
 #include "server/histogram_sweep.h"
 #include "server/msd_sweep.h"
@@ -305,6 +306,87 @@ grpc::Status GardenService::StreamMSD(
     }
   }
   return log.Done(status, absl::StrCat(what, ", ", sent, " sent"));
+}
+
+grpc::Status GardenService::StreamBifurcation(
+    grpc::ServerContext* context, const pb::StreamBifurcationRequest* request,
+    grpc::ServerWriter<pb::StreamBifurcationResponse>* writer) {
+  RpcLog log("StreamBifurcation", context);
+  auto key = KeyOf(request->model());
+  if (!key.ok()) return log.Done(key.status(), "");
+  HistogramSweepOptions sweep;
+  sweep.model = *key;
+  sweep.per_step_range = true;
+  sweep.bins = request->has_bins() ? request->bins() : 1024;
+  if (!request->tensor().empty()) sweep.tensor = request->tensor();
+  if (auto s = ValidateName("tensor", sweep.tensor); !s.ok()) {
+    return log.Done(s, key->Name());
+  }
+  if (sweep.bins < 1 || sweep.bins > kMaxBins) {
+    return log.Done(
+        absl::InvalidArgumentError(absl::StrCat(
+            "bins must be in [1, ", kMaxBins, "], got ", sweep.bins)),
+        key->Name());
+  }
+  const uint32_t persist = request->has_persist() ? request->persist() : 2;
+  if (persist < 1) {
+    return log.Done(absl::InvalidArgumentError(absl::StrCat(
+                        "persist must be at least 1, got ", persist)),
+                    key->Name());
+  }
+  BifurcationOptions shape_options;
+  if (request->has_min_dip()) shape_options.min_dip = request->min_dip();
+  if (!(shape_options.min_dip > 0 && shape_options.min_dip < 1)) {
+    return log.Done(
+        absl::InvalidArgumentError(absl::StrCat(
+            "min_dip must be in (0, 1), got ", shape_options.min_dip)),
+        key->Name());
+  }
+  auto selected = SelectSteps(store_, *key, request->steps());
+  if (!selected.ok()) return log.Done(selected.status(), key->Name());
+  sweep.steps = selected->steps;
+  const std::string what = absl::StrCat(key->Name(), " ", sweep.tensor, " ",
+                                        selected->spec.ToString(), " (",
+                                        sweep.steps.size(), " steps)");
+
+  std::vector<bool> bimodal;
+  HistogramSweepCallbacks callbacks;
+  callbacks.cancelled = [context] { return context->IsCancelled(); };
+  callbacks.progress = [&](uint32_t done, uint32_t total) {
+    pb::StreamBifurcationResponse message;
+    message.mutable_progress()->set_done(done);
+    message.mutable_progress()->set_total(total);
+    return writer->Write(message);
+  };
+  callbacks.frame = [&](const StepHistogram& h) {
+    const StepShape shape = AnalyzeShape(h.histogram, h.summary, shape_options);
+    bimodal.push_back(shape.bimodal);
+    pb::StreamBifurcationResponse message;
+    pb::BifurcationStep* out = message.mutable_step();
+    out->set_step(h.step);
+    out->set_bc(shape.bc);
+    for (const Mode& mode : shape.modes) {
+      out->add_mode_locations(mode.location);
+      out->add_mode_heights(mode.height);
+    }
+    out->set_dip(shape.dip);
+    out->set_bimodal(shape.bimodal);
+    out->set_bandwidth(shape.bandwidth);
+    return writer->Write(message);
+  };
+  auto status = RunHistogramSweep(store_, pool_, sweep, callbacks);
+  if (status.ok()) {
+    pb::StreamBifurcationResponse message;
+    if (auto onset = BifurcationOnset(bimodal, persist)) {
+      message.mutable_summary()->set_onset(sweep.steps[*onset]);
+    } else {
+      message.mutable_summary();
+    }
+    if (!writer->Write(message)) {
+      status = absl::CancelledError("the client went away");
+    }
+  }
+  return log.Done(status, what);
 }
 
 }  // namespace garden

@@ -49,6 +49,12 @@ class GardenService final : public garden::v1::Garden::Service {
       grpc::ServerContext* context, const garden::v1::StreamMSDRequest* request,
       grpc::ServerWriter<garden::v1::StreamMSDResponse>* writer) override;
 
+  grpc::Status StreamBifurcation(
+      grpc::ServerContext* context,
+      const garden::v1::StreamBifurcationRequest* request,
+      grpc::ServerWriter<garden::v1::StreamBifurcationResponse>* writer)
+      override;
+
   // Model RPCs, in garden_service_lm.cc (the one service file that needs
   // libtorch).
   grpc::Status Tokenize(grpc::ServerContext* context,

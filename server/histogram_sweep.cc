@@ -146,19 +146,27 @@ absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
       },
       callbacks.cancelled);
   if (!status.ok()) return status;
-  const auto [range_lo, range_hi] = AutoRange(lo, hi, options.bins);
-  auto binner = Binner::Create(range_lo, range_hi, options.bins);
-  if (!binner.ok()) return binner.status();
-  auto shared_binner = std::make_shared<const Binner>(*binner);
+  // One binner for all steps, or one per step over its own extremes.
+  auto binners = std::make_shared<std::vector<Binner>>();
+  for (size_t i = 0; i < (options.per_step_range ? total : 1); ++i) {
+    const auto [range_lo, range_hi] =
+        options.per_step_range ? AutoRange(scans[i].summary.min,
+                                           scans[i].summary.max, options.bins)
+                               : AutoRange(lo, hi, options.bins);
+    auto binner = Binner::Create(range_lo, range_hi, options.bins);
+    if (!binner.ok()) return binner.status();
+    binners->push_back(*std::move(binner));
+  }
   auto kept = std::make_shared<std::vector<StepScan>>(std::move(scans));
   return RunOrdered<Histogram>(
       pool, total, ordered,
-      [store_ptr, locations, tensor, shared_binner, kept](
+      [store_ptr, locations, tensor, binners, kept](
           size_t i, const CancelFlag* cancel) -> absl::StatusOr<Histogram> {
+        const Binner& binner = (*binners)[binners->size() == 1 ? 0 : i];
         const StepScan& scan = (*kept)[i];
-        if (scan.counts.has_value()) return scan.counts->Bin(*shared_binner);
-        auto again = ScanStep(*store_ptr, (*locations)[i], tensor,
-                              shared_binner.get(), false, cancel);
+        if (scan.counts.has_value()) return scan.counts->Bin(binner);
+        auto again = ScanStep(*store_ptr, (*locations)[i], tensor, &binner,
+                              false, cancel);
         if (!again.ok()) return again.status();
         return std::move(*again->histogram);
       },

@@ -25,6 +25,9 @@ struct HistogramSweepOptions {
   // values. Needs every step scanned before the first frame; 16-bit tensors
   // are still read once (their value counts are kept), wider ones twice.
   std::optional<std::pair<double, double>> range;
+  // Without `range`: each step binned over its own AutoRange instead of one
+  // common range (for shapes rather than comparisons).
+  bool per_step_range = false;
 };
 
 struct StepHistogram {

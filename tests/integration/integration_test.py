@@ -59,6 +59,7 @@ DEFAULT_TENSOR = "embed_out.weight"
 
 # Pythia's published checkpoints: 0, 1, 2, 4, ..., 512, then every 1000 to 143000.
 PYTHIA_SCHEDULE = [0] + [2 ** k for k in range(10)] + list(range(1000, 143001, 1000))
+SPLIT_SCHEDULE = {0: 0.0, 1: 0.3, 2: 0.6, 4: 0.8, 8: 0.9, 16: 1.4, 32: 1.6, 64: 1.9, 128: 2.2}
 
 CSV_FIELDS = ["step", "lo", "hi", "n", "mean", "std", "min", "max", "skewness", "kurtosis",
               "underflow", "overflow", "nan", "posinf", "neginf"]
@@ -258,6 +259,17 @@ class GardenIntegrationTest(harness.GardendTestCase):
 
         cls._write_odd_model()
 
+        # A planted bifurcation: an equal mixture of N(-mu, 1) and N(mu, 1) with
+        # mu below 0.9 before step 16 and at least 1.4 from it on.
+        rng = np.random.default_rng(77)
+        for step, mu in SPLIT_SCHEDULE.items():
+            signs = np.where(np.arange(400_000) % 2 == 0, -1.0, 1.0)
+            values = (rng.standard_normal(400_000) + signs * mu).astype("<f2")
+            d = os.path.join(cls.root_b, "pythia-split", f"step{step}")
+            write_safetensors(os.path.join(d, "model.safetensors"),
+                              [("embed_out.weight", "F16", [800, 500], values.tobytes())])
+            cls.dirs.setdefault(("split", "standard"), {})[step] = d
+
         # A model whose unembedding changes shape between steps (MSD refuses).
         for step, rows in ((0, 4), (1, 5)):
             d = os.path.join(cls.root_b, "pythia-shifty", f"step{step}")
@@ -413,6 +425,8 @@ class GardenIntegrationTest(harness.GardendTestCase):
             "pythia-odd": ("pythia", "odd", "standard", "plain", [0], "EleutherAI/pythia-odd"),
             "pythia-shifty": ("pythia", "shifty", "standard", "plain", [0, 1],
                               "EleutherAI/pythia-shifty"),
+            "pythia-split": ("pythia", "split", "standard", "plain",
+                             sorted(SPLIT_SCHEDULE), "EleutherAI/pythia-split"),
             "neox-tiny": ("neox", "tiny", "standard", "plain", [0], None),
         }
         # The symlinked model and step resolve outside every root: never listed. (Whether
@@ -738,6 +752,48 @@ class GardenIntegrationTest(harness.GardendTestCase):
                           "reference mode only")
         self.assert_error(["msd", "--size", "odd", "--tensor", "ids"],
                           "FAILED_PRECONDITION", "I64")
+
+    # ----------------------------------------------------------- bifurcation
+
+    def test_bifurcation_finds_the_planted_onset(self):
+        out = json.loads(self.ok("bifurcation", "--size", "split", "--format", "json"))
+        self.assertEqual(sorted(out), ["onset", "steps"])
+        self.assertEqual(out["onset"], 16)
+        steps = out["steps"]
+        self.assertEqual([s["step"] for s in steps], sorted(SPLIT_SCHEDULE))
+        for s in steps:
+            self.assertEqual(sorted(s), sorted(["step", "bc", "modes", "mode_heights", "dip",
+                                                "bimodal", "bandwidth"]))
+            mu = SPLIT_SCHEDULE[s["step"]]
+            self.assertEqual(s["bimodal"], mu >= 1.4, s)
+            # Sarle's coefficient from the stored values, as numpy computes it.
+            x = self.tensor("split", "standard", s["step"])
+            n = x.size
+            d = x - x.mean()
+            m2, m3, m4 = (d ** 2).mean(), (d ** 3).mean(), (d ** 4).mean()
+            g, k = m3 / m2 ** 1.5, m4 / m2 ** 2 - 3
+            bc = (g * g + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3)))
+            self.assertAlmostEqual(s["bc"], bc, places=9)
+            if mu >= 1.4:
+                top = sorted(zip(s["mode_heights"], s["modes"]), reverse=True)[:2]
+                left, right = sorted(loc for _, loc in top)
+                self.assertLess(abs(left + mu), 0.35 * mu, s)
+                self.assertLess(abs(right - mu), 0.35 * mu, s)
+        # A longer persistence moves nothing here; a strict dip finds no onset.
+        self.assertEqual(json.loads(self.ok("bifurcation", "--size", "split", "--persist",
+                                            "4", "--format", "json"))["onset"], 16)
+        strict = json.loads(self.ok("bifurcation", "--size", "split", "--min-dip", "0.99",
+                                    "--format", "json"))
+        self.assertIsNone(strict["onset"])
+        table = self.ok("bifurcation", "--size", "split", "--steps", "8:32")
+        self.assertIn("onset: step 16", table)
+
+    def test_bifurcation_bad_input(self):
+        base = ["bifurcation", "--size", "split"]
+        self.assert_error(base + ["--persist", "0"], "INVALID_ARGUMENT", "persist", "0")
+        self.assert_error(base + ["--min-dip", "1.5"], "INVALID_ARGUMENT", "min_dip")
+        self.assert_error(base + ["--bins", "0"], "INVALID_ARGUMENT", "65536")
+        self.assert_error(base + ["--steps", "3"], "NOT_FOUND", "nearest present: 2, 4")
 
     def test_ranges_too_narrow_for_their_bins(self):
         base = ["hist", "--size", "odd", "--tensor", "tiny", "--bins", "4"]
