@@ -10,6 +10,7 @@ read-only floor. Not a test; see bench/README.md.
     numpy.histogram(embed_out.astype(float32), bins) (best of 3)
 (c) floor: os.preadv the embed_out.weight bytes of every step into one preallocated
     buffer, page cache warm (best of 5)
+(d) garden msd over every step (reference mode), same server (best of 3)
 """
 
 import argparse
@@ -255,10 +256,12 @@ def check_correctness(jsonl, dirs, bins):
     return f"OK ({where})" if not problems else f"MISMATCH ({where}: {'; '.join(problems)})"
 
 
-def run_garden(bin_dir, port, bins, stdout):
-    cmd = [os.path.join(bin_dir, "garden"), "--server", f"127.0.0.1:{port}", "hist",
+def run_garden(bin_dir, port, bins, stdout, command="hist"):
+    cmd = [os.path.join(bin_dir, "garden"), "--server", f"127.0.0.1:{port}", command,
            "--suite", SUITE, "--size", SIZE, "--variant", VARIANT, "--steps", "all",
-           "--bins", str(bins), "--format", "jsonl"]
+           "--format", "jsonl"]
+    if command == "hist":
+        cmd += ["--bins", str(bins)]
     r = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE)
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited with {r.returncode}:\n"
@@ -301,7 +304,7 @@ def main():
     log("(b) python baseline ...")
     t_python = best_of(3, lambda: python_baseline(files, a.bins))
 
-    t_garden = peak_kib = None
+    t_garden = t_msd = peak_kib = None
     verdict = "not checked"
     skipped = None
     gardend = os.path.join(a.bin_dir, "gardend")
@@ -319,6 +322,10 @@ def main():
                 verdict = check_correctness(out.decode(), dirs, a.bins)
                 t_garden = best_of(3, lambda: run_garden(a.bin_dir, server.port, a.bins,
                                                          subprocess.DEVNULL))
+                log("(d) garden msd ...")
+                run_garden(a.bin_dir, server.port, a.bins, subprocess.DEVNULL, "msd")
+                t_msd = best_of(3, lambda: run_garden(a.bin_dir, server.port, a.bins,
+                                                      subprocess.DEVNULL, "msd"))
                 peak_kib = server.peak_rss_kib()
             except RuntimeError as e:
                 skipped = f"failed: {e}"
@@ -343,9 +350,13 @@ def main():
     row("(a) garden hist --steps all (best of 3)", t_garden, tensor_bytes)
     row("(b) python: load_file + np.histogram (best of 3)", t_python, file_bytes)
     row("(c) floor: pread embed_out only (best of 5)", t_floor, tensor_bytes)
+    row("(d) garden msd --steps all (best of 3)", t_msd, tensor_bytes)
     if t_garden is not None:
         print(f"{'(b)/(a) speed-up over the Python baseline':<52}{t_python / t_garden:>10.1f}x")
         print(f"{'(a)/(c) time over the read floor':<52}{t_garden / t_floor:>10.1f}x")
+        if t_msd is not None:
+            print(f"{'(d)/(a) MSD sweep over the histogram sweep':<52}"
+                  f"{t_msd / t_garden:>10.2f}x")
         print(f"{'gardend peak RSS (VmHWM)':<52}"
               f"{(f'{peak_kib / 1024:.0f} MiB') if peak_kib else '?':>10}")
         print(f"correctness: {verdict}")
