@@ -369,8 +369,7 @@ int main(int argc, char** argv) {
     if (bif_min_dip) request.set_min_dip(*bif_min_dip);
     if (bif_bins) {
       if (*bif_bins < 0 || *bif_bins > std::numeric_limits<uint32_t>::max()) {
-        return Fail(absl::InvalidArgumentError(absl::StrCat(
-            "bins must be in [1, ", garden::kMaxBins, "], got ", *bif_bins)));
+        return Fail(garden::ValidateBins(*bif_bins));
       }
       request.set_bins(static_cast<uint32_t>(*bif_bins));
     }
@@ -747,9 +746,10 @@ int main(int argc, char** argv) {
   pb::StreamHistogramsRequest request;
   hist_address.Fill(request.mutable_model());
   request.set_tensor(hist_tensor);
+  // 0 and values past 65536 go to the server, which names the limit;
+  // values no request can carry are refused here the same way.
   if (hist_bins < 0 || hist_bins > std::numeric_limits<uint32_t>::max()) {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-        "bins must be in [1, ", garden::kMaxBins, "], got ", hist_bins)));
+    return Fail(garden::ValidateBins(hist_bins));
   }
   request.set_bins(static_cast<uint32_t>(hist_bins));
   auto steps = ParseSteps(hist_steps);

@@ -72,11 +72,16 @@ double DecodeBF16(uint16_t bits) {
 
 // ---------------------------------------------------------------- Binner
 
-absl::StatusOr<Binner> Binner::Create(double lo, double hi, uint32_t bins) {
+absl::Status ValidateBins(int64_t bins) {
   if (bins < 1 || bins > kMaxBins) {
     return absl::InvalidArgumentError(
         absl::StrCat("bins must be in [1, ", kMaxBins, "], got ", bins));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Binner> Binner::Create(double lo, double hi, uint32_t bins) {
+  if (auto s = ValidateBins(bins); !s.ok()) return s;
   if (!std::isfinite(lo) || !std::isfinite(hi)) {
     return absl::InvalidArgumentError(
         absl::StrCat("range must be finite, got ", lo, ":", hi));

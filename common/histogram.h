@@ -23,6 +23,9 @@ namespace garden {
 
 inline constexpr uint32_t kMaxBins = 65536;
 
+// INVALID_ARGUMENT naming the value unless 1 <= bins <= kMaxBins.
+absl::Status ValidateBins(int64_t bins);
+
 // Equal-width bins over [lo, hi] with numpy.histogram's edge rule: edges as
 // numpy.linspace(lo, hi, bins + 1) computes them, bins half-open [e_i, e_i+1)
 // except the last, which also holds hi.

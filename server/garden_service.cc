@@ -61,6 +61,13 @@ absl::StatusOr<StepSpec> SpecOf(const pb::StepSelection& selection) {
   return absl::InvalidArgumentError("steps: unknown selection");
 }
 
+absl::StatusOr<std::string> TensorOf(const std::string& requested) {
+  const std::string tensor =
+      requested.empty() ? std::string(kDefaultTensor) : requested;
+  if (auto s = ValidateName("tensor", tensor); !s.ok()) return s;
+  return tensor;
+}
+
 absl::StatusOr<SelectedSteps> SelectSteps(CheckpointStore& store,
                                           const ModelKey& key,
                                           const pb::StepSelection& selection) {
@@ -167,16 +174,12 @@ grpc::Status GardenService::StreamHistograms(
   if (!key.ok()) return log.Done(key.status(), "");
   HistogramSweepOptions options;
   options.model = *key;
-  if (!request->tensor().empty()) options.tensor = request->tensor();
-  if (auto s = ValidateName("tensor", options.tensor); !s.ok()) {
-    return log.Done(s, key->Name());
-  }
+  auto tensor = TensorOf(request->tensor());
+  if (!tensor.ok()) return log.Done(tensor.status(), key->Name());
+  options.tensor = *tensor;
   if (request->has_bins()) {
-    if (request->bins() < 1 || request->bins() > kMaxBins) {
-      return log.Done(
-          absl::InvalidArgumentError(absl::StrCat(
-              "bins must be in [1, ", kMaxBins, "], got ", request->bins())),
-          key->Name());
+    if (auto s = ValidateBins(request->bins()); !s.ok()) {
+      return log.Done(s, key->Name());
     }
     options.bins = request->bins();
   }
@@ -248,10 +251,9 @@ grpc::Status GardenService::StreamMSD(
   if (!key.ok()) return log.Done(key.status(), "");
   MsdSweepOptions options;
   options.model = *key;
-  if (!request->tensor().empty()) options.tensor = request->tensor();
-  if (auto s = ValidateName("tensor", options.tensor); !s.ok()) {
-    return log.Done(s, key->Name());
-  }
+  auto tensor = TensorOf(request->tensor());
+  if (!tensor.ok()) return log.Done(tensor.status(), key->Name());
+  options.tensor = *tensor;
   switch (request->mode()) {
     case pb::StreamMSDRequest::REFERENCE:
       options.mode = MsdSweepOptions::Mode::kReference;
@@ -318,15 +320,11 @@ grpc::Status GardenService::StreamBifurcation(
   sweep.model = *key;
   sweep.per_step_range = true;
   sweep.bins = request->has_bins() ? request->bins() : 1024;
-  if (!request->tensor().empty()) sweep.tensor = request->tensor();
-  if (auto s = ValidateName("tensor", sweep.tensor); !s.ok()) {
+  auto tensor = TensorOf(request->tensor());
+  if (!tensor.ok()) return log.Done(tensor.status(), key->Name());
+  sweep.tensor = *tensor;
+  if (auto s = ValidateBins(sweep.bins); !s.ok()) {
     return log.Done(s, key->Name());
-  }
-  if (sweep.bins < 1 || sweep.bins > kMaxBins) {
-    return log.Done(
-        absl::InvalidArgumentError(absl::StrCat(
-            "bins must be in [1, ", kMaxBins, "], got ", sweep.bins)),
-        key->Name());
   }
   const uint32_t persist = request->has_persist() ? request->persist() : 2;
   if (persist < 1) {

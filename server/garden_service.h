@@ -97,6 +97,9 @@ absl::StatusOr<ModelKey> KeyOf(const garden::v1::ModelRef& ref);
 void FillRef(const ModelKey& key, garden::v1::ModelRef* ref);
 absl::StatusOr<StepSpec> SpecOf(const garden::v1::StepSelection& selection);
 
+// The tensor a request names, validated; empty means embed_out.weight.
+absl::StatusOr<std::string> TensorOf(const std::string& requested);
+
 // The present steps a request selects for a model, and the selection as
 // given (for logs).
 struct SelectedSteps {

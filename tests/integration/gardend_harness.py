@@ -43,6 +43,23 @@ def stop_server(proc, timeout):
     return rc, time.monotonic() - start
 
 
+def run_concurrently(cmd, count, timeout, text=False):
+    """Runs `count` copies of a command at once; returns their (returncode,
+    stdout, stderr) in start order, killing them all if one overstays."""
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              stdin=subprocess.DEVNULL, text=text) for _ in range(count)]
+    results = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise
+        results.append((proc.returncode, out, err))
+    return results
+
+
 class GardendTestCase(unittest.TestCase):
     """A test class sharing one gardend: setUpClass sets cls.server, cls.log_path
     and cls._tmp (a TemporaryDirectory); every test fails if the server died, and

@@ -933,17 +933,9 @@ class GardenIntegrationTest(harness.GardendTestCase):
     def test_concurrent_clients_agree(self):
         cmd = [GARDEN, "--server", self.addr, "hist", "--size", "big", "--steps", "0:3",
                "--bins", "256", "--format", "jsonl", "--no-progress"]
-        clients = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL) for _ in range(4)]
         outs = []
-        for c in clients:
-            try:
-                out, err = c.communicate(timeout=40)
-            except subprocess.TimeoutExpired:
-                for k in clients:
-                    k.kill()
-                raise
-            self.assertEqual(c.returncode, 0, err)
+        for rc, out, err in harness.run_concurrently(cmd, 4, timeout=40):
+            self.assertEqual(rc, 0, err)
             outs.append(out)
         self.assertEqual(len(outs[0].splitlines()), 4)
         for out in outs[1:]:

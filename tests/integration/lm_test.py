@@ -749,17 +749,9 @@ class GardenLmTest(harness.GardendTestCase):
         prompt, prompt_ids = self.case(CONTRACTIONS)
         cmd = [GARDEN, "--server", self.addr, "generate", *self.at(0, "lm", "standard"),
                f"--prompt={prompt}", "--max-new-tokens", "20", "--greedy", "--format", "json"]
-        clients = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    stdin=subprocess.DEVNULL, text=True) for _ in range(3)]
         outs = []
-        for c in clients:
-            try:
-                out, err = c.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                for k in clients:
-                    k.kill()
-                raise
-            self.assertEqual(c.returncode, 0, err)
+        for rc, out, err in harness.run_concurrently(cmd, 3, timeout=60, text=True):
+            self.assertEqual(rc, 0, err)
             outs.append(json.loads(out))
         self.assertEqual(outs[1], outs[0])
         self.assertEqual(outs[2], outs[0])
