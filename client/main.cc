@@ -301,6 +301,25 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"json", "jsonl", "table"}))
       ->capture_default_str();
 
+  auto* audit = app.add_subcommand(
+      "audit", "identical steps, discontinuities and missing steps of a suite");
+  Address audit_address;
+  std::string audit_steps = "all",
+              audit_tensor = std::string(garden::kDefaultTensor);
+  std::string audit_format = "table";
+  bool audit_all = false;
+  std::optional<double> audit_z;
+  audit_address.AddTo(audit);
+  audit->add_option("--steps", audit_steps)->capture_default_str();
+  audit->add_option("--tensor", audit_tensor)->capture_default_str();
+  audit->add_flag("--all-tensors", audit_all,
+                  "hash every float tensor, not only --tensor");
+  audit->add_option("--z", audit_z,
+                    "robust z of a discontinuity (default 3.5)");
+  audit->add_option("--format", audit_format)
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -437,6 +456,47 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*audit) {
+    pb::AuditRequest request;
+    audit_address.Fill(request.mutable_model());
+    auto steps = ParseSteps(audit_steps);
+    if (!steps.ok()) return Fail(steps.status());
+    *request.mutable_steps() = *steps;
+    request.set_tensor(audit_tensor);
+    request.set_all_tensors(audit_all);
+    if (audit_z) request.set_z_threshold(*audit_z);
+    pb::AuditResponse response;
+    auto context = make_context();
+    grpc::Status status = stub->Audit(context.get(), request, &response);
+    if (!status.ok()) return Fail(status);
+    if (audit_format == "json") {
+      nlohmann::json findings = nlohmann::json::array();
+      for (const auto& f : response.findings()) {
+        findings.push_back({{"kind", f.kind()},
+                            {"steps", std::vector<int64_t>(f.steps().begin(),
+                                                           f.steps().end())},
+                            {"tensor", f.tensor()},
+                            {"detail", f.detail()},
+                            {"score", f.score()}});
+      }
+      print_json({{"findings", findings},
+                  {"steps_checked", response.steps_checked()},
+                  {"tensors_checked", response.tensors_checked()}});
+    } else {
+      std::cout << absl::StrFormat(
+          "%d steps, %d tensors checked: %d findings\n",
+          response.steps_checked(), response.tensors_checked(),
+          response.findings_size());
+      for (const auto& f : response.findings()) {
+        std::cout << absl::StrFormat("%-14s %-24s %s  %s\n", f.kind(),
+                                     garden::FormatSteps(std::vector<int64_t>(
+                                         f.steps().begin(), f.steps().end())),
+                                     f.tensor(), f.detail());
+      }
+    }
+    return 0;
+  }
+
   if (*msd) {
     pb::StreamMSDRequest request;
     msd_address.Fill(request.mutable_model());
@@ -465,6 +525,10 @@ int main(int argc, char** argv) {
                           {"from_step", p.from_step()},
                           {"rate", p.rate()},
                           {"n", p.n()}};
+      if (p.has_msd_before_previous()) {
+        j["msd_before_previous"] = p.msd_before_previous();
+        j["before_previous_step"] = p.before_previous_step();
+      }
       if (msd_format == "jsonl") {
         print_json(j);
       } else if (msd_format == "csv") {

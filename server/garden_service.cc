@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/bifurcation.h"
 #include "common/step_spec.h"
+#include "server/audit.h"
 #include "server/histogram_sweep.h"
 #include "server/msd_sweep.h"
 #include "spdlog/spdlog.h"
@@ -282,7 +283,8 @@ grpc::Status GardenService::StreamMSD(
   const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
                                         selected->spec.ToString(), " (",
                                         options.steps.size(), " steps)");
-  MsdPoint peak{.msd = -1};
+  MsdPoint peak;
+  peak.msd = -1;
   uint32_t sent = 0;
   auto status = RunMsdSweep(
       store_, pool_, options,
@@ -295,6 +297,10 @@ grpc::Status GardenService::StreamMSD(
         out->set_from_step(p.from_step);
         out->set_rate(p.rate);
         out->set_n(p.n);
+        if (p.msd_before_previous.has_value()) {
+          out->set_msd_before_previous(*p.msd_before_previous);
+          out->set_before_previous_step(p.before_previous_step);
+        }
         ++sent;
         return writer->Write(message);
       },
@@ -385,6 +391,49 @@ grpc::Status GardenService::StreamBifurcation(
     }
   }
   return log.Done(status, what);
+}
+
+grpc::Status GardenService::Audit(grpc::ServerContext* context,
+                                  const pb::AuditRequest* request,
+                                  pb::AuditResponse* response) {
+  RpcLog log("Audit", context);
+  auto key = KeyOf(request->model());
+  if (!key.ok()) return log.Done(key.status(), "");
+  AuditOptions options;
+  options.model = *key;
+  auto tensor = TensorOf(request->tensor());
+  if (!tensor.ok()) return log.Done(tensor.status(), key->Name());
+  options.tensor = *tensor;
+  options.all_tensors = request->all_tensors();
+  if (request->has_z_threshold()) {
+    options.z_threshold = request->z_threshold();
+    if (!(options.z_threshold > 0) || !std::isfinite(options.z_threshold)) {
+      return log.Done(absl::InvalidArgumentError(absl::StrCat(
+                          "z_threshold must be a positive number, got ",
+                          options.z_threshold)),
+                      key->Name());
+    }
+  }
+  auto selected = SelectSteps(store_, *key, request->steps());
+  if (!selected.ok()) return log.Done(selected.status(), key->Name());
+  options.steps = selected->steps;
+  auto report = RunAudit(store_, pool_, options,
+                         [context] { return context->IsCancelled(); });
+  if (!report.ok()) return log.Done(report.status(), key->Name());
+  for (const AuditFinding& f : report->findings) {
+    pb::AuditFinding* out = response->add_findings();
+    out->set_kind(f.kind);
+    for (int64_t step : f.steps) out->add_steps(step);
+    out->set_tensor(f.tensor);
+    out->set_detail(f.detail);
+    out->set_score(f.score);
+  }
+  response->set_steps_checked(static_cast<uint32_t>(options.steps.size()));
+  response->set_tensors_checked(report->tensors_checked);
+  return log.Done(
+      absl::OkStatus(),
+      absl::StrCat(key->Name(), " ", options.steps.size(), " steps, ",
+                   response->findings_size(), " findings"));
 }
 
 }  // namespace garden

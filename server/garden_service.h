@@ -55,6 +55,10 @@ class GardenService final : public garden::v1::Garden::Service {
       grpc::ServerWriter<garden::v1::StreamBifurcationResponse>* writer)
       override;
 
+  grpc::Status Audit(grpc::ServerContext* context,
+                     const garden::v1::AuditRequest* request,
+                     garden::v1::AuditResponse* response) override;
+
   // Model RPCs, in garden_service_lm.cc (the one service file that needs
   // libtorch).
   grpc::Status Tokenize(grpc::ServerContext* context,

@@ -1,6 +1,7 @@
 #include "server/msd_sweep.h"
 
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #if defined(__x86_64__)
@@ -135,13 +136,20 @@ double SquaredDistance(const uint8_t* x, DType dx, const uint8_t* r, DType dr,
   return SquaredDistanceGeneric(x, dx, r, dr, n);
 }
 
-// MSD of one step against `reference` (same shape required). With
-// `replace` (the same object as `reference`, consecutive sweeps only) the
-// step's values then take the reference's place.
-absl::StatusOr<MsdPoint> Displacement(
+// MSD of one step against `reference` (same shape required), and against
+// `also` when given. With `into` (consecutive sweeps) the step's bytes are
+// kept there; `into` may be `also`, whose chunk is compared before it is
+// overwritten.
+struct Distances {
+  MsdPoint point;
+  double msd_also = std::numeric_limits<double>::quiet_NaN();
+};
+
+absl::StatusOr<Distances> Displacement(
     const CheckpointStore& store, const CheckpointLocation& where,
     const std::string& tensor, const TensorValues& reference,
-    int64_t reference_step, TensorValues* replace, const CancelFlag* cancel) {
+    int64_t reference_step, const TensorValues* also, TensorValues* into,
+    const CancelFlag* cancel) {
   auto handle = OpenFloatTensor(store, where, tensor);
   if (!handle.ok()) return handle.status();
   const TensorInfo& info = *handle->info;
@@ -152,20 +160,26 @@ absl::StatusOr<MsdPoint> Displacement(
                      where.step, " but ", ShapeText(reference.shape),
                      " at step ", reference_step, "; MSD needs one shape"));
   }
-  // A consecutive sweep whose dtype changes keeps the new step's bytes in a
-  // new buffer, swapped in at the end.
-  TensorValues changed;
-  if (replace != nullptr && info.dtype != replace->dtype) {
-    changed.shape = info.shape;
-    changed.dtype = info.dtype;
-    changed.size = info.num_bytes();
-    changed.bytes.reset(new uint8_t[std::max<size_t>(changed.size, 1)]);
+  // `into` is reused when it already holds this dtype and size; otherwise
+  // the step's bytes go to a new buffer, moved into `into` at the end.
+  TensorValues fresh;
+  uint8_t* keep = nullptr;
+  if (into != nullptr) {
+    if (into->bytes && into->dtype == info.dtype &&
+        into->size == info.num_bytes()) {
+      keep = into->bytes.get();
+    } else {
+      fresh.shape = info.shape;
+      fresh.dtype = info.dtype;
+      fresh.size = info.num_bytes();
+      fresh.bytes.reset(new uint8_t[std::max<size_t>(fresh.size, 1)]);
+      keep = fresh.bytes.get();
+    }
   }
   thread_local std::vector<uint8_t> buffer(kChunkBytes);
   const size_t item = DTypeSize(info.dtype);
-  const size_t reference_item = DTypeSize(reference.dtype);
   size_t offset = 0;  // elements
-  double sum = 0;
+  double sum = 0, sum_also = 0;
   auto status = handle->file->ReadChunks(
       info, absl::MakeSpan(buffer),
       [&](absl::Span<const uint8_t> chunk) -> absl::Status {
@@ -173,25 +187,32 @@ absl::StatusOr<MsdPoint> Displacement(
           return absl::CancelledError("MSD sweep cancelled");
         }
         const size_t count = chunk.size() / item;
-        sum += SquaredDistance(chunk.data(), info.dtype,
-                               reference.bytes.get() + offset * reference_item,
-                               reference.dtype, count);
-        if (replace != nullptr) {
-          uint8_t* into =
-              changed.bytes ? changed.bytes.get() : replace->bytes.get();
-          std::memcpy(into + offset * item, chunk.data(), chunk.size());
+        sum += SquaredDistance(
+            chunk.data(), info.dtype,
+            reference.bytes.get() + offset * DTypeSize(reference.dtype),
+            reference.dtype, count);
+        if (also != nullptr) {
+          sum_also += SquaredDistance(
+              chunk.data(), info.dtype,
+              also->bytes.get() + offset * DTypeSize(also->dtype), also->dtype,
+              count);
+        }
+        if (keep != nullptr) {
+          std::memcpy(keep + offset * item, chunk.data(), chunk.size());
         }
         offset += count;
         return absl::OkStatus();
       });
   if (!status.ok()) return status;
-  if (changed.bytes) *replace = std::move(changed);
-  MsdPoint point;
-  point.step = where.step;
-  point.from_step = reference_step;
-  point.n = info.numel();
-  point.msd = point.n ? sum / static_cast<double>(point.n) : 0.0;
-  return point;
+  if (fresh.bytes) *into = std::move(fresh);
+  Distances out;
+  out.point.step = where.step;
+  out.point.from_step = reference_step;
+  out.point.n = info.numel();
+  const double n = static_cast<double>(out.point.n);
+  out.point.msd = out.point.n ? sum / n : 0.0;
+  if (also != nullptr) out.msd_also = out.point.n ? sum_also / n : 0.0;
+  return out;
 }
 
 }  // namespace
@@ -252,35 +273,54 @@ absl::Status RunMsdSweep(CheckpointStore& store, ThreadPool& pool,
         [store_ptr, locations, tensor, reference, reference_index, t0, n](
             size_t i, const CancelFlag* cancel) -> absl::StatusOr<MsdPoint> {
           if (i == reference_index) {
-            return MsdPoint{.step = t0, .msd = 0, .from_step = t0, .n = n};
+            MsdPoint self;
+            self.step = self.from_step = t0;
+            self.n = n;
+            return self;
           }
-          return Displacement(*store_ptr, (*locations)[i], tensor, *reference,
-                              t0, /*replace=*/nullptr, cancel);
+          auto d = Displacement(*store_ptr, (*locations)[i], tensor, *reference,
+                                t0, /*also=*/nullptr,
+                                /*into=*/nullptr, cancel);
+          if (!d.ok()) return d.status();
+          return d->point;
         },
         [&](size_t, MsdPoint& p) { return point(p); }, cancelled);
   }
 
-  // Consecutive: one step after another, each compared with the previous
-  // one, whose values it then replaces (window 1 keeps them in order).
+  // Consecutive: one step after another (window 1 keeps them in order),
+  // each compared with the previous step and the one before it; the bytes
+  // of the one before are recycled to hold the current step.
   auto first = OpenFloatTensor(store, locations->front(), tensor);
   if (!first.ok()) return first.status();
   auto values = ReadValues(*first);
   if (!values.ok()) return values.status();
-  auto previous = std::make_shared<TensorValues>(*std::move(values));
-  const MsdPoint start{.step = options.steps.front(),
-                       .msd = 0,
-                       .from_step = options.steps.front(),
-                       .n = first->info->numel()};
+  struct Window {
+    TensorValues previous, before;
+  };
+  auto window = std::make_shared<Window>();
+  window->previous = *std::move(values);
+  MsdPoint start;
+  start.step = start.from_step = options.steps.front();
+  start.n = first->info->numel();
   if (!point(start)) return absl::CancelledError("the client stopped reading");
   auto steps = std::make_shared<std::vector<int64_t>>(options.steps);
   return RunOrdered<MsdPoint>(
       pool, locations->size() - 1, {.window = 1},
-      [store_ptr, locations, tensor, previous, steps](
+      [store_ptr, locations, tensor, window, steps](
           size_t i, const CancelFlag* cancel) -> absl::StatusOr<MsdPoint> {
-        auto p = Displacement(*store_ptr, (*locations)[i + 1], tensor,
-                              *previous, (*steps)[i], previous.get(), cancel);
-        if (!p.ok()) return p.status();
-        p->rate = p->msd / static_cast<double>(p->step - p->from_step);
+        const bool have_before = i >= 1;
+        auto d = Displacement(*store_ptr, (*locations)[i + 1], tensor,
+                              window->previous, (*steps)[i],
+                              have_before ? &window->before : nullptr,
+                              &window->before, cancel);
+        if (!d.ok()) return d.status();
+        std::swap(window->previous, window->before);
+        MsdPoint p = d->point;
+        p.rate = p.msd / static_cast<double>(p.step - p.from_step);
+        if (have_before) {
+          p.msd_before_previous = d->msd_also;
+          p.before_previous_step = (*steps)[i - 1];
+        }
         return p;
       },
       [&](size_t, MsdPoint& p) { return point(p); }, cancelled);

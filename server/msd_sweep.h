@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct MsdPoint {
                           // consecutive sweep has no previous: itself, msd 0
   double rate = 0;        // consecutive: msd / (step - from_step)
   uint64_t n = 0;         // entries compared
+  // Consecutive sweeps, from the third step on: the MSD to the step before
+  // the previous one (a step closer to it than to the previous one jumped
+  // back toward an earlier state).
+  std::optional<double> msd_before_previous;
+  int64_t before_previous_step = 0;
 };
 
 // Calls `point` in ascending step order (false stops the sweep). Tensors of

@@ -270,6 +270,24 @@ class GardenIntegrationTest(harness.GardendTestCase):
                               [("embed_out.weight", "F16", [800, 500], values.tobytes())])
             cls.dirs.setdefault(("split", "standard"), {})[step] = d
 
+        # A trajectory with planted defects: a random walk with constant speed,
+        # step 16 an excursion (step 32 goes on from step 8), step 64 a byte
+        # copy of step 32, and step 4 of the schedule missing.
+        rng = np.random.default_rng(5)
+        sigma = 0.01
+        walk = {0: rng.standard_normal(10_000)}
+        for prev, step in ((0, 1), (1, 2), (2, 8)):
+            walk[step] = walk[prev] + sigma * np.sqrt(step - prev) * rng.standard_normal(10_000)
+        walk[16] = walk[8] + 20 * sigma * np.sqrt(8) * rng.standard_normal(10_000)
+        walk[32] = walk[8] + sigma * np.sqrt(24) * rng.standard_normal(10_000)
+        walk[64] = walk[32]
+        for step, w in walk.items():
+            d = os.path.join(cls.root_b, "pythia-audit", f"step{step}")
+            write_safetensors(os.path.join(d, "model.safetensors"),
+                              [("embed_out.weight", "F32", [200, 50],
+                                w.astype("<f4").tobytes())])
+            cls.dirs.setdefault(("audit", "standard"), {})[step] = d
+
         # A model whose unembedding changes shape between steps (MSD refuses).
         for step, rows in ((0, 4), (1, 5)):
             d = os.path.join(cls.root_b, "pythia-shifty", f"step{step}")
@@ -425,6 +443,8 @@ class GardenIntegrationTest(harness.GardendTestCase):
             "pythia-odd": ("pythia", "odd", "standard", "plain", [0], "EleutherAI/pythia-odd"),
             "pythia-shifty": ("pythia", "shifty", "standard", "plain", [0, 1],
                               "EleutherAI/pythia-shifty"),
+            "pythia-audit": ("pythia", "audit", "standard", "plain",
+                             [0, 1, 2, 8, 16, 32, 64], "EleutherAI/pythia-audit"),
             "pythia-split": ("pythia", "split", "standard", "plain",
                              sorted(SPLIT_SCHEDULE), "EleutherAI/pythia-split"),
             "neox-tiny": ("neox", "tiny", "standard", "plain", [0], None),
@@ -794,6 +814,48 @@ class GardenIntegrationTest(harness.GardendTestCase):
         self.assert_error(base + ["--min-dip", "1.5"], "INVALID_ARGUMENT", "min_dip")
         self.assert_error(base + ["--bins", "0"], "INVALID_ARGUMENT", "65536")
         self.assert_error(base + ["--steps", "3"], "NOT_FOUND", "nearest present: 2, 4")
+
+    # ----------------------------------------------------------------- audit
+
+    def test_audit_finds_the_planted_defects(self):
+        for extra in ([], ["--all-tensors"]):
+            out = json.loads(self.ok("audit", "--size", "audit", "--format", "json", *extra))
+            self.assertEqual(out["steps_checked"], 7)
+            self.assertEqual(out["tensors_checked"], 1)
+            found = sorted((f["kind"], tuple(f["steps"])) for f in out["findings"])
+            self.assertEqual(found, sorted([
+                ("identical", (32, 64)),
+                ("discontinuity", (8, 16)),
+                ("discontinuity", (16, 32)),
+                ("discontinuity", (8, 16, 32)),
+                ("missing", (4,)),
+            ]), out)
+            for f in out["findings"]:
+                self.assertEqual(sorted(f), ["detail", "kind", "score", "steps", "tensor"])
+                if f["kind"] == "discontinuity" and len(f["steps"]) == 2:
+                    self.assertGreater(f["score"], 3.5)
+        # The consecutive MSD the audit reads, checked against numpy.
+        rows = self.msd("audit", "standard", "--mode", "consecutive")
+        by_step = {r["step"]: r for r in rows}
+        r32 = by_step[32]
+        self.assertEqual(r32["before_previous_step"], 8)
+        want = float(np.mean((self.tensor("audit", "standard", 32) -
+                              self.tensor("audit", "standard", 8)) ** 2))
+        self.assertLess(abs(r32["msd_before_previous"] - want) / want, 1e-6)
+        # A range without the defects has no findings but the missing step.
+        out = json.loads(self.ok("audit", "--size", "audit", "--steps", "0:8",
+                                 "--format", "json"))
+        self.assertEqual([(f["kind"], f["steps"]) for f in out["findings"]],
+                         [("missing", [4])])
+        table = self.ok("audit", "--size", "audit")
+        self.assertIn("identical", table)
+        self.assertIn("jumped away and back", table)
+
+    def test_audit_bad_input(self):
+        self.assert_error(["audit", "--size", "audit", "--z", "0"], "INVALID_ARGUMENT",
+                          "z_threshold")
+        self.assert_error(["audit", "--size", "audit", "--tensor", "nope"], "NOT_FOUND",
+                          "nope")
 
     def test_ranges_too_narrow_for_their_bins(self):
         base = ["hist", "--size", "odd", "--tensor", "tiny", "--bins", "4"]
