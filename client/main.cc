@@ -171,6 +171,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"jsonl", "csv", "table"}))
       ->capture_default_str();
   hist->add_flag("--no-progress", no_progress, "no progress bar on stderr");
+  bool hist_exclude = false;
+  hist->add_flag("--exclude-flagged", hist_exclude,
+                 "leave out steps the audit flags");
 
   // Model commands address one checkpoint (--step) or several (--steps).
   struct Checkpoint {
@@ -271,6 +274,9 @@ int main(int argc, char** argv) {
   msd->add_option("--mode", msd_mode)
       ->check(CLI::IsMember({"reference", "consecutive"}))
       ->capture_default_str();
+  bool msd_exclude = false;
+  msd->add_flag("--exclude-flagged", msd_exclude,
+                "leave out steps the audit flags");
   msd->add_option("--reference", msd_reference,
                   "reference step t0 (default: the first selected step)");
   msd->add_option("--format", msd_format)
@@ -284,6 +290,9 @@ int main(int argc, char** argv) {
               bif_tensor = std::string(garden::kDefaultTensor);
   std::string bif_format = "table";
   int64_t bif_persist = 2;
+  bool bif_exclude = false;
+  bifurcation->add_flag("--exclude-flagged", bif_exclude,
+                        "leave out steps the audit flags");
   std::optional<double> bif_min_dip;
   std::optional<int64_t> bif_bins;
   bif_address.AddTo(bifurcation);
@@ -380,6 +389,7 @@ int main(int argc, char** argv) {
     if (!steps.ok()) return Fail(steps.status());
     *request.mutable_steps() = *steps;
     request.set_tensor(bif_tensor);
+    request.set_exclude_flagged(bif_exclude);
     if (bif_persist < 1 || bif_persist > std::numeric_limits<uint32_t>::max()) {
       return Fail(absl::InvalidArgumentError(
           absl::StrCat("persist must be at least 1, got ", bif_persist)));
@@ -508,6 +518,7 @@ int main(int argc, char** argv) {
                          ? pb::StreamMSDRequest::CONSECUTIVE
                          : pb::StreamMSDRequest::REFERENCE);
     if (msd_reference) request.set_reference_step(*msd_reference);
+    request.set_exclude_flagged(msd_exclude);
     auto context = make_context();
     auto reader = stub->StreamMSD(context.get(), request);
     pb::StreamMSDResponse message;
@@ -810,6 +821,7 @@ int main(int argc, char** argv) {
   pb::StreamHistogramsRequest request;
   hist_address.Fill(request.mutable_model());
   request.set_tensor(hist_tensor);
+  request.set_exclude_flagged(hist_exclude);
   // 0 and values past 65536 go to the server, which names the limit;
   // values no request can carry are refused here the same way.
   if (hist_bins < 0 || hist_bins > std::numeric_limits<uint32_t>::max()) {

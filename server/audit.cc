@@ -194,4 +194,18 @@ absl::StatusOr<AuditReport> RunAudit(CheckpointStore& store, ThreadPool& pool,
   return report;
 }
 
+std::vector<int64_t> FlaggedSteps(const AuditReport& report) {
+  std::vector<int64_t> flagged;
+  for (const AuditFinding& f : report.findings) {
+    if (f.kind == "identical") {
+      flagged.insert(flagged.end(), f.steps.begin() + 1, f.steps.end());
+    } else if (f.kind == "discontinuity" && f.steps.size() == 3) {
+      flagged.push_back(f.steps[1]);
+    }
+  }
+  std::sort(flagged.begin(), flagged.end());
+  flagged.erase(std::unique(flagged.begin(), flagged.end()), flagged.end());
+  return flagged;
+}
+
 }  // namespace garden

@@ -47,6 +47,12 @@ absl::StatusOr<AuditReport> RunAudit(CheckpointStore& store, ThreadPool& pool,
                                      const AuditOptions& options,
                                      const std::function<bool()>& cancelled);
 
+// The steps a report flags for exclusion: every step of an identical group
+// but its first, and the middle step of each jump away and back. Rate
+// outliers are reported, not excluded: a pair does not say which step is
+// wrong.
+std::vector<int64_t> FlaggedSteps(const AuditReport& report);
+
 }  // namespace garden
 
 #endif  // GARDEN_SERVER_AUDIT_H_

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "common/bifurcation.h"
@@ -198,7 +199,10 @@ grpc::Status GardenService::StreamHistograms(
   }
   auto selected = SelectSteps(store_, *key, request->steps());
   if (!selected.ok()) return log.Done(selected.status(), key->Name());
-  options.steps = selected->steps;
+  auto kept = ExcludeFlagged(context, *key, selected->steps, options.tensor,
+                             request->exclude_flagged());
+  if (!kept.ok()) return log.Done(kept.status(), key->Name());
+  options.steps = *kept;
   const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
                                         selected->spec.ToString(), " (",
                                         options.steps.size(), " steps)");
@@ -269,7 +273,10 @@ grpc::Status GardenService::StreamMSD(
   }
   auto selected = SelectSteps(store_, *key, request->steps());
   if (!selected.ok()) return log.Done(selected.status(), key->Name());
-  options.steps = selected->steps;
+  auto kept = ExcludeFlagged(context, *key, selected->steps, options.tensor,
+                             request->exclude_flagged());
+  if (!kept.ok()) return log.Done(kept.status(), key->Name());
+  options.steps = *kept;
   if (request->has_reference_step()) {
     if (options.mode != MsdSweepOptions::Mode::kReference) {
       return log.Done(absl::InvalidArgumentError(
@@ -348,7 +355,10 @@ grpc::Status GardenService::StreamBifurcation(
   }
   auto selected = SelectSteps(store_, *key, request->steps());
   if (!selected.ok()) return log.Done(selected.status(), key->Name());
-  sweep.steps = selected->steps;
+  auto kept = ExcludeFlagged(context, *key, selected->steps, sweep.tensor,
+                             request->exclude_flagged());
+  if (!kept.ok()) return log.Done(kept.status(), key->Name());
+  sweep.steps = *kept;
   const std::string what = absl::StrCat(key->Name(), " ", sweep.tensor, " ",
                                         selected->spec.ToString(), " (",
                                         sweep.steps.size(), " steps)");
@@ -434,6 +444,33 @@ grpc::Status GardenService::Audit(grpc::ServerContext* context,
       absl::OkStatus(),
       absl::StrCat(key->Name(), " ", options.steps.size(), " steps, ",
                    response->findings_size(), " findings"));
+}
+
+absl::StatusOr<std::vector<int64_t>> GardenService::ExcludeFlagged(
+    grpc::ServerContext* context, const ModelKey& key,
+    std::vector<int64_t> steps, const std::string& tensor, bool exclude) {
+  if (!exclude) return steps;
+  AuditOptions audit;
+  audit.model = key;
+  audit.steps = steps;
+  audit.tensor = tensor;
+  auto report = RunAudit(store_, pool_, audit,
+                         [context] { return context->IsCancelled(); });
+  if (!report.ok()) return report.status();
+  const std::vector<int64_t> flagged = FlaggedSteps(*report);
+  std::vector<int64_t> kept;
+  std::set_difference(steps.begin(), steps.end(), flagged.begin(),
+                      flagged.end(), std::back_inserter(kept));
+  if (kept.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("every selected step of ", key.Name(),
+                     " is flagged by the audit: ", FormatSteps(flagged)));
+  }
+  if (!flagged.empty()) {
+    spdlog::info("{}: leaving out flagged steps {}", key.Name(),
+                 FormatSteps(flagged));
+  }
+  return kept;
 }
 
 }  // namespace garden

@@ -79,6 +79,11 @@ class GardenService final : public garden::v1::Garden::Service {
                          garden::v1::AttentionResponse* response) override;
 
  private:
+  // With `exclude`, `steps` less those an audit of `tensor` flags.
+  absl::StatusOr<std::vector<int64_t>> ExcludeFlagged(
+      grpc::ServerContext* context, const ModelKey& key,
+      std::vector<int64_t> steps, const std::string& tensor, bool exclude);
+
   CheckpointStore& store_;
   ThreadPool& pool_;
   ModelCache& models_;

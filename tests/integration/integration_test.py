@@ -851,6 +851,19 @@ class GardenIntegrationTest(harness.GardendTestCase):
         self.assertIn("identical", table)
         self.assertIn("jumped away and back", table)
 
+    def test_exclude_flagged_leaves_out_copies_and_excursions(self):
+        hist = self.hist("audit", "standard", "--exclude-flagged")
+        self.assertEqual([f["step"] for f in hist], [0, 1, 2, 8, 32])
+        rows = self.msd("audit", "standard", "--exclude-flagged")
+        self.assertEqual([r["step"] for r in rows], [0, 1, 2, 8, 32])
+        bif = json.loads(self.ok("bifurcation", "--size", "audit", "--exclude-flagged",
+                                 "--format", "json"))
+        self.assertEqual([s["step"] for s in bif["steps"]], [0, 1, 2, 8, 32])
+        # Without the flag nothing is left out; a clean model loses nothing.
+        self.assertEqual(len(self.hist("audit", "standard")), 7)
+        clean = self.hist("micro", "deduped", "--exclude-flagged")
+        self.assertEqual([f["step"] for f in clean], DD_STEPS)
+
     def test_audit_bad_input(self):
         self.assert_error(["audit", "--size", "audit", "--z", "0"], "INVALID_ARGUMENT",
                           "z_threshold")
