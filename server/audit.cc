@@ -65,12 +65,10 @@ absl::StatusOr<AuditReport> RunAudit(CheckpointStore& store, ThreadPool& pool,
                                      const AuditOptions& options,
                                      const std::function<bool()>& cancelled) {
   if (options.steps.empty()) return absl::InvalidArgumentError("no steps");
-  auto locations = std::make_shared<std::vector<CheckpointLocation>>();
-  for (int64_t step : options.steps) {
-    auto where = store.Locate(options.model, step);
-    if (!where.ok()) return where.status();
-    locations->push_back(*where);
-  }
+  auto located = store.LocateAll(options.model, options.steps);
+  if (!located.ok()) return located.status();
+  auto locations =
+      std::make_shared<std::vector<CheckpointLocation>>(*std::move(located));
 
   // The tensors to fingerprint: one, or every float tensor of the first step.
   auto tensors = std::make_shared<std::vector<std::string>>();

@@ -296,6 +296,17 @@ absl::StatusOr<CheckpointLocation> CheckpointStore::Locate(const ModelKey& key,
       "; nearest present: ", FormatSteps(NearestSteps(model->steps, step))));
 }
 
+absl::StatusOr<std::vector<CheckpointLocation>> CheckpointStore::LocateAll(
+    const ModelKey& key, const std::vector<int64_t>& steps) {
+  std::vector<CheckpointLocation> out;
+  for (int64_t step : steps) {
+    auto where = Locate(key, step);
+    if (!where.ok()) return where.status();
+    out.push_back(*std::move(where));
+  }
+  return out;
+}
+
 absl::StatusOr<std::string> CheckpointStore::ResolveInside(
     const CheckpointLocation& where, std::string_view file) const {
   if (auto s = ValidateName("checkpoint file", file); !s.ok()) {

@@ -74,6 +74,10 @@ class CheckpointStore {
   // NOT_FOUND naming the nearest present steps.
   absl::StatusOr<CheckpointLocation> Locate(const ModelKey& key, int64_t step);
 
+  // Locate for each of `steps`, stopping at the first missing one.
+  absl::StatusOr<std::vector<CheckpointLocation>> LocateAll(
+      const ModelKey& key, const std::vector<int64_t>& steps);
+
   // Opens the file holding `tensor` and only that one. NOT_FOUND with close
   // names when the checkpoint lacks it; DATA_LOSS naming the file when a
   // file is corrupt; PERMISSION_DENIED for paths escaping the root.

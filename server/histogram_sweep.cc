@@ -85,12 +85,10 @@ absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
                                const HistogramSweepOptions& options,
                                const HistogramSweepCallbacks& callbacks) {
   // Locate every step first: a missing one fails before any work is done.
-  auto locations = std::make_shared<std::vector<CheckpointLocation>>();
-  for (int64_t step : options.steps) {
-    auto where = store.Locate(options.model, step);
-    if (!where.ok()) return where.status();
-    locations->push_back(*where);
-  }
+  auto located = store.LocateAll(options.model, options.steps);
+  if (!located.ok()) return located.status();
+  auto locations =
+      std::make_shared<std::vector<CheckpointLocation>>(*std::move(located));
   const size_t total = locations->size();
   const OrderedTasksOptions ordered{.window =
                                         std::max<size_t>(2, pool.size() * 2)};

@@ -223,12 +223,10 @@ absl::Status RunMsdSweep(CheckpointStore& store, ThreadPool& pool,
                          const std::function<bool()>& cancelled) {
   using Mode = MsdSweepOptions::Mode;
   if (options.steps.empty()) return absl::InvalidArgumentError("no steps");
-  auto locations = std::make_shared<std::vector<CheckpointLocation>>();
-  for (int64_t step : options.steps) {
-    auto where = store.Locate(options.model, step);
-    if (!where.ok()) return where.status();
-    locations->push_back(*where);
-  }
+  auto located = store.LocateAll(options.model, options.steps);
+  if (!located.ok()) return located.status();
+  auto locations =
+      std::make_shared<std::vector<CheckpointLocation>>(*std::move(located));
   const std::string tensor = options.tensor;
   const CheckpointStore* store_ptr = &store;
 
