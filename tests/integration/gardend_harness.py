@@ -3,6 +3,7 @@
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -64,6 +65,23 @@ class GardendTestCase(unittest.TestCase):
     """A test class sharing one gardend: setUpClass sets cls.server, cls.log_path
     and cls._tmp (a TemporaryDirectory); every test fails if the server died, and
     the server must exit 0 within 10 s of SIGTERM at the end."""
+
+    @classmethod
+    def set_up_server(cls, gardend, prefix, server_args):
+        """Makes cls.base, writes the fixtures there (cls._write_fixtures),
+        starts gardend with server_args() and sets cls.server, cls.port,
+        cls.addr and cls.log_path; the folder is removed if any of it fails."""
+        cls._tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        cls.base = os.path.realpath(cls._tmp.name)
+        try:
+            cls._write_fixtures()
+            cls.log_path = os.path.join(cls.base, "gardend.log")
+            cls.server, cls.port = start_server(gardend, server_args(), cls.log_path,
+                                                os.path.join(cls.base, "port"))
+        except BaseException:
+            cls._tmp.cleanup()
+            raise
+        cls.addr = f"127.0.0.1:{cls.port}"
 
     @classmethod
     def tearDownClass(cls):

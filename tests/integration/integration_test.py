@@ -205,18 +205,9 @@ class GardenIntegrationTest(harness.GardendTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="garden-it-")
-        cls.base = os.path.realpath(cls._tmp.name)
         cls._tensor_cache = {}
-        try:
-            cls._write_fixtures()
-            cls.log_path = os.path.join(cls.base, "gardend.log")
-            cls.server, cls.port = start_server(
-                [cls.root_a, cls.root_b], cls.log_path, os.path.join(cls.base, "port"))
-        except BaseException:
-            cls._tmp.cleanup()
-            raise
-        cls.addr = f"127.0.0.1:{cls.port}"
+        cls.set_up_server(GARDEND, "garden-it-", lambda: [
+            "--threads", "2", "--checkpoints", cls.root_a, "--checkpoints", cls.root_b])
 
     @classmethod
     def _write_fixtures(cls):

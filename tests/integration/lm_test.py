@@ -231,10 +231,6 @@ def raw_grpc_call(port, path, message, timeout=30):
         sock.close()
 
 
-def start_server(args, log_path, port_file):
-    return harness.start_server(GARDEND, args, log_path, port_file)
-
-
 # ---------------------------------------------------------------------------------------
 
 
@@ -256,18 +252,8 @@ class GardenLmTest(harness.GardendTestCase):
         with open(GOLDEN, encoding="utf-8") as f:
             cls.golden = [json.loads(line) for line in f]
         cls.tok = TokenizerView(TOKENIZER)
-        cls._tmp = tempfile.TemporaryDirectory(prefix="garden-lm-")
-        cls.base = os.path.realpath(cls._tmp.name)
-        try:
-            cls._write_fixtures()
-            cls.log_path = os.path.join(cls.base, "gardend.log")
-            cls.server, cls.port = start_server(
-                ["--checkpoints", cls.root, "--threads", "2", "--max-new-tokens",
-                 str(MAX_NEW)], cls.log_path, os.path.join(cls.base, "port"))
-        except BaseException:
-            cls._tmp.cleanup()
-            raise
-        cls.addr = f"127.0.0.1:{cls.port}"
+        cls.set_up_server(GARDEND, "garden-lm-", lambda: [
+            "--checkpoints", cls.root, "--threads", "2", "--max-new-tokens", str(MAX_NEW)])
 
     @classmethod
     def _write_fixtures(cls):
