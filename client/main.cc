@@ -25,7 +25,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/figures.h"
 #include "client/output.h"
+#include "client/plot.h"
 #include "common/histogram.h"
 #include "common/names.h"
 #include "common/step_spec.h"
@@ -115,6 +117,54 @@ absl::StatusOr<pb::StepSelection> ParseSteps(const std::string& text) {
   return selection;
 }
 
+// --plot FILE and --compare MODEL..., shared by hist, msd and ppl.
+struct FigureOptions {
+  std::string plot;
+  std::vector<std::string> compare;
+
+  void AddTo(CLI::App* app) {
+    app->add_option("--plot", plot,
+                    "draw the figure to FILE.png or FILE.svg");
+    app->add_option("--compare", compare,
+                    "more models, one row each: SIZE[:VARIANT] or "
+                    "SUITE/SIZE[:VARIANT] (repeatable)");
+  }
+};
+
+// The main model and the --compare ones, each with its display name.
+struct NamedModel {
+  pb::ModelRef ref;
+  std::string name;
+};
+
+absl::StatusOr<std::vector<NamedModel>> ModelsToRun(
+    const Address& address, const std::vector<std::string>& compare) {
+  std::vector<Address> addresses = {address};
+  for (const std::string& text : compare) {
+    Address other = address;
+    std::string rest = text;
+    if (const size_t slash = rest.find('/'); slash != std::string::npos) {
+      other.suite = rest.substr(0, slash);
+      rest = rest.substr(slash + 1);
+    }
+    if (const size_t colon = rest.find(':'); colon != std::string::npos) {
+      other.variant = rest.substr(colon + 1);
+      rest = rest.substr(0, colon);
+    }
+    other.size = rest;
+    addresses.push_back(other);
+  }
+  std::vector<NamedModel> models;
+  for (const Address& a : addresses) {
+    auto key = garden::MakeModelKey(a.suite, a.size, a.variant);
+    if (!key.ok()) return key.status();
+    NamedModel& m = models.emplace_back();
+    a.Fill(&m.ref);
+    m.name = key->Name();
+  }
+  return models;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,6 +224,12 @@ int main(int argc, char** argv) {
   bool hist_exclude = false;
   hist->add_flag("--exclude-flagged", hist_exclude,
                  "leave out steps the audit flags");
+  FigureOptions hist_figure;
+  hist_figure.AddTo(hist);
+  bool hist_branches = false;
+  hist->add_flag("--branches", hist_branches,
+                 "with --plot: overlay the modes of the smoothed density and "
+                 "the bifurcation onset");
 
   // Model commands address one checkpoint (--step) or several (--steps).
   struct Checkpoint {
@@ -271,14 +327,18 @@ int main(int argc, char** argv) {
   msd_address.AddTo(msd);
   msd->add_option("--steps", msd_steps)->capture_default_str();
   msd->add_option("--tensor", msd_tensor)->capture_default_str();
-  msd->add_option("--mode", msd_mode)
-      ->check(CLI::IsMember({"reference", "consecutive"}))
+  msd->add_option("--mode", msd_mode,
+                  "reference: to t0; consecutive: step to step; lag: "
+                  "time-averaged over pairs tau apart (one point per tau)")
+      ->check(CLI::IsMember({"reference", "consecutive", "lag"}))
       ->capture_default_str();
   bool msd_exclude = false;
   msd->add_flag("--exclude-flagged", msd_exclude,
                 "leave out steps the audit flags");
   msd->add_option("--reference", msd_reference,
                   "reference step t0 (default: the first selected step)");
+  FigureOptions msd_figure;
+  msd_figure.AddTo(msd);
   msd->add_option("--format", msd_format)
       ->check(CLI::IsMember({"jsonl", "json", "csv", "table"}))
       ->capture_default_str();
@@ -327,6 +387,31 @@ int main(int argc, char** argv) {
                     "robust z of a discontinuity (default 3.5)");
   audit->add_option("--format", audit_format)
       ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+
+  auto* datasets =
+      app.add_subcommand("datasets", "evaluation datasets the server holds");
+  std::string datasets_format = "table";
+  datasets->add_option("--format", datasets_format)
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+
+  auto* ppl = app.add_subcommand(
+      "ppl", "LAMBADA-style perplexity and accuracy at each step");
+  Address ppl_address;
+  std::string ppl_steps = "all", ppl_dataset, ppl_format = "table";
+  std::optional<int64_t> ppl_limit;
+  ppl_address.AddTo(ppl);
+  ppl->add_option("--steps", ppl_steps)->capture_default_str();
+  ppl->add_option("--dataset", ppl_dataset,
+                  "a dataset name the server registered (garden datasets)")
+      ->required();
+  ppl->add_option("--limit", ppl_limit,
+                  "score the first N examples (default: all)");
+  FigureOptions ppl_figure;
+  ppl_figure.AddTo(ppl);
+  ppl->add_option("--format", ppl_format)
+      ->check(CLI::IsMember({"jsonl", "json", "csv", "table"}))
       ->capture_default_str();
 
   try {
@@ -507,67 +592,205 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*datasets) {
+    pb::ListDatasetsResponse response;
+    auto context = make_context();
+    grpc::Status status =
+        stub->ListDatasets(context.get(), pb::ListDatasetsRequest(), &response);
+    if (!status.ok()) return Fail(status);
+    if (datasets_format == "json") {
+      nlohmann::json list = nlohmann::json::array();
+      for (const auto& d : response.datasets()) {
+        list.push_back({{"name", d.name()}, {"examples", d.examples()}});
+      }
+      print_json({{"datasets", list}});
+    } else {
+      for (const auto& d : response.datasets()) {
+        std::cout << absl::StrFormat("%-24s %8d examples\n", d.name(),
+                                     d.examples());
+      }
+    }
+    return 0;
+  }
+
+  if (*ppl) {
+    auto runs = ModelsToRun(ppl_address, ppl_figure.compare);
+    if (!runs.ok()) return Fail(runs.status());
+    if (!ppl_figure.plot.empty()) {
+      if (auto s = garden::plot::CheckWritable(ppl_figure.plot); !s.ok()) {
+        return Fail(s);
+      }
+    }
+    pb::StreamPerplexityRequest request;
+    auto steps = ParseSteps(ppl_steps);
+    if (!steps.ok()) return Fail(steps.status());
+    *request.mutable_steps() = *steps;
+    request.set_dataset(ppl_dataset);
+    if (ppl_limit) request.set_limit(*ppl_limit);
+    const bool several = runs->size() > 1;
+    std::vector<garden::client::ModelSeries> figure;
+    nlohmann::json rows = nlohmann::json::array();
+    bool header = false;
+    for (const NamedModel& run : *runs) {
+      *request.mutable_model() = run.ref;
+      garden::client::ModelSeries& series = figure.emplace_back();
+      series.model = run.name;
+      auto context = make_context();
+      auto reader = stub->StreamPerplexity(context.get(), request);
+      pb::PerplexityPoint p;
+      while (reader->Read(&p)) {
+        series.x.push_back(static_cast<double>(p.step()));
+        series.y.push_back(p.perplexity());
+        nlohmann::json j = {{"step", p.step()},
+                            {"perplexity", p.perplexity()},
+                            {"accuracy", p.accuracy()},
+                            {"n", p.n()},
+                            {"mean_logprob", p.mean_logprob()},
+                            {"target_tokens", p.target_tokens()},
+                            {"truncated", p.truncated()}};
+        if (several) j["model"] = run.name;
+        if (ppl_format == "jsonl") {
+          print_json(j);
+        } else if (ppl_format == "csv") {
+          if (!header) {
+            std::cout << (several ? "model," : "")
+                      << "step,perplexity,accuracy,n,mean_logprob,"
+                         "target_tokens,truncated\n";
+          }
+          std::cout << (several ? run.name + "," : "")
+                    << absl::StrFormat("%d,%.17g,%.17g,%d,%.17g,%d,%d\n",
+                                       p.step(), p.perplexity(), p.accuracy(),
+                                       p.n(), p.mean_logprob(),
+                                       p.target_tokens(), p.truncated());
+        } else if (ppl_format == "table") {
+          if (!header) {
+            std::cout << absl::StrFormat("%-28s %8s %14s %9s %6s\n", "MODEL",
+                                         "STEP", "PERPLEXITY", "ACCURACY",
+                                         "N");
+          }
+          std::cout << absl::StrFormat("%-28s %8d %14.6g %9.4f %6d\n",
+                                       run.name, p.step(), p.perplexity(),
+                                       p.accuracy(), p.n())
+                    << std::flush;
+        } else {
+          rows.push_back(std::move(j));
+        }
+        header = true;
+      }
+      grpc::Status status = reader->Finish();
+      if (!status.ok()) return Fail(status);
+    }
+    if (ppl_format == "json") print_json({{"steps", rows}});
+    if (!ppl_figure.plot.empty()) {
+      auto s = garden::plot::Render(
+          garden::client::PerplexityFigure(figure, ppl_dataset),
+          ppl_figure.plot);
+      if (!s.ok()) return Fail(s);
+    }
+    return 0;
+  }
+
   if (*msd) {
+    auto runs = ModelsToRun(msd_address, msd_figure.compare);
+    if (!runs.ok()) return Fail(runs.status());
+    if (!msd_figure.plot.empty()) {
+      if (auto s = garden::plot::CheckWritable(msd_figure.plot); !s.ok()) {
+        return Fail(s);
+      }
+    }
     pb::StreamMSDRequest request;
-    msd_address.Fill(request.mutable_model());
     auto steps = ParseSteps(msd_steps);
     if (!steps.ok()) return Fail(steps.status());
     *request.mutable_steps() = *steps;
     request.set_tensor(msd_tensor);
-    request.set_mode(msd_mode == "consecutive"
-                         ? pb::StreamMSDRequest::CONSECUTIVE
-                         : pb::StreamMSDRequest::REFERENCE);
+    request.set_mode(msd_mode == "consecutive" ? pb::StreamMSDRequest::CONSECUTIVE
+                     : msd_mode == "lag"       ? pb::StreamMSDRequest::LAG
+                                               : pb::StreamMSDRequest::REFERENCE);
     if (msd_reference) request.set_reference_step(*msd_reference);
     request.set_exclude_flagged(msd_exclude);
-    auto context = make_context();
-    auto reader = stub->StreamMSD(context.get(), request);
-    pb::StreamMSDResponse message;
-    nlohmann::json points = nlohmann::json::array();
-    nlohmann::json peak = nullptr;
+    const bool several = runs->size() > 1;
+    std::vector<garden::client::ModelSeries> figure;
+    nlohmann::json per_model = nlohmann::json::array();
     bool header = false;
-    while (reader->Read(&message)) {
-      if (message.has_peak()) {
-        peak = {{"step", message.peak().step()}, {"msd", message.peak().msd()}};
-        continue;
-      }
-      const pb::MSDPoint& p = message.point();
-      nlohmann::json j = {{"step", p.step()},
-                          {"msd", p.msd()},
-                          {"from_step", p.from_step()},
-                          {"rate", p.rate()},
-                          {"n", p.n()}};
-      if (p.has_msd_before_previous()) {
-        j["msd_before_previous"] = p.msd_before_previous();
-        j["before_previous_step"] = p.before_previous_step();
-      }
-      if (msd_format == "jsonl") {
-        print_json(j);
-      } else if (msd_format == "csv") {
-        if (!header) std::cout << "step,msd,from_step,rate,n\n";
-        std::cout << p.step() << "," << absl::StrFormat("%.17g", p.msd()) << ","
-                  << p.from_step() << "," << absl::StrFormat("%.17g", p.rate())
-                  << "," << p.n() << "\n";
-      } else if (msd_format == "table") {
-        if (!header) {
-          std::cout << absl::StrFormat("%8s %8s %14s %14s\n", "STEP", "FROM",
-                                       "MSD", "RATE");
+    for (const NamedModel& run : *runs) {
+      *request.mutable_model() = run.ref;
+      garden::client::ModelSeries& series = figure.emplace_back();
+      series.model = run.name;
+      auto context = make_context();
+      auto reader = stub->StreamMSD(context.get(), request);
+      pb::StreamMSDResponse message;
+      nlohmann::json points = nlohmann::json::array();
+      nlohmann::json peak = nullptr;
+      while (reader->Read(&message)) {
+        if (message.has_peak()) {
+          peak = {{"step", message.peak().step()},
+                  {"msd", message.peak().msd()}};
+          series.peak_x = static_cast<double>(message.peak().step());
+          continue;
         }
-        std::cout << absl::StrFormat("%8d %8d %14.6g %14.6g\n", p.step(),
-                                     p.from_step(), p.msd(), p.rate())
-                  << std::flush;
-      } else {
-        points.push_back(std::move(j));
+        const pb::MSDPoint& p = message.point();
+        series.x.push_back(static_cast<double>(p.step()));
+        series.y.push_back(p.msd());
+        nlohmann::json j = {{"step", p.step()},
+                            {"msd", p.msd()},
+                            {"from_step", p.from_step()},
+                            {"rate", p.rate()},
+                            {"n", p.n()}};
+        if (p.has_msd_before_previous()) {
+          j["msd_before_previous"] = p.msd_before_previous();
+          j["before_previous_step"] = p.before_previous_step();
+        }
+        if (request.mode() == pb::StreamMSDRequest::LAG) {
+          j["lag"] = p.step();
+          j["pairs"] = p.pairs();
+        }
+        if (several) j["model"] = run.name;
+        if (msd_format == "jsonl") {
+          print_json(j);
+        } else if (msd_format == "csv") {
+          if (!header) {
+            std::cout << (several ? "model," : "") << "step,msd,from_step,rate,n\n";
+          }
+          std::cout << (several ? run.name + "," : "") << p.step() << ","
+                    << absl::StrFormat("%.17g", p.msd()) << "," << p.from_step()
+                    << "," << absl::StrFormat("%.17g", p.rate()) << "," << p.n()
+                    << "\n";
+        } else if (msd_format == "table") {
+          if (!header) {
+            std::cout << absl::StrFormat("%-28s %8s %8s %14s %14s\n", "MODEL",
+                                         "STEP", "FROM", "MSD", "RATE");
+          }
+          std::cout << absl::StrFormat("%-28s %8d %8d %14.6g %14.6g\n",
+                                       run.name, p.step(), p.from_step(),
+                                       p.msd(), p.rate())
+                    << std::flush;
+        } else {
+          points.push_back(std::move(j));
+        }
+        header = true;
       }
-      header = true;
+      grpc::Status status = reader->Finish();
+      if (!status.ok()) return Fail(status);
+      if (msd_format == "json") {
+        if (several) {
+          per_model.push_back(
+              {{"model", run.name}, {"points", points}, {"peak", peak}});
+        } else {
+          print_json({{"points", points}, {"peak", peak}});
+        }
+      } else if (msd_format == "table" && !peak.is_null()) {
+        std::cout << absl::StrFormat(
+            "%speak: %s %d, msd %.6g\n", several ? run.name + " " : "",
+            request.mode() == pb::StreamMSDRequest::LAG ? "lag" : "step",
+            peak["step"].get<int64_t>(), peak["msd"].get<double>());
+      }
     }
-    grpc::Status status = reader->Finish();
-    if (!status.ok()) return Fail(status);
-    if (msd_format == "json") {
-      print_json({{"points", points}, {"peak", peak}});
-    } else if (msd_format == "table" && !peak.is_null()) {
-      std::cout << absl::StrFormat("peak: step %d, msd %.6g\n",
-                                   peak["step"].get<int64_t>(),
-                                   peak["msd"].get<double>());
+    if (msd_format == "json" && several) print_json({{"models", per_model}});
+    if (!msd_figure.plot.empty()) {
+      auto s = garden::plot::Render(
+          garden::client::MsdFigure(figure, msd_tensor, msd_mode),
+          msd_figure.plot);
+      if (!s.ok()) return Fail(s);
     }
     return 0;
   }
@@ -818,8 +1041,16 @@ int main(int argc, char** argv) {
   }
 
   // hist
+  auto runs = ModelsToRun(hist_address, hist_figure.compare);
+  if (!runs.ok()) return Fail(runs.status());
+  if (!hist_figure.plot.empty()) {
+    if (auto s = garden::plot::CheckWritable(hist_figure.plot); !s.ok()) {
+      return Fail(s);
+    }
+  } else if (hist_branches) {
+    return Fail(absl::InvalidArgumentError("--branches draws on a --plot"));
+  }
   pb::StreamHistogramsRequest request;
-  hist_address.Fill(request.mutable_model());
   request.set_tensor(hist_tensor);
   request.set_exclude_flagged(hist_exclude);
   // 0 and values past 65536 go to the server, which names the limit;
@@ -838,35 +1069,79 @@ int main(int argc, char** argv) {
     request.mutable_range()->set_hi(range->second);
   }
 
-  ProgressBar progress(!no_progress && isatty(STDERR_FILENO));
-  auto context = make_context();
-  auto reader = stub->StreamHistograms(context.get(), request);
-  pb::StreamHistogramsResponse message;
+  const bool several = runs->size() > 1;
+  std::vector<garden::client::ModelSeries> figure;
   bool first = true;
-  while (reader->Read(&message)) {
-    if (message.has_progress()) {
-      progress.Update(message.progress().done(), message.progress().total(),
-                      "scanning for the common range");
-      continue;
+  for (const NamedModel& run : *runs) {
+    *request.mutable_model() = run.ref;
+    garden::client::ModelSeries& series = figure.emplace_back();
+    series.model = run.name;
+    ProgressBar progress(!no_progress && isatty(STDERR_FILENO));
+    auto context = make_context();
+    auto reader = stub->StreamHistograms(context.get(), request);
+    pb::StreamHistogramsResponse message;
+    while (reader->Read(&message)) {
+      if (message.has_progress()) {
+        progress.Update(message.progress().done(), message.progress().total(),
+                        "scanning for the common range");
+        continue;
+      }
+      const pb::HistogramFrame& frame = message.frame();
+      progress.Clear();
+      if (!hist_figure.plot.empty()) {
+        series.heat.push_back(
+            {.x = static_cast<double>(frame.step()),
+             .lo = frame.lo(),
+             .hi = frame.hi(),
+             .counts = std::vector<double>(frame.counts().begin(),
+                                           frame.counts().end())});
+      }
+      if (hist_format == "jsonl") {
+        nlohmann::json j = garden::client::FrameJson(frame);
+        if (several) j["model"] = run.name;
+        std::cout << j.dump() << "\n";
+      } else if (hist_format == "csv") {
+        if (first) garden::client::PrintFrameCsvHeader(frame, std::cout);
+        garden::client::PrintFrameCsvRow(frame, std::cout);
+      } else {
+        if (first) garden::client::PrintFrameTableHeader(std::cout);
+        garden::client::PrintFrameTableRow(frame, std::cout);
+      }
+      std::cout.flush();
+      first = false;
+      progress.Update(frame.index() + 1, frame.total(),
+                      absl::StrCat(run.name, " step ", frame.step()));
     }
-    const pb::HistogramFrame& frame = message.frame();
     progress.Clear();
-    if (hist_format == "jsonl") {
-      std::cout << garden::client::FrameJson(frame).dump() << "\n";
-    } else if (hist_format == "csv") {
-      if (first) garden::client::PrintFrameCsvHeader(frame, std::cout);
-      garden::client::PrintFrameCsvRow(frame, std::cout);
-    } else {
-      if (first) garden::client::PrintFrameTableHeader(std::cout);
-      garden::client::PrintFrameTableRow(frame, std::cout);
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) return Fail(status);
+    if (hist_branches) {
+      pb::StreamBifurcationRequest branches;
+      *branches.mutable_model() = run.ref;
+      *branches.mutable_steps() = request.steps();
+      branches.set_tensor(hist_tensor);
+      branches.set_exclude_flagged(hist_exclude);
+      auto bif_context = make_context();
+      auto bif_reader = stub->StreamBifurcation(bif_context.get(), branches);
+      pb::StreamBifurcationResponse m;
+      while (bif_reader->Read(&m)) {
+        if (m.has_summary() && m.summary().has_onset()) {
+          series.onset = m.summary().onset();
+        } else if (m.has_step()) {
+          for (double mode : m.step().mode_locations()) {
+            series.branch_steps.push_back(static_cast<double>(m.step().step()));
+            series.branch_values.push_back(mode);
+          }
+        }
+      }
+      grpc::Status bif_status = bif_reader->Finish();
+      if (!bif_status.ok()) return Fail(bif_status);
     }
-    std::cout.flush();
-    first = false;
-    progress.Update(frame.index() + 1, frame.total(),
-                    absl::StrCat("step ", frame.step()));
   }
-  progress.Clear();
-  grpc::Status status = reader->Finish();
-  if (!status.ok()) return Fail(status);
+  if (!hist_figure.plot.empty()) {
+    auto s = garden::plot::Render(
+        garden::client::HistogramFigure(figure, hist_tensor), hist_figure.plot);
+    if (!s.ok()) return Fail(s);
+  }
   return 0;
 }

@@ -88,21 +88,6 @@ absl::StatusOr<at::ScalarType> TorchDType(DType dtype) {
   }
 }
 
-// Runs `body`, turning a libtorch exception into INTERNAL: torch reports
-// shape and device errors by throwing, and nothing may escape into callers
-// that speak absl::Status.
-template <typename F>
-auto Guarded(const char* what, F&& body) -> decltype(body()) {
-  try {
-    return body();
-  } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat(what, ": libtorch: ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(what, ": ", e.what()));
-  }
-}
-
 // x W^T + b. A single row (decoding at batch 1) goes through gemv: OpenBLAS
 // runs at::linear's M = 1 sgemm 2-6x slower than sgemv for the same weight
 // (measured for every pythia-70m layer shape), and at batch 1 the weights'
@@ -304,62 +289,85 @@ absl::StatusOr<RawTensor> SafetensorsWeightSource::Get(
   return absl::NotFoundError(absl::StrCat("tensor ", name, " not found"));
 }
 
-// -------------------------------------------------------------- KV cache ---
+// --------------------------------------------------------------- forward ---
 
-KvCache::KvCache() = default;
-KvCache::~KvCache() = default;
-KvCache::KvCache(KvCache&&) noexcept = default;
-KvCache& KvCache::operator=(KvCache&&) noexcept = default;
+std::vector<GptNeoxTensorSlot> GptNeoxTensorSlots(const GptNeoxConfig& config,
+                                                  GptNeoxWeights* weights) {
+  const int64_t h = config.hidden_size, v = config.vocab_size,
+                ff = config.intermediate_size;
+  using R = GptNeoxRole;
+  std::vector<GptNeoxTensorSlot> slots;
+  slots.push_back(
+      {"gpt_neox.embed_in.weight", {v, h}, R::kEmbedding, &weights->embed_in});
+  weights->layers.resize(config.num_hidden_layers);
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string p = absl::StrCat("gpt_neox.layers.", i, ".");
+    GptNeoxLayerWeights& w = weights->layers[i];
+    slots.push_back({p + "input_layernorm.weight", {h}, R::kNormWeight,
+                     &w.ln1_w});
+    slots.push_back({p + "input_layernorm.bias", {h}, R::kNormBias, &w.ln1_b});
+    slots.push_back({p + "post_attention_layernorm.weight", {h},
+                     R::kNormWeight, &w.ln2_w});
+    slots.push_back(
+        {p + "post_attention_layernorm.bias", {h}, R::kNormBias, &w.ln2_b});
+    slots.push_back({p + "attention.query_key_value.weight", {3 * h, h},
+                     R::kMatrix, &w.qkv_w});
+    slots.push_back(
+        {p + "attention.query_key_value.bias", {3 * h}, R::kBias, &w.qkv_b});
+    slots.push_back({p + "attention.dense.weight", {h, h},
+                     R::kOutputProjection, &w.dense_w});
+    slots.push_back({p + "attention.dense.bias", {h}, R::kBias, &w.dense_b});
+    slots.push_back(
+        {p + "mlp.dense_h_to_4h.weight", {ff, h}, R::kMatrix, &w.up_w});
+    slots.push_back({p + "mlp.dense_h_to_4h.bias", {ff}, R::kBias, &w.up_b});
+    slots.push_back({p + "mlp.dense_4h_to_h.weight", {h, ff},
+                     R::kOutputProjection, &w.down_w});
+    slots.push_back({p + "mlp.dense_4h_to_h.bias", {h}, R::kBias, &w.down_b});
+  }
+  slots.push_back({"gpt_neox.final_layer_norm.weight", {h}, R::kNormWeight,
+                   &weights->final_w});
+  slots.push_back({"gpt_neox.final_layer_norm.bias", {h}, R::kNormBias,
+                   &weights->final_b});
+  slots.push_back(
+      {"embed_out.weight", {v, h}, R::kEmbedding, &weights->embed_out});
+  return slots;
+}
 
-// ----------------------------------------------------------------- model ---
+void ComputeRotaryTables(const GptNeoxConfig& config, c10::Device device,
+                         at::ScalarType dtype, GptNeoxWeights* weights) {
+  // Computed in float32 exactly as transformers does (the products
+  // t * inv_freq round in float32; doing them in double would shift the
+  // angles at late positions).
+  const int64_t rot = config.rotary_dims();
+  if (rot == 0) {
+    weights->rotary_cos = at::Tensor();
+    weights->rotary_sin_signed = at::Tensor();
+    return;
+  }
+  auto f32 = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor inv_freq =
+      1.0 / at::pow(config.rotary_emb_base,
+                    at::arange(0, rot, 2, f32) / static_cast<double>(rot));
+  at::Tensor t = at::arange(config.max_position_embeddings, f32);
+  at::Tensor freqs = at::outer(t, inv_freq);  // [max_pos, rot / 2]
+  at::Tensor cos = at::cat({freqs, freqs}, -1).cos();
+  at::Tensor sin = freqs.sin();
+  at::Tensor sin_signed = at::cat({-sin, sin}, -1);
+  weights->rotary_cos = cos.to(device, dtype);
+  weights->rotary_sin_signed = sin_signed.to(device, dtype);
+}
 
-struct LayerWeights {
-  at::Tensor ln1_w, ln1_b, ln2_w, ln2_b;
-  at::Tensor qkv_w, qkv_b, dense_w, dense_b;
-  at::Tensor up_w, up_b, down_w, down_b;
-};
+namespace {
 
-struct GptNeoxModel::Impl {
-  GptNeoxConfig config;
-  c10::Device device = c10::Device(c10::kCPU);
-  at::ScalarType dtype = at::kFloat;
-  at::Tensor embed_in;  // [vocab, hidden]
-  std::vector<LayerWeights> layers;
-  at::Tensor final_w, final_b;
-  at::Tensor embed_out;  // [vocab, hidden]
-  // Rotary tables for every position, [max_pos, rotary_dims], in the compute
-  // dtype: cos, and sin with the first half negated, so that applying the
-  // rotation is x * cos + swap_halves(x) * sin_signed (the same products
-  // and sums as transformers' x * cos + rotate_half(x) * sin).
-  at::Tensor cos, sin_signed;
-
-  // Everything Forward() does, after validation. Returns logits for every
-  // position, or for the last only (what decoding needs: the vocabulary
-  // projection dominates small models). If `capture_layer` >= 0, stops after
-  // that layer's attention and returns its probabilities instead.
-  at::Tensor Run(const at::Tensor& ids, KvCache* cache, bool last_only,
-                 int64_t capture_layer = -1) const;
-
-  at::Tensor Rotate(const at::Tensor& x, int64_t past) const;
-  absl::Status CheckIds(const at::Tensor& ids, const KvCache* cache) const;
-  absl::Status CheckPrompt(absl::Span<const int64_t> prompt,
-                           int64_t max_new_tokens) const;
-  // Shared decoding loop; `pick` chooses the next token from float32 CPU
-  // logits [vocab].
-  template <typename Pick>
-  absl::StatusOr<Generation> Decode(absl::Span<const int64_t> prompt,
-                                    int64_t max_new_tokens, bool use_cache,
-                                    Pick&& pick,
-                                    const TokenCallback& on_token) const;
-};
-
-at::Tensor GptNeoxModel::Impl::Rotate(const at::Tensor& x, int64_t past) const {
-  // x: [batch, heads, seq, head_dim].
+// Applies the rotary embedding to x: [batch, heads, seq, head_dim] at
+// positions past, past + 1, ...
+at::Tensor Rotate(const GptNeoxConfig& config, const GptNeoxWeights& weights,
+                  const at::Tensor& x, int64_t past) {
   const int64_t rot = config.rotary_dims();
   if (rot == 0) return x;
   const int64_t head_dim = x.size(-1), seq = x.size(2);
-  at::Tensor cos_p = cos.narrow(0, past, seq);
-  at::Tensor sin_p = sin_signed.narrow(0, past, seq);
+  at::Tensor cos_p = weights.rotary_cos.narrow(0, past, seq);
+  at::Tensor sin_p = weights.rotary_sin_signed.narrow(0, past, seq);
   at::Tensor xr = rot == head_dim ? x : x.narrow(-1, 0, rot);
   at::Tensor swapped =
       at::cat({xr.narrow(-1, rot / 2, rot / 2), xr.narrow(-1, 0, rot / 2)}, -1);
@@ -368,9 +376,14 @@ at::Tensor GptNeoxModel::Impl::Rotate(const at::Tensor& x, int64_t past) const {
   return at::cat({out, x.narrow(-1, rot, head_dim - rot)}, -1);
 }
 
-at::Tensor GptNeoxModel::Impl::Run(const at::Tensor& ids, KvCache* cache,
-                                   bool last_only,
-                                   int64_t capture_layer) const {
+}  // namespace
+
+at::Tensor GptNeoxForward(const GptNeoxConfig& config,
+                          const GptNeoxWeights& weights, const at::Tensor& ids,
+                          const GptNeoxForwardOptions& options) {
+  KvCache* cache = options.cache;
+  const c10::Device device = weights.embed_in.device();
+  const at::ScalarType dtype = weights.embed_in.scalar_type();
   const int64_t batch = ids.size(0), seq = ids.size(1);
   const int64_t hidden = config.hidden_size;
   const int64_t heads = config.num_attention_heads;
@@ -393,11 +406,12 @@ at::Tensor GptNeoxModel::Impl::Run(const at::Tensor& ids, KvCache* cache,
         capacity = std::max(capacity, 2 * cache->keys_[0].size(2));
       }
       capacity = std::min(capacity, config.max_position_embeddings);
-      auto options = at::TensorOptions().dtype(dtype).device(device);
+      auto tensor_options = at::TensorOptions().dtype(dtype).device(device);
       std::vector<at::Tensor> keys(layers_n), values(layers_n);
       for (int64_t i = 0; i < layers_n; ++i) {
-        keys[i] = at::empty({batch, heads, capacity, head_dim}, options);
-        values[i] = at::empty({batch, heads, capacity, head_dim}, options);
+        keys[i] = at::empty({batch, heads, capacity, head_dim}, tensor_options);
+        values[i] =
+            at::empty({batch, heads, capacity, head_dim}, tensor_options);
         if (past > 0) {
           keys[i].narrow(2, 0, past).copy_(cache->keys_[i].narrow(2, 0, past));
           values[i]
@@ -421,17 +435,18 @@ at::Tensor GptNeoxModel::Impl::Run(const at::Tensor& ids, KvCache* cache,
     mask = k_pos > q_pos;  // [seq, total], true where hidden
   }
 
-  at::Tensor h = at::embedding(embed_in, ids);  // [batch, seq, hidden]
+  at::Tensor h = at::embedding(weights.embed_in, ids);  // [batch, seq, hidden]
   for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
-    const LayerWeights& w = layers[l];
+    const GptNeoxLayerWeights& w = weights.layers[l];
     at::Tensor x1 =
         at::layer_norm(h, {hidden}, w.ln1_w, w.ln1_b, config.layer_norm_eps);
     // [batch, seq, heads, 3 * head_dim] -> [batch, heads, seq, 3 * head_dim]
     at::Tensor qkv = Linear(x1, w.qkv_w, w.qkv_b)
                          .view({batch, seq, heads, 3 * head_dim})
                          .transpose(1, 2);
-    at::Tensor q = Rotate(qkv.narrow(-1, 0, head_dim), past);
-    at::Tensor k = Rotate(qkv.narrow(-1, head_dim, head_dim), past);
+    at::Tensor q = Rotate(config, weights, qkv.narrow(-1, 0, head_dim), past);
+    at::Tensor k =
+        Rotate(config, weights, qkv.narrow(-1, head_dim, head_dim), past);
     at::Tensor v = qkv.narrow(-1, 2 * head_dim, head_dim);
     if (cache != nullptr) {
       cache->keys_[l].narrow(2, past, seq).copy_(k);
@@ -445,7 +460,7 @@ at::Tensor GptNeoxModel::Impl::Run(const at::Tensor& ids, KvCache* cache,
     }
     // Softmax in float32 whatever the compute dtype, as transformers does.
     at::Tensor probs = at::softmax(scores, -1, at::kFloat);
-    if (l == capture_layer) return probs;
+    if (l == options.capture_layer) return probs;
     at::Tensor context = at::matmul(probs.to(dtype), v)
                              .transpose(1, 2)
                              .reshape({batch, seq, hidden});
@@ -469,10 +484,48 @@ at::Tensor GptNeoxModel::Impl::Run(const at::Tensor& ids, KvCache* cache,
     }
   }
   if (cache != nullptr) cache->length_ = total;
-  if (last_only) h = h.narrow(1, seq - 1, 1);
-  h = at::layer_norm(h, {hidden}, final_w, final_b, config.layer_norm_eps);
-  return Linear(h, embed_out).to(at::kFloat);
+  if (options.last_only) h = h.narrow(1, seq - 1, 1);
+  h = at::layer_norm(h, {hidden}, weights.final_w, weights.final_b,
+                     config.layer_norm_eps);
+  return Linear(h, weights.embed_out).to(at::kFloat);
 }
+
+// -------------------------------------------------------------- KV cache ---
+
+KvCache::KvCache() = default;
+KvCache::~KvCache() = default;
+KvCache::KvCache(KvCache&&) noexcept = default;
+KvCache& KvCache::operator=(KvCache&&) noexcept = default;
+
+// ----------------------------------------------------------------- model ---
+
+struct GptNeoxModel::Impl {
+  GptNeoxConfig config;
+  c10::Device device = c10::Device(c10::kCPU);
+  at::ScalarType dtype = at::kFloat;
+  GptNeoxWeights weights;  // inference tensors in `dtype` on `device`
+
+  // GptNeoxForward after validation.
+  at::Tensor Run(const at::Tensor& ids, KvCache* cache, bool last_only,
+                 int64_t capture_layer = -1) const {
+    GptNeoxForwardOptions options;
+    options.cache = cache;
+    options.last_only = last_only;
+    options.capture_layer = capture_layer;
+    return GptNeoxForward(config, weights, ids, options);
+  }
+
+  absl::Status CheckIds(const at::Tensor& ids, const KvCache* cache) const;
+  absl::Status CheckPrompt(absl::Span<const int64_t> prompt,
+                           int64_t max_new_tokens) const;
+  // Shared decoding loop; `pick` chooses the next token from float32 CPU
+  // logits [vocab].
+  template <typename Pick>
+  absl::StatusOr<Generation> Decode(absl::Span<const int64_t> prompt,
+                                    int64_t max_new_tokens, bool use_cache,
+                                    Pick&& pick,
+                                    const TokenCallback& on_token) const;
+};
 
 absl::Status GptNeoxModel::Impl::CheckIds(const at::Tensor& ids,
                                           const KvCache* cache) const {
@@ -626,40 +679,12 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
 
   // Fetch and check every tensor before converting any, so that a broken
   // checkpoint fails fast and with the first bad name.
-  const int64_t h = config.hidden_size, v = config.vocab_size,
-                ff = config.intermediate_size;
-  struct Wanted {
-    std::string name;
-    std::vector<int64_t> shape;
-    at::Tensor* target;
-  };
-  std::vector<Wanted> wanted;
-  wanted.push_back({"gpt_neox.embed_in.weight", {v, h}, &impl->embed_in});
-  impl->layers.resize(config.num_hidden_layers);
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    const std::string p = absl::StrCat("gpt_neox.layers.", i, ".");
-    LayerWeights& w = impl->layers[i];
-    wanted.push_back({p + "input_layernorm.weight", {h}, &w.ln1_w});
-    wanted.push_back({p + "input_layernorm.bias", {h}, &w.ln1_b});
-    wanted.push_back({p + "post_attention_layernorm.weight", {h}, &w.ln2_w});
-    wanted.push_back({p + "post_attention_layernorm.bias", {h}, &w.ln2_b});
-    wanted.push_back(
-        {p + "attention.query_key_value.weight", {3 * h, h}, &w.qkv_w});
-    wanted.push_back({p + "attention.query_key_value.bias", {3 * h}, &w.qkv_b});
-    wanted.push_back({p + "attention.dense.weight", {h, h}, &w.dense_w});
-    wanted.push_back({p + "attention.dense.bias", {h}, &w.dense_b});
-    wanted.push_back({p + "mlp.dense_h_to_4h.weight", {ff, h}, &w.up_w});
-    wanted.push_back({p + "mlp.dense_h_to_4h.bias", {ff}, &w.up_b});
-    wanted.push_back({p + "mlp.dense_4h_to_h.weight", {h, ff}, &w.down_w});
-    wanted.push_back({p + "mlp.dense_4h_to_h.bias", {h}, &w.down_b});
-  }
-  wanted.push_back({"gpt_neox.final_layer_norm.weight", {h}, &impl->final_w});
-  wanted.push_back({"gpt_neox.final_layer_norm.bias", {h}, &impl->final_b});
-  wanted.push_back({"embed_out.weight", {v, h}, &impl->embed_out});
+  const std::vector<GptNeoxTensorSlot> wanted =
+      GptNeoxTensorSlots(config, &impl->weights);
 
   std::vector<RawTensor> raws;
   raws.reserve(wanted.size());
-  for (const Wanted& want : wanted) {
+  for (const GptNeoxTensorSlot& want : wanted) {
     absl::StatusOr<RawTensor> raw = weights.Get(want.name);
     if (!raw.ok()) {
       return absl::FailedPreconditionError(
@@ -690,7 +715,7 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
     raws.push_back(*std::move(raw));
   }
 
-  absl::Status converted = Guarded("loading GPT-NeoX weights", [&] {
+  absl::Status converted = TorchGuarded("loading GPT-NeoX weights", [&] {
     c10::InferenceMode guard;
     for (size_t i = 0; i < wanted.size(); ++i) {
       const RawTensor& raw = raws[i];
@@ -698,26 +723,10 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
       // their dtype (safetensors headers have any length).
       at::Tensor host = at::empty(raw.shape, *TorchDType(raw.dtype));
       std::memcpy(host.data_ptr(), raw.bytes.data(), raw.bytes.size());
-      *wanted[i].target = host.to(impl->device, impl->dtype).contiguous();
+      *wanted[i].tensor = host.to(impl->device, impl->dtype).contiguous();
       raws[i] = RawTensor();  // drop the keepalive early
     }
-    // Rotary tables, computed in float32 exactly as transformers does (the
-    // products t * inv_freq round in float32; doing them in double would
-    // shift the angles at late positions).
-    const int64_t rot = config.rotary_dims();
-    if (rot > 0) {
-      auto f32 = at::TensorOptions().dtype(at::kFloat);
-      at::Tensor inv_freq =
-          1.0 / at::pow(config.rotary_emb_base,
-                        at::arange(0, rot, 2, f32) / static_cast<double>(rot));
-      at::Tensor t = at::arange(config.max_position_embeddings, f32);
-      at::Tensor freqs = at::outer(t, inv_freq);  // [max_pos, rot / 2]
-      at::Tensor cos = at::cat({freqs, freqs}, -1).cos();
-      at::Tensor sin = freqs.sin();
-      at::Tensor sin_signed = at::cat({-sin, sin}, -1);
-      impl->cos = cos.to(impl->device, impl->dtype);
-      impl->sin_signed = sin_signed.to(impl->device, impl->dtype);
-    }
+    ComputeRotaryTables(config, impl->device, impl->dtype, &impl->weights);
     return absl::OkStatus();
   });
   if (!converted.ok()) return converted;
@@ -726,7 +735,7 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
 
 absl::StatusOr<at::Tensor> GptNeoxModel::Forward(const at::Tensor& ids,
                                                  KvCache* cache) const {
-  return Guarded("GptNeoxModel::Forward", [&]() -> absl::StatusOr<at::Tensor> {
+  return TorchGuarded("GptNeoxModel::Forward", [&]() -> absl::StatusOr<at::Tensor> {
     c10::InferenceMode guard;
     if (auto s = impl_->CheckIds(ids, cache); !s.ok()) return s;
     return impl_->Run(ids.to(impl_->device, at::kLong), cache,
@@ -737,7 +746,7 @@ absl::StatusOr<at::Tensor> GptNeoxModel::Forward(const at::Tensor& ids,
 absl::StatusOr<Generation> GptNeoxModel::Greedy(
     absl::Span<const int64_t> prompt, int64_t max_new_tokens,
     const TokenCallback& on_token) const {
-  return Guarded("GptNeoxModel::Greedy", [&] {
+  return TorchGuarded("GptNeoxModel::Greedy", [&] {
     return impl_->Decode(
         prompt, max_new_tokens, /*use_cache=*/true,
         [](const float* logits, int64_t n) {
@@ -749,7 +758,7 @@ absl::StatusOr<Generation> GptNeoxModel::Greedy(
 
 absl::StatusOr<Generation> GptNeoxModel::GreedyNoCache(
     absl::Span<const int64_t> prompt, int64_t max_new_tokens) const {
-  return Guarded("GptNeoxModel::GreedyNoCache", [&] {
+  return TorchGuarded("GptNeoxModel::GreedyNoCache", [&] {
     return impl_->Decode(
         prompt, max_new_tokens, /*use_cache=*/false,
         [](const float* logits, int64_t n) {
@@ -825,7 +834,7 @@ absl::StatusOr<Generation> GptNeoxModel::Sample(
     }
     return order[kept - 1];
   };
-  return Guarded("GptNeoxModel::Sample", [&] {
+  return TorchGuarded("GptNeoxModel::Sample", [&] {
     return impl_->Decode(prompt, max_new_tokens, /*use_cache=*/true, pick,
                          on_token);
   });
@@ -838,7 +847,7 @@ absl::StatusOr<at::Tensor> GptNeoxModel::AttentionWeights(const at::Tensor& ids,
         absl::StrCat("layer ", layer, " outside [0, num_hidden_layers = ",
                      impl_->config.num_hidden_layers, ")"));
   }
-  return Guarded(
+  return TorchGuarded(
       "GptNeoxModel::AttentionWeights", [&]() -> absl::StatusOr<at::Tensor> {
         c10::InferenceMode guard;
         at::Tensor batch =

@@ -22,6 +22,10 @@
 // Weights arrive through a WeightSource so that the server's checkpoint store
 // (or anything else holding raw bytes) can supply them; SafetensorsWeightSource
 // reads them from safetensors files.
+//
+// The forward math exists once, in GptNeoxForward over a GptNeoxWeights:
+// GptNeoxModel runs it under c10::InferenceMode for serving, and the trainer
+// (common/trainer.h) runs it on autograd-tracked parameters.
 #ifndef GARDEN_COMMON_GPT_NEOX_H_
 #define GARDEN_COMMON_GPT_NEOX_H_
 
@@ -117,6 +121,82 @@ class SafetensorsWeightSource : public WeightSource {
 // Reads `dir`/config.json and parses it with GptNeoxConfig::FromJson.
 absl::StatusOr<GptNeoxConfig> ReadGptNeoxConfig(const std::string& dir);
 
+// The tensors of a GPT-NeoX model. The forward pass only reads them, so they
+// may be inference tensors (serving) or autograd leaves (training).
+struct GptNeoxLayerWeights {
+  at::Tensor ln1_w, ln1_b;      // input_layernorm
+  at::Tensor ln2_w, ln2_b;      // post_attention_layernorm
+  at::Tensor qkv_w, qkv_b;      // attention.query_key_value
+  at::Tensor dense_w, dense_b;  // attention.dense
+  at::Tensor up_w, up_b;        // mlp.dense_h_to_4h
+  at::Tensor down_w, down_b;    // mlp.dense_4h_to_h
+};
+
+struct GptNeoxWeights {
+  at::Tensor embed_in;  // [vocab, hidden]
+  std::vector<GptNeoxLayerWeights> layers;
+  at::Tensor final_w, final_b;  // final_layer_norm
+  at::Tensor embed_out;         // [vocab, hidden], untied, no bias
+  // Not parameters: rotary tables for every position, [max_pos,
+  // rotary_dims], in the compute dtype; cos, and sin with its first half
+  // negated, so that rotating is x * cos + swap_halves(x) * sin_signed (the
+  // same products and sums as transformers' x * cos + rotate_half(x) * sin).
+  // Undefined when rotary_dims() is 0. Filled by ComputeRotaryTables.
+  at::Tensor rotary_cos, rotary_sin_signed;
+};
+
+// What a weight is, for whoever initialises or regularises it.
+enum class GptNeoxRole {
+  kEmbedding,         // embed_in, embed_out
+  kMatrix,            // query_key_value, dense_h_to_4h
+  kOutputProjection,  // attention.dense, mlp.dense_4h_to_h (into the residual)
+  kBias,              // linear biases
+  kNormWeight,        // LayerNorm gains
+  kNormBias,          // LayerNorm shifts
+};
+
+// One weight of a model: its Hugging Face name, shape, role and slot.
+struct GptNeoxTensorSlot {
+  std::string name;  // "gpt_neox.layers.0.attention.dense.weight"
+  std::vector<int64_t> shape;
+  GptNeoxRole role;
+  at::Tensor* tensor;  // into the GptNeoxWeights given
+};
+
+// Every weight of `config`'s model in Pythia's order (embed_in, each layer's
+// norms, attention, MLP, then the final norm and embed_out), pointing into
+// `weights`, whose layers are resized to the layer count. The one list of
+// names both loading and the trainer's checkpoints use.
+std::vector<GptNeoxTensorSlot> GptNeoxTensorSlots(const GptNeoxConfig& config,
+                                                  GptNeoxWeights* weights);
+
+// Fills weights->rotary_cos and rotary_sin_signed for `config`, computed in
+// float32 as transformers does, then converted to `dtype` on `device`.
+void ComputeRotaryTables(const GptNeoxConfig& config, c10::Device device,
+                         at::ScalarType dtype, GptNeoxWeights* weights);
+
+class KvCache;
+
+struct GptNeoxForwardOptions {
+  // Continue at positions cache->length() onwards and append to the cache.
+  KvCache* cache = nullptr;
+  // Logits of the last position only (what decoding needs: the vocabulary
+  // projection dominates small models).
+  bool last_only = false;
+  // If >= 0, stop after that layer's attention and return its probabilities
+  // [batch, heads, seq, past + seq] (float32) instead of logits.
+  int64_t capture_layer = -1;
+};
+
+// The GPT-NeoX forward pass: ids [batch, seq] (int64, on the weights'
+// device) to logits [batch, seq (or 1), vocab], float32. Validates nothing
+// (GptNeoxModel::Forward checks ids; the trainer builds them) and throws
+// c10::Error on misuse; autograd records it unless the caller is in
+// inference or no-grad mode.
+at::Tensor GptNeoxForward(const GptNeoxConfig& config,
+                          const GptNeoxWeights& weights, const at::Tensor& ids,
+                          const GptNeoxForwardOptions& options = {});
+
 // Past keys and values of every layer, for incremental decoding: each
 // Forward() with a cache attends to everything it saw before and appends its
 // own keys and values, and its tokens take the next positions. A cache
@@ -135,6 +215,9 @@ class KvCache {
 
  private:
   friend class GptNeoxModel;
+  friend at::Tensor GptNeoxForward(const GptNeoxConfig&, const GptNeoxWeights&,
+                                   const at::Tensor&,
+                                   const GptNeoxForwardOptions&);
   int64_t length_ = 0;
   int64_t batch_ = 0;
   // Per layer: [batch, heads, capacity, head_dim]; the first length_
@@ -241,6 +324,22 @@ class GptNeoxModel {
 
 // Threads libtorch uses inside one operation (at::set_num_threads).
 void SetComputeThreads(int threads);
+
+// Runs `body` (returning absl::Status or absl::StatusOr), turning a
+// libtorch exception into INTERNAL prefixed with `what`: torch reports shape
+// and device errors by throwing, and nothing may escape into callers that
+// speak absl::Status.
+template <typename F>
+auto TorchGuarded(const char* what, F&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(std::string(what) + ": libtorch: " +
+                               e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return absl::InternalError(std::string(what) + ": " + e.what());
+  }
+}
 
 }  // namespace garden
 

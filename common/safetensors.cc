@@ -399,6 +399,31 @@ SafetensorsFile::~SafetensorsFile() {
   if (fd_ >= 0) close(fd_);
 }
 
+absl::Status SafetensorsFile::PreadFully(const TensorInfo& info,
+                                         uint64_t offset,
+                                         absl::Span<uint8_t> out) const {
+  const uint64_t start = data_offset_ + info.begin + offset;
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = pread(fd_, out.data() + got, out.size() - got,
+                            static_cast<off_t>(start + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      return absl::DataLossError(absl::StrCat(path_, ": reading tensor ",
+                                              Quote(info.name), ": ",
+                                              std::strerror(errno)));
+    }
+    if (n == 0) {
+      return absl::DataLossError(absl::StrCat(
+          path_, ": truncated while reading tensor ", Quote(info.name),
+          ": the file ended at byte ", start + got, " of ",
+          data_offset_ + info.begin + info.num_bytes()));
+    }
+    got += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SafetensorsFile::ReadChunks(
     const TensorInfo& info, absl::Span<uint8_t> buffer,
     const std::function<absl::Status(absl::Span<const uint8_t>)>& consume)
@@ -410,27 +435,12 @@ absl::Status SafetensorsFile::ReadChunks(
         "a ", buffer.size(), "-byte buffer cannot hold one element of ",
         ToAbsl(DTypeName(info.dtype))));
   }
-  const uint64_t start = data_offset_ + info.begin;
   for (uint64_t done = 0; done < info.num_bytes();) {
     const size_t want =
         static_cast<size_t>(std::min<uint64_t>(chunk, info.num_bytes() - done));
-    size_t got = 0;
-    while (got < want) {
-      const ssize_t n = pread(fd_, buffer.data() + got, want - got,
-                              static_cast<off_t>(start + done + got));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        return absl::DataLossError(absl::StrCat(
-            path_, ": reading tensor ", Quote(info.name), ": ",
-            std::strerror(errno)));
-      }
-      if (n == 0) {
-        return absl::DataLossError(absl::StrCat(
-            path_, ": truncated while reading tensor ", Quote(info.name),
-            ": the file ended at byte ", start + done + got, " of ",
-            start + info.num_bytes()));
-      }
-      got += static_cast<size_t>(n);
+    if (absl::Status s = PreadFully(info, done, buffer.subspan(0, want));
+        !s.ok()) {
+      return s;
     }
     if (absl::Status s = consume(absl::MakeConstSpan(buffer.data(), want));
         !s.ok()) {
@@ -439,6 +449,20 @@ absl::Status SafetensorsFile::ReadChunks(
     done += want;
   }
   return absl::OkStatus();
+}
+
+absl::Status SafetensorsFile::ReadElements(const TensorInfo& info,
+                                           uint64_t first,
+                                           absl::Span<uint8_t> out) const {
+  const size_t item = DTypeSize(info.dtype);
+  if (out.size() % item != 0 || first > info.numel() ||
+      out.size() / item > info.numel() - first) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "elements [", first, ", ", first + out.size() / item, ") of tensor ",
+        Quote(info.name), " (", out.size(), " bytes) are outside its ",
+        info.numel(), " elements of ", item, " bytes"));
+  }
+  return PreadFully(info, first * item, out);
 }
 
 const TensorInfo* SafetensorsFile::Find(std::string_view name) const {

@@ -85,6 +85,11 @@ class SafetensorsFile {
       const std::function<absl::Status(absl::Span<const uint8_t>)>& consume)
       const;
 
+  // Reads elements [first, first + out.size() / element size) of the tensor
+  // into `out` with pread; INVALID_ARGUMENT for a range outside it.
+  absl::Status ReadElements(const TensorInfo& info, uint64_t first,
+                            absl::Span<uint8_t> out) const;
+
   // Drops the mapped pages of one tensor (the page-aligned range covering it)
   // from this process's resident set with MADV_DONTNEED, so that a long sweep
   // keeps RSS bounded. Later reads fault the pages back in from the page
@@ -93,6 +98,9 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  // Fills `out` from the tensor's bytes starting `offset` bytes in.
+  absl::Status PreadFully(const TensorInfo& info, uint64_t offset,
+                          absl::Span<uint8_t> out) const;
 
   std::string path_;
   int fd_ = -1;

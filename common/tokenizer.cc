@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -381,6 +382,66 @@ Tokenizer::Tokenizer() = default;
 Tokenizer::~Tokenizer() = default;
 
 // ---------------------------------------------------------------------------
+// The GPT-2 split pattern
+
+namespace {
+
+// The pattern, with \s spelled out as White_Space; null (and *error set) if
+// PCRE2 rejects it, which it never should.
+pcre2_code* CompileSplitPattern(std::string* error) {
+  const std::string ws = kWhiteSpaceClass;
+  const std::string pattern =
+      absl::StrCat("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^", ws,
+                   "\\p{L}\\p{N}]+|[", ws, "]+(?![^", ws, "])|[", ws, "]+");
+  int code = 0;
+  PCRE2_SIZE offset = 0;
+  pcre2_code* compiled = pcre2_compile(
+      reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &code, &offset, nullptr);
+  if (compiled == nullptr) {
+    PCRE2_UCHAR message[256];
+    pcre2_get_error_message(code, message, sizeof message);
+    *error = reinterpret_cast<const char*>(message);
+  }
+  return compiled;
+}
+
+// Calls emit(begin, end) for each split of the valid UTF-8 `piece`, in order.
+template <typename Emit>
+void ForEachSplit(const pcre2_code* code, bool jit, pcre2_match_data* match,
+                  std::string_view piece, Emit&& emit) {
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+  const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match);
+  size_t at = 0;
+  while (at < piece.size()) {
+    int rc = -1;
+    if (jit) {
+      rc = pcre2_jit_match(code, subject, piece.size(), at, 0, match, nullptr);
+    }
+    if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
+      // No JIT, or its stack ran out: the interpreter keeps its
+      // backtracking state on the heap.
+      rc = pcre2_match(code, subject, piece.size(), at, PCRE2_NO_UTF_CHECK,
+                       match, nullptr);
+    }
+    if (rc < 0) {  // every character matches some branch; never happens
+      emit(at, piece.size());
+      break;
+    }
+    const size_t mb = ovector[0], me = ovector[1];
+    if (mb > at) emit(at, mb);
+    if (me <= mb) {  // cannot match empty; guard against looping anyway
+      emit(mb, piece.size());
+      break;
+    }
+    emit(mb, me);
+    at = me;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
 // Loading
 
 namespace {
@@ -683,23 +744,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(
     }
   }
 
-  // The GPT-2 split pattern, with \s spelled out as White_Space.
-  const std::string ws = kWhiteSpaceClass;
-  const std::string pattern =
-      absl::StrCat("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^", ws,
-                   "\\p{L}\\p{N}]+|[", ws, "]+(?![^", ws, "])|[", ws, "]+");
-  int error = 0;
-  PCRE2_SIZE offset = 0;
   t->regex_ = std::make_unique<Regex>();
-  t->regex_->code = pcre2_compile(
-      reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-      PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &error, &offset, nullptr);
+  std::string error;
+  t->regex_->code = CompileSplitPattern(&error);
   if (t->regex_->code == nullptr) {
-    PCRE2_UCHAR message[256];
-    pcre2_get_error_message(error, message, sizeof message);
     return absl::InternalError(
-        absl::StrCat("cannot compile the split pattern: ",
-                     reinterpret_cast<const char*>(message)));
+        absl::StrCat("cannot compile the split pattern: ", error));
   }
   t->regex_->jit = pcre2_jit_compile(t->regex_->code, PCRE2_JIT_COMPLETE) == 0;
   t->cache_ = std::make_unique<Cache>();
@@ -942,34 +992,7 @@ void Tokenizer::EncodeNormalized(
       emit_word(0, piece.size());
       return;
     }
-    const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
-    const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(scratch.match);
-    size_t at = 0;
-    while (at < piece.size()) {
-      int rc = -1;
-      if (regex_->jit) {
-        rc = pcre2_jit_match(regex_->code, subject, piece.size(), at, 0,
-                             scratch.match, nullptr);
-      }
-      if (rc < 0 && rc != PCRE2_ERROR_NOMATCH) {
-        // No JIT, or its stack ran out: the interpreter keeps its
-        // backtracking state on the heap.
-        rc = pcre2_match(regex_->code, subject, piece.size(), at,
-                         PCRE2_NO_UTF_CHECK, scratch.match, nullptr);
-      }
-      if (rc < 0) {  // every character matches some branch; never happens
-        emit_word(at, piece.size());
-        break;
-      }
-      const size_t mb = ovector[0], me = ovector[1];
-      if (mb > at) emit_word(at, mb);
-      if (me <= mb) {  // cannot match empty; guard against looping anyway
-        emit_word(mb, piece.size());
-        break;
-      }
-      emit_word(mb, me);
-      at = me;
-    }
+    ForEachSplit(regex_->code, regex_->jit, scratch.match, piece, emit_word);
   };
   if (normalized_trie_->empty()) {
     if (!text.empty()) on_text(0, text.size());
@@ -1138,6 +1161,33 @@ void Tokenizer::EncodeImpl(std::string_view input, std::vector<int32_t>* ids,
   } else {
     SplitOnAddedTokens(*raw_trie_, added_, text, on_text, on_token);
   }
+}
+
+void Tokenizer::PreTokenize(std::string_view text,
+                            absl::FunctionRef<void(std::string_view)> emit) {
+  static const Regex* const regex = [] {
+    auto* r = new Regex();
+    std::string error;
+    r->code = CompileSplitPattern(&error);
+    if (r->code == nullptr) {
+      std::fprintf(stderr, "cannot compile the split pattern: %s\n",
+                   error.c_str());
+      std::abort();
+    }
+    r->jit = pcre2_jit_compile(r->code, PCRE2_JIT_COMPLETE) == 0;
+    return r;
+  }();
+  bool ascii = false;
+  std::string repaired;
+  if (!IsValidUtf8(text, &ascii)) {
+    repaired = RepairUtf8(text, nullptr);
+    text = repaired;
+  }
+  std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> match(
+      pcre2_match_data_create_from_pattern(regex->code, nullptr),
+      &pcre2_match_data_free);
+  ForEachSplit(regex->code, regex->jit, match.get(), text,
+               [&](size_t b, size_t e) { emit(text.substr(b, e - b)); });
 }
 
 std::vector<int32_t> Tokenizer::Encode(std::string_view text) const {

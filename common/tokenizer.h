@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
@@ -108,6 +109,15 @@ class Tokenizer {
   // Decode(Encode(x)) == Normalize(x) for text without non-normalized added
   // tokens next to combining characters.
   std::string Normalize(std::string_view text) const;
+
+  // Step 4 alone, as for a file without NFC or a prefix space: splits `text`
+  // (invalid UTF-8 repaired first) with the GPT-2 pattern and calls `emit`
+  // with each piece in order; the pieces concatenate to the (repaired) text,
+  // and are views that live until PreTokenize returns.
+  // Vocabulary training (common/bpe_trainer.h) counts these words.
+  // Thread-safe.
+  static void PreTokenize(std::string_view text,
+                          absl::FunctionRef<void(std::string_view)> emit);
 
   // BPE of one pre-tokenized word (raw bytes), bypassing the cache; `heap`
   // forces the O(n log n) merge loop used for long words instead of the

@@ -8,6 +8,7 @@
 #include "common/bifurcation.h"
 #include "common/step_spec.h"
 #include "server/audit.h"
+#include "server/dataset_registry.h"
 #include "server/histogram_sweep.h"
 #include "server/msd_sweep.h"
 #include "spdlog/spdlog.h"
@@ -104,6 +105,21 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
+}
+
+grpc::Status GardenService::ListDatasets(grpc::ServerContext* context,
+                                         const pb::ListDatasetsRequest*,
+                                         pb::ListDatasetsResponse* response) {
+  RpcLog log("ListDatasets", context);
+  if (datasets_ != nullptr) {
+    for (const auto& dataset : datasets_->List()) {
+      pb::DatasetInfo* info = response->add_datasets();
+      info->set_name(dataset->name);
+      info->set_examples(dataset->texts.size());
+    }
+  }
+  return log.Done(absl::OkStatus(),
+                  absl::StrCat(response->datasets_size(), " datasets"));
 }
 
 grpc::Status GardenService::ListModels(grpc::ServerContext* context,
@@ -266,6 +282,9 @@ grpc::Status GardenService::StreamMSD(
     case pb::StreamMSDRequest::CONSECUTIVE:
       options.mode = MsdSweepOptions::Mode::kConsecutive;
       break;
+    case pb::StreamMSDRequest::LAG:
+      options.mode = MsdSweepOptions::Mode::kLag;
+      break;
     default:
       return log.Done(absl::InvalidArgumentError(
                           absl::StrCat("unknown MSD mode ", request->mode())),
@@ -304,6 +323,7 @@ grpc::Status GardenService::StreamMSD(
         out->set_from_step(p.from_step);
         out->set_rate(p.rate);
         out->set_n(p.n);
+        out->set_pairs(p.pairs);
         if (p.msd_before_previous.has_value()) {
           out->set_msd_before_previous(*p.msd_before_previous);
           out->set_before_previous_step(p.before_previous_step);

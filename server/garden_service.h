@@ -15,6 +15,7 @@
 
 namespace garden {
 
+class DatasetRegistry;
 class ModelCache;
 
 struct ServiceOptions {
@@ -27,9 +28,15 @@ struct ServiceOptions {
 class GardenService final : public garden::v1::Garden::Service {
  public:
   // All must outlive the service.
+  // `datasets` may be null: a server without evaluation datasets.
   GardenService(CheckpointStore& store, ThreadPool& pool, ModelCache& models,
-                ServiceOptions options = {})
-      : store_(store), pool_(pool), models_(models), options_(options) {}
+                ServiceOptions options = {},
+                const DatasetRegistry* datasets = nullptr)
+      : store_(store),
+        pool_(pool),
+        models_(models),
+        options_(options),
+        datasets_(datasets) {}
 
   grpc::Status ListModels(grpc::ServerContext* context,
                           const garden::v1::ListModelsRequest* request,
@@ -77,6 +84,14 @@ class GardenService final : public garden::v1::Garden::Service {
   grpc::Status Attention(grpc::ServerContext* context,
                          const garden::v1::AttentionRequest* request,
                          garden::v1::AttentionResponse* response) override;
+  grpc::Status StreamPerplexity(
+      grpc::ServerContext* context,
+      const garden::v1::StreamPerplexityRequest* request,
+      grpc::ServerWriter<garden::v1::PerplexityPoint>* writer) override;
+
+  grpc::Status ListDatasets(grpc::ServerContext* context,
+                            const garden::v1::ListDatasetsRequest* request,
+                            garden::v1::ListDatasetsResponse* response) override;
 
  private:
   // With `exclude`, `steps` less those an audit of `tensor` flags.
@@ -88,6 +103,7 @@ class GardenService final : public garden::v1::Garden::Service {
   ThreadPool& pool_;
   ModelCache& models_;
   ServiceOptions options_;
+  const DatasetRegistry* datasets_;
 };
 
 // Logs one RPC's outcome with its duration and converts its status.

@@ -9,7 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/gpt_neox.h"
+#include "common/lm_eval.h"
 #include "common/tokenizer.h"
+#include "server/dataset_registry.h"
 #include "server/garden_service.h"
 #include "server/model_cache.h"
 
@@ -465,6 +467,101 @@ grpc::Status GardenService::Attention(grpc::ServerContext* context,
   response->mutable_weights()->Add(data, data + out.numel());
   return log.Done(absl::OkStatus(),
                   absl::StrCat(What(loaded), " layer ", request->layer()));
+}
+
+grpc::Status GardenService::StreamPerplexity(
+    grpc::ServerContext* context, const pb::StreamPerplexityRequest* request,
+    grpc::ServerWriter<pb::PerplexityPoint>* writer) {
+  RpcLog log("StreamPerplexity", context);
+  if (request->dataset().empty()) {
+    return log.Done(absl::InvalidArgumentError(
+                        "dataset is required (a name registered with "
+                        "gardend --dataset)"),
+                    "");
+  }
+  if (auto s = ValidateName("dataset", request->dataset()); !s.ok()) {
+    return log.Done(s, "");
+  }
+  if (datasets_ == nullptr) {
+    return log.Done(absl::NotFoundError(absl::StrCat(
+                        "dataset \"", request->dataset(),
+                        "\" is not registered; this server has no datasets "
+                        "(start gardend with --dataset NAME=FILE.jsonl)")),
+                    "");
+  }
+  auto dataset = datasets_->Find(request->dataset());
+  if (!dataset.ok()) return log.Done(dataset.status(), "");
+  size_t count = (*dataset)->texts.size();
+  if (request->has_limit()) {
+    if (request->limit() < 1) {
+      return log.Done(absl::InvalidArgumentError(absl::StrCat(
+                          "limit ", request->limit(), " is below 1")),
+                      "");
+    }
+    count = std::min<size_t>(count, static_cast<size_t>(request->limit()));
+  }
+  auto key = KeyOf(request->model());
+  if (!key.ok()) return log.Done(key.status(), "");
+  auto selected = SelectSteps(store_, *key, request->steps());
+  if (!selected.ok()) return log.Done(selected.status(), key->Name());
+
+  // Checkpoints of one model normally share a tokenizer: encode once per
+  // tokenizer, not once per step.
+  std::shared_ptr<const Tokenizer> encoded_with;
+  std::vector<ContinuationRequest> requests;
+  uint64_t target_tokens = 0;
+  const auto cancelled = [context] { return context->IsCancelled(); };
+  for (int64_t step : selected->steps) {
+    pb::CheckpointRef ref;
+    FillRef(*key, ref.mutable_model());
+    ref.set_step(step);
+    auto loaded = LoadCheckpoint(store_, models_, ref, /*need_model=*/true);
+    if (!loaded.ok()) return log.Done(loaded.status(), key->Name());
+    if (loaded->tokenizer != encoded_with) {
+      requests.clear();
+      target_tokens = 0;
+      for (size_t i = 0; i < count; ++i) {
+        auto r = ClozeRequest(*loaded->tokenizer, (*dataset)->texts[i]);
+        if (!r.ok()) {
+          return log.Done(
+              absl::Status(r.status().code(),
+                           absl::StrCat("dataset \"", request->dataset(),
+                                        "\" example ", i + 1, ": ",
+                                        r.status().message())),
+              What(*loaded));
+        }
+        target_tokens += r->continuation.size();
+        requests.push_back(*std::move(r));
+      }
+      encoded_with = loaded->tokenizer;
+    }
+    auto scores = ScoreContinuations(*loaded->model, requests, {}, cancelled);
+    if (!scores.ok()) return log.Done(scores.status(), What(*loaded));
+    double logprob_sum = 0;
+    uint32_t greedy = 0, truncated = 0;
+    for (const ContinuationScore& score : *scores) {
+      logprob_sum += score.logprob;
+      greedy += score.greedy;
+      truncated += score.truncated;
+    }
+    const double n = static_cast<double>(scores->size());
+    pb::PerplexityPoint point;
+    point.set_step(step);
+    point.set_mean_logprob(logprob_sum / n);
+    point.set_perplexity(std::exp(-logprob_sum / n));
+    point.set_accuracy(greedy / n);
+    point.set_n(static_cast<uint32_t>(scores->size()));
+    point.set_target_tokens(target_tokens);
+    point.set_truncated(truncated);
+    if (!writer->Write(point)) {
+      return log.Done(absl::CancelledError("the client went away"),
+                      What(*loaded));
+    }
+  }
+  return log.Done(absl::OkStatus(),
+                  absl::StrCat(key->Name(), " on ", request->dataset(), ", ",
+                               selected->steps.size(), " steps x ", count,
+                               " examples"));
 }
 
 }  // namespace garden

@@ -22,6 +22,7 @@
 #include "server/checkpoint_store.h"
 #include "server/garden_service.h"
 #include "server/model_cache.h"
+#include "server/dataset_registry.h"
 #include "server/thread_pool.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
@@ -45,6 +46,9 @@ ABSL_FLAG(std::string, dtype, "float32",
 ABSL_FLAG(uint64_t, model_cache_bytes, uint64_t{8} << 30,
           "budget for cached models' parameters, in bytes (LRU)");
 ABSL_FLAG(uint32_t, max_new_tokens, 1024, "limit of Generate's max_new_tokens");
+ABSL_FLAG(std::string, dataset, "",
+          "an evaluation dataset, NAME=FILE.jsonl (one {\"text\": ...} per "
+          "line, as lambada_openai); repeat the flag for several");
 
 namespace {
 
@@ -121,9 +125,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "gardend --listen 127.0.0.1:0 --port-file F --checkpoints DIR "
       "[--checkpoints DIR2] [--threads N] [--tokenizer FILE] [--device auto] "
-      "[--model-cache-bytes N] [--max-new-tokens N]");
+      "[--model-cache-bytes N] [--max-new-tokens N] [--dataset NAME=FILE]");
   const std::vector<std::string> roots =
       RepeatedFlag(argc, argv, "checkpoints");
+  const std::vector<std::string> dataset_specs =
+      RepeatedFlag(argc, argv, "dataset");
   std::vector<std::string> arg_storage;
   std::vector<char*> args = DashesToUnderscores(argc, argv, arg_storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
@@ -144,6 +150,15 @@ int main(int argc, char** argv) {
   for (const auto& m : (*store)->ListModels("")) {
     spdlog::info("model {} ({}): {} steps", m.key.Name(), m.layout,
                  m.steps.size());
+  }
+  auto datasets = garden::DatasetRegistry::Open({.specs = dataset_specs});
+  if (!datasets.ok()) {
+    spdlog::error("{}", datasets.status().ToString());
+    return 2;
+  }
+  for (const auto& d : (*datasets)->List()) {
+    spdlog::info("dataset {}: {} examples from {}", d->name, d->texts.size(),
+                 d->path);
   }
 
   // SIGTERM and SIGINT go through a handler that writes to a pipe, which a
@@ -174,7 +189,8 @@ int main(int argc, char** argv) {
                 .fallback_tokenizer = absl::GetFlag(FLAGS_tokenizer)});
   garden::GardenService service(
       **store, pool, models,
-      {.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens)});
+      {.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens)},
+      datasets->get());
 
   int port = 0;
   grpc::ServerBuilder builder;

@@ -21,6 +21,9 @@ struct MsdSweepOptions {
   enum class Mode {
     kReference,    // mean((w(t) - w(t0))^2), steps in parallel
     kConsecutive,  // mean((w(t_k) - w(t_k-1))^2), one step after another
+    // Time-averaged MSD(tau): the mean, over every pair of steps exactly tau
+    // apart, of mean((w(t + tau) - w(t))^2); one point per tau, ascending.
+    kLag,
   };
   ModelKey model;
   std::vector<int64_t> steps;  // ascending, present
@@ -42,12 +45,20 @@ struct MsdPoint {
   // back toward an earlier state).
   std::optional<double> msd_before_previous;
   int64_t before_previous_step = 0;
+  // kLag: `step` is the lag tau and `pairs` the number of step pairs tau
+  // apart that were averaged.
+  uint32_t pairs = 0;
 };
 
-// Calls `point` in ascending step order (false stops the sweep). Tensors of
+// Calls `point` in ascending step order (false stops the sweep; lags for
+// kLag, all computed before the first is sent). Tensors of
 // a different shape than the first step's are FAILED_PRECONDITION naming
 // both steps and shapes. The reference (or previous) tensor is held in
 // memory exactly, as float for 16- and 32-bit dtypes and double for F64.
+// kLag reads every step's tensor once, a block of entries of all steps at a
+// time: the Gram matrix of the displacements from the first step, summed
+// over blocks in float64, gives every pair's MSD as
+// (G_ii + G_jj - 2 G_ij) / n; memory is O(steps x block + steps^2).
 absl::Status RunMsdSweep(CheckpointStore& store, ThreadPool& pool,
                          const MsdSweepOptions& options,
                          const std::function<bool(const MsdPoint&)>& point,

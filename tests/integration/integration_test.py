@@ -743,6 +743,74 @@ class GardenIntegrationTest(harness.GardendTestCase):
             self.assertLess(abs(r["msd"] - want) / want, 1e-6)
             self.assertLess(abs(r["rate"] - want / (r["step"] - prev)) / (want / (r["step"] - prev)), 1e-6)
 
+    def test_msd_lag_matches_numpy(self):
+        for size, variant in (("micro", "deduped"), ("small", "standard")):
+            steps = sorted(self.dirs[(size, variant)])
+            rows = self.msd(size, variant, "--mode", "lag")
+            tensors = {t: self.tensor(size, variant, t) for t in steps}
+            want = {}
+            for i, a in enumerate(steps):
+                for b in steps[i + 1:]:
+                    want.setdefault(b - a, []).append(
+                        float(np.mean((tensors[b] - tensors[a]) ** 2)))
+            self.assertEqual([r["step"] for r in rows], sorted(want))
+            for r in rows:
+                tau = r["step"]
+                expect = float(np.mean(want[tau]))
+                self.assertEqual((r["lag"], r["pairs"]), (tau, len(want[tau])))
+                self.assertEqual(r["n"], tensors[steps[0]].size)
+                self.assertLess(abs(r["msd"] - expect) / expect, 1e-6,
+                                f"{size} {variant} lag {tau}")
+        self.assert_error(["msd", "--size", "micro", "--variant", "dd", "--steps", "0",
+                           "--mode", "lag"], "INVALID_ARGUMENT", "at least 2 steps")
+
+    # ----------------------------------------------------------- plots
+
+    @staticmethod
+    def png_size(path):
+        with open(path, "rb") as f:
+            head = f.read(24)
+        assert head[:8] == b"\x89PNG\r\n\x1a\n", head[:8]
+        return struct.unpack(">II", head[16:24])
+
+    def test_plots_are_written_for_each_command(self):
+        out = os.path.join(self.base, "plots")
+        os.makedirs(out, exist_ok=True)
+        one = os.path.join(out, "hist1.png")
+        self.ok("hist", "--size", "split", "--plot", one, "--branches", "--format", "csv")
+        two = os.path.join(out, "hist2.png")
+        rows = self.ok("hist", "--size", "micro", "--variant", "dd", "--compare",
+                       "micro:standard", "--plot", two, "--format", "jsonl").splitlines()
+        models = {json.loads(r)["model"] for r in rows}
+        self.assertEqual(models, {"pythia-micro-deduped", "pythia-micro"})
+        w1, h1 = self.png_size(one)
+        w2, h2 = self.png_size(two)
+        # --compare adds a row: same width, nearly twice the height (one title).
+        self.assertEqual(w1, w2)
+        self.assertGreater(h2, 1.5 * h1)
+        svg = os.path.join(out, "msd.svg")
+        self.ok("msd", "--size", "small", "--plot", svg, "--format", "json")
+        with open(svg, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("<svg", text)
+
+    def test_unwritable_plot_is_reported_before_any_rpc(self):
+        # No server listens at this address: the plot path fails first.
+        dead = ["--server", "127.0.0.1:1"]
+        for cmd in (["hist", "--size", "micro"], ["msd", "--size", "micro"],
+                    ["ppl", "--size", "micro", "--dataset", "x"]):
+            r = subprocess.run([GARDEN, *dead, *cmd, "--plot", "/nonexistent/dir/f.png"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("garden: NOT_FOUND: /nonexistent/dir/f.png"),
+                            r.stderr)
+            r = subprocess.run([GARDEN, *dead, *cmd, "--plot", os.path.join(self.base, "f.gif")],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("INVALID_ARGUMENT", r.stderr)
+            self.assertIn(".png or .svg", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.base, "f.gif")))
+
     def test_msd_json_reports_the_peak(self):
         out = json.loads(self.ok("msd", "--size", "small", "--steps", "all",
                                  "--format", "json"))

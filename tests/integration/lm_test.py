@@ -27,6 +27,7 @@ gardend runs with --threads 2 --max-new-tokens 64. About 15-25 s on 2 cores.
 """
 
 import json
+import math
 import os
 import re
 import select
@@ -79,6 +80,20 @@ CONTRACTIONS = 14  # "don't won't it's ..." (16 tokens)
 ACCENTS = 25      # 'über naïve café résumé façade' (9 tokens)
 POLITICAL = 46    # 14 tokens of prose
 STAY = 56         # 'Stay together, drag each other down.' (8 tokens)
+
+
+# The perplexity dataset: ordinary sentences, a multi-byte target, a double space before
+# the last word, a text without a space (its context is <|endoftext|>), and one longer
+# than the fixtures' 128-token context (cut on the left).
+CLOZE_TEXTS = [
+    "The quick brown fox jumps over the lazy dog",
+    "She opened the door and saw her old friend standing in the rain",
+    "über naïve café résumé façade",
+    "He said it twice  loudly",
+    "Hello",
+    " ".join(["the garden of forking paths"] * 30) + " ends",
+    "It costs 1234567",
+]
 
 
 # ---------------------------------------------------------------------------------------
@@ -252,10 +267,15 @@ class GardenLmTest(harness.GardendTestCase):
             cls.golden = [json.loads(line) for line in f]
         cls.tok = TokenizerView(TOKENIZER)
         cls.set_up_server(GARDEND, "garden-lm-", lambda: [
-            "--checkpoints", cls.root, "--threads", "2", "--max-new-tokens", str(MAX_NEW)])
+            "--checkpoints", cls.root, "--threads", "2", "--max-new-tokens", str(MAX_NEW),
+            "--dataset", f"cloze={cls.cloze_path}"])
 
     @classmethod
     def _write_fixtures(cls):
+        cls.cloze_path = os.path.join(cls.base, "cloze.jsonl")
+        with open(cls.cloze_path, "w", encoding="utf-8") as f:
+            for text in CLOZE_TEXTS:
+                f.write(json.dumps({"text": text}) + "\n")
         cls.root = os.path.join(cls.base, "root")
         cls.config = make_config(hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
                                  intermediate_size=256, vocab_size=50304,
@@ -599,6 +619,82 @@ class GardenLmTest(harness.GardendTestCase):
                 # top_k 0 means the default 10.
                 out = self.json("logits", *self.at(step), f"--text={text}", "--top-k", "0")
                 self.assertEqual([t["id"] for t in out["top"]], want.indices[:10].tolist())
+
+    # --------------------------------------------------------------------- perplexity
+
+    def tokens(self, text):
+        if not text:
+            return []
+        return self.json("tokenize", *self.at(0), f"--text={text}")["ids"]
+
+    def reference_cloze(self, step, texts):
+        """(perplexity, accuracy, truncated) as lm-evaluation-harness computes them for
+        lambada_openai, with the PyTorch reference model."""
+        with open(TOKENIZER, encoding="utf-8") as f:
+            added = json.load(f)["added_tokens"]
+        eot = next(t["id"] for t in added if t["content"] == "<|endoftext|>")
+        logps, greedy, truncated = [], [], 0
+        for text in texts:
+            words = text.split(" ")
+            context, target = " ".join(words[:-1]), " " + words[-1]
+            if len(words) == 1:
+                context, target = "", text
+            spaces = len(context) - len(context.rstrip(" "))
+            if spaces:
+                context, target = context[:-spaces], context[-spaces:] + target
+            if context == "":
+                ctx, cont = [eot], self.tokens(target)
+            else:
+                ctx = self.tokens(context)
+                cont = self.tokens(context + target)[len(ctx):]
+            whole = ctx + cont
+            if len(whole) - 1 > CONTEXT:
+                truncated += 1
+            inp = whole[-(CONTEXT + 1):][:-1]
+            with torch.no_grad():
+                logits, _, _ = self.refs[step].forward([inp])
+            rows = logits[0, len(inp) - len(cont):].double()
+            logp = torch.log_softmax(rows, -1)
+            logps.append(sum(float(logp[i, t]) for i, t in enumerate(cont)))
+            greedy.append(rows.argmax(-1).tolist() == cont)
+        mean = sum(logps) / len(logps)
+        return math.exp(-mean), sum(greedy) / len(greedy), truncated
+
+    def test_perplexity_matches_reference(self):
+        listed = self.json("datasets")["datasets"]
+        self.assertEqual(listed, [{"name": "cloze", "examples": len(CLOZE_TEXTS)}])
+        plot = os.path.join(self.base, "ppl.png")
+        out = self.ok("ppl", "--size", "lm", "--variant", "deduped", "--dataset", "cloze",
+                      "--steps", "all", "--format", "jsonl", "--plot", plot)
+        with open(plot, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+        rows = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([r["step"] for r in rows], sorted(LM_STEPS))
+        for row in rows:
+            with self.subTest(step=row["step"]):
+                ppl, acc, truncated = self.reference_cloze(row["step"], CLOZE_TEXTS)
+                self.assertEqual(row["n"], len(CLOZE_TEXTS))
+                self.assertLess(abs(row["perplexity"] - ppl) / ppl, 1e-4)
+                self.assertAlmostEqual(row["accuracy"], acc, places=12)
+                self.assertEqual(row["truncated"], truncated)
+                self.assertEqual(truncated, 1)
+        # --limit takes the first examples.
+        out = self.ok("ppl", "--size", "lm", "--variant", "deduped", "--dataset", "cloze",
+                      "--steps", "1000", "--limit", "2", "--format", "json")
+        (row,) = json.loads(out)["steps"]
+        ppl, _, _ = self.reference_cloze(1000, CLOZE_TEXTS[:2])
+        self.assertEqual(row["n"], 2)
+        self.assertLess(abs(row["perplexity"] - ppl) / ppl, 1e-4)
+
+    def test_perplexity_bad_input(self):
+        base = ["ppl", "--size", "lm", "--variant", "deduped", "--steps", "0"]
+        self.assert_error(base + ["--dataset", "lambada"], "NOT_FOUND", '"lambada"',
+                          "cloze")
+        self.assert_error(base + ["--dataset", "cloze", "--limit", "0"],
+                          "INVALID_ARGUMENT", "limit 0")
+        self.assert_error(base + ["--dataset", "../cloze"], "INVALID_ARGUMENT", "dataset")
+        self.assert_error(["ppl", "--size", "lm", "--variant", "deduped", "--steps", "7",
+                           "--dataset", "cloze"], "NOT_FOUND", "7")
 
     # --------------------------------------------------------------------- attention
 
