@@ -165,6 +165,18 @@ absl::StatusOr<std::vector<NamedModel>> ModelsToRun(
   return models;
 }
 
+// The models to run (ModelsToRun), once the plot path is known writable:
+// a bad path fails before any RPC.
+absl::StatusOr<std::vector<NamedModel>> PrepareFigure(
+    const FigureOptions& figure, const Address& address) {
+  auto runs = ModelsToRun(address, figure.compare);
+  if (!runs.ok()) return runs.status();
+  if (!figure.plot.empty()) {
+    if (auto s = garden::plot::CheckWritable(figure.plot); !s.ok()) return s;
+  }
+  return runs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -614,13 +626,8 @@ int main(int argc, char** argv) {
   }
 
   if (*ppl) {
-    auto runs = ModelsToRun(ppl_address, ppl_figure.compare);
+    auto runs = PrepareFigure(ppl_figure, ppl_address);
     if (!runs.ok()) return Fail(runs.status());
-    if (!ppl_figure.plot.empty()) {
-      if (auto s = garden::plot::CheckWritable(ppl_figure.plot); !s.ok()) {
-        return Fail(s);
-      }
-    }
     pb::StreamPerplexityRequest request;
     auto steps = ParseSteps(ppl_steps);
     if (!steps.ok()) return Fail(steps.status());
@@ -691,13 +698,8 @@ int main(int argc, char** argv) {
   }
 
   if (*msd) {
-    auto runs = ModelsToRun(msd_address, msd_figure.compare);
+    auto runs = PrepareFigure(msd_figure, msd_address);
     if (!runs.ok()) return Fail(runs.status());
-    if (!msd_figure.plot.empty()) {
-      if (auto s = garden::plot::CheckWritable(msd_figure.plot); !s.ok()) {
-        return Fail(s);
-      }
-    }
     pb::StreamMSDRequest request;
     auto steps = ParseSteps(msd_steps);
     if (!steps.ok()) return Fail(steps.status());
@@ -1041,15 +1043,11 @@ int main(int argc, char** argv) {
   }
 
   // hist
-  auto runs = ModelsToRun(hist_address, hist_figure.compare);
-  if (!runs.ok()) return Fail(runs.status());
-  if (!hist_figure.plot.empty()) {
-    if (auto s = garden::plot::CheckWritable(hist_figure.plot); !s.ok()) {
-      return Fail(s);
-    }
-  } else if (hist_branches) {
+  if (hist_branches && hist_figure.plot.empty()) {
     return Fail(absl::InvalidArgumentError("--branches draws on a --plot"));
   }
+  auto runs = PrepareFigure(hist_figure, hist_address);
+  if (!runs.ok()) return Fail(runs.status());
   pb::StreamHistogramsRequest request;
   request.set_tensor(hist_tensor);
   request.set_exclude_flagged(hist_exclude);

@@ -839,28 +839,8 @@ absl::StatusOr<TrainRunResult> Run::Go() {
     }
     return result_;
   };
-  if (already_complete_) {
-    spdlog::info("{}: already trained to step {} in {}", plan_.model_name,
-                 m.steps, p_.model_dir);
-    return finish(true);
-  }
-  spdlog::info(
-      "{}: {} parameters (d={}, L={}, heads={}), vocab {} (padded {}), {} "
-      "training tokens, {} updates of {}x{} tokens, peak lr {}{}",
-      plan_.model_name, trainer_->num_parameters(), m.hidden_size,
-      m.num_layers, m.num_heads, plan_.tokenizer_vocab, plan_.config.vocab_size,
-      plan_.train_stream.size(), m.steps, m.batch_size, m.seq_len,
-      m.learning_rate,
-      result_.start_step > 0
-          ? absl::StrCat("; resuming from step ", result_.start_step)
-          : std::string());
-
-  const std::vector<int64_t>& schedule = plan_.schedule;
-  auto scheduled = [&](int64_t step) {
-    return std::binary_search(schedule.begin(), schedule.end(), step);
-  };
   // A resumed state is always at a checkpoint; rewrite its folder if a
-  // kill lost it.
+  // kill (between publishing it and saving the state) or a user lost it.
   const int64_t start = trainer_->step();
   std::error_code ec;
   if (start == 0 ||
@@ -872,6 +852,26 @@ absl::StatusOr<TrainRunResult> Run::Go() {
       return s;
     }
   }
+  if (already_complete_) {
+    spdlog::info("{}: already trained to step {} in {}", plan_.model_name,
+                 m.steps, p_.model_dir);
+    return finish(true);
+  }
+  const std::vector<int64_t>& schedule = plan_.schedule;
+  auto scheduled = [&](int64_t step) {
+    return std::binary_search(schedule.begin(), schedule.end(), step);
+  };
+  spdlog::info(
+      "{}: {} parameters (d={}, L={}, heads={}), vocab {} (padded {}), {} "
+      "training tokens, {} updates of {}x{} tokens, peak lr {}{}",
+      plan_.model_name, trainer_->num_parameters(), m.hidden_size,
+      m.num_layers, m.num_heads, plan_.tokenizer_vocab, plan_.config.vocab_size,
+      plan_.train_stream.size(), m.steps, m.batch_size, m.seq_len,
+      m.learning_rate,
+      result_.start_step > 0
+          ? absl::StrCat("; resuming from step ", result_.start_step)
+          : std::string());
+
   absl::StatusOr<TokenBatcher> batcher = TokenBatcher::Create(
       plan_.train_stream, m.seq_len, m.batch_size, o_.seed);
   if (!batcher.ok()) return batcher.status();

@@ -80,17 +80,14 @@ class IncrementalText {
   size_t emitted_ = 0;
 };
 
-absl::StatusOr<Loaded> LoadCheckpoint(CheckpointStore& store,
-                                      ModelCache& models,
-                                      const pb::CheckpointRef& ref,
-                                      bool need_model) {
-  auto key = KeyOf(ref.model());
-  if (!key.ok()) return key.status();
-  if (ref.step() < 0 || ref.step() > kMaxStep) {
+absl::StatusOr<Loaded> LoadAt(CheckpointStore& store, ModelCache& models,
+                              const ModelKey& key, int64_t step,
+                              bool need_model) {
+  if (step < 0 || step > kMaxStep) {
     return absl::InvalidArgumentError(
-        absl::StrCat("step ", ref.step(), " is outside [0, ", kMaxStep, "]"));
+        absl::StrCat("step ", step, " is outside [0, ", kMaxStep, "]"));
   }
-  auto where = store.Locate(*key, ref.step());
+  auto where = store.Locate(key, step);
   if (!where.ok()) return where.status();
   Loaded loaded{*where, nullptr, nullptr};
   auto tokenizer = models.TokenizerFor(*where);
@@ -102,6 +99,15 @@ absl::StatusOr<Loaded> LoadCheckpoint(CheckpointStore& store,
     loaded.model = *model;
   }
   return loaded;
+}
+
+absl::StatusOr<Loaded> LoadCheckpoint(CheckpointStore& store,
+                                      ModelCache& models,
+                                      const pb::CheckpointRef& ref,
+                                      bool need_model) {
+  auto key = KeyOf(ref.model());
+  if (!key.ok()) return key.status();
+  return LoadAt(store, models, *key, ref.step(), need_model);
 }
 
 // Tokens of a text for a model, checked against its context length.
@@ -314,10 +320,7 @@ grpc::Status GardenService::CausalUnmask(
   bool first = true;
   uint32_t frames = 0;
   for (int64_t step : selected->steps) {
-    pb::CheckpointRef ref;
-    FillRef(*key, ref.mutable_model());
-    ref.set_step(step);
-    auto loaded = LoadCheckpoint(store_, models_, ref, /*need_model=*/true);
+    auto loaded = LoadAt(store_, models_, *key, step, /*need_model=*/true);
     if (!loaded.ok()) return log.Done(loaded.status(), key->Name());
     auto ids = Encode(*loaded, request->text(), "text");
     if (!ids.ok()) return log.Done(ids.status(), What(*loaded));
@@ -512,10 +515,7 @@ grpc::Status GardenService::StreamPerplexity(
   uint64_t target_tokens = 0;
   const auto cancelled = [context] { return context->IsCancelled(); };
   for (int64_t step : selected->steps) {
-    pb::CheckpointRef ref;
-    FillRef(*key, ref.mutable_model());
-    ref.set_step(step);
-    auto loaded = LoadCheckpoint(store_, models_, ref, /*need_model=*/true);
+    auto loaded = LoadAt(store_, models_, *key, step, /*need_model=*/true);
     if (!loaded.ok()) return log.Done(loaded.status(), key->Name());
     if (loaded->tokenizer != encoded_with) {
       requests.clear();
