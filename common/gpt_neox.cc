@@ -735,12 +735,13 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
 
 absl::StatusOr<at::Tensor> GptNeoxModel::Forward(const at::Tensor& ids,
                                                  KvCache* cache) const {
-  return TorchGuarded("GptNeoxModel::Forward", [&]() -> absl::StatusOr<at::Tensor> {
-    c10::InferenceMode guard;
-    if (auto s = impl_->CheckIds(ids, cache); !s.ok()) return s;
-    return impl_->Run(ids.to(impl_->device, at::kLong), cache,
-                      /*last_only=*/false);
-  });
+  return TorchGuarded(
+      "GptNeoxModel::Forward", [&]() -> absl::StatusOr<at::Tensor> {
+        c10::InferenceMode guard;
+        if (auto s = impl_->CheckIds(ids, cache); !s.ok()) return s;
+        return impl_->Run(ids.to(impl_->device, at::kLong), cache,
+                          /*last_only=*/false);
+      });
 }
 
 absl::StatusOr<Generation> GptNeoxModel::Greedy(

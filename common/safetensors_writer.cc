@@ -90,8 +90,8 @@ absl::Status SafetensorsWriter::Add(std::string name, DType dtype,
   }
   if (bytes.size() != numel * DTypeSize(dtype)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "safetensors: tensor \"", name, "\" has ", bytes.size(),
-        " bytes for ", numel, " elements of ", ToAbsl(DTypeName(dtype))));
+        "safetensors: tensor \"", name, "\" has ", bytes.size(), " bytes for ",
+        numel, " elements of ", ToAbsl(DTypeName(dtype))));
   }
   tensors_.push_back({std::move(name), std::string(DTypeName(dtype)),
                       std::move(shape), std::move(bytes)});

@@ -12,13 +12,21 @@
 //   <suite>-lambada.jsonl                cloze examples of the held-out docs
 //   .garden-train/<model>/state.safetensors   resume state: F32 master weights,
 //                                        AdamW moments, step, history
+//   .garden-train/<model>.lock           held (flock) while a run trains it
 //   .garden-train/<suite>.suite.json     what every model of the suite shares
 //
 // Checkpoints follow CheckpointSchedule (common/trainer.h). Every file is
 // written atomically, and a step folder is assembled in .garden-train/ and
 // renamed into place, so it appears whole or not at all. The order at each
 // checkpoint is step folder, state, train.json: a run killed anywhere
-// restarts from its last state and rewrites the same bytes.
+// restarts from its last state and rewrites the same bytes (a step folder
+// that already exists is swapped for the new one atomically). Leftover
+// temporaries of a killed run are removed when the next run starts.
+//
+// The batch order, like everything else, is a function of the seed and the
+// update number, so the state needs no data position beyond the step.
+// Byte-identical output needs the same corpus, settings, seed and libtorch
+// thread count (the thread count splits some reductions differently).
 //
 // The tokenizer is trained per suite on the deduplicated training documents
 // (each once), so that both variants, and every size, share it and their
@@ -26,6 +34,9 @@
 // than caching it (about a second). The embedding has one row per token id,
 // padded up to the next multiple of 128 strictly above the tokenizer's size
 // (Pythia pads 50277 ids to 50304), so that rows no token maps to exist.
+// config.json states Pythia's max_position_embeddings, 2048, whatever the
+// training length, so that gardend accepts longer texts; rotary embeddings
+// have no learnt positions, but past seq_len the models are untrained.
 #ifndef GARDEN_COMMON_TRAIN_RUN_H_
 #define GARDEN_COMMON_TRAIN_RUN_H_
 

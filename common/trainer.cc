@@ -41,8 +41,8 @@ absl::Span<const uint8_t> AsBytes(const std::string& s) {
 // 128-bit product (the same rule common/corpus.cc uses), fixed on every
 // platform, unlike std::uniform_int_distribution.
 uint64_t Below(std::mt19937_64& rng, uint64_t n) {
-  return static_cast<uint64_t>(
-      (static_cast<unsigned __int128>(rng()) * n) >> 64);
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(rng()) * n) >>
+                               64);
 }
 
 }  // namespace
@@ -50,7 +50,8 @@ uint64_t Below(std::mt19937_64& rng, uint64_t n) {
 // ------------------------------------------------------------ schedules ---
 
 int64_t LrSchedule::warmup_steps() const {
-  const double w = std::ceil(warmup_fraction * static_cast<double>(total_steps));
+  const double w =
+      std::ceil(warmup_fraction * static_cast<double>(total_steps));
   return std::max<int64_t>(1, static_cast<int64_t>(w));
 }
 
@@ -62,8 +63,9 @@ double LrSchedule::At(int64_t step) const {
     return peak * static_cast<double>(step) / static_cast<double>(warmup);
   }
   const double min_lr = final_fraction * peak;
-  const double progress = static_cast<double>(step - warmup) /
-                          static_cast<double>(std::max<int64_t>(1, total - warmup));
+  const double progress =
+      static_cast<double>(step - warmup) /
+      static_cast<double>(std::max<int64_t>(1, total - warmup));
   return min_lr + (peak - min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
@@ -82,9 +84,8 @@ absl::StatusOr<std::vector<int64_t>> CheckpointSchedule(
   for (int64_t s = every; s <= total_steps; s += every) steps.push_back(s);
   for (int64_t s : extra) {
     if (s < 0 || s > total_steps) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("checkpoint step ", s, " is outside [0, steps = ",
-                       total_steps, "]"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint step ", s, " is outside [0, steps = ", total_steps, "]"));
     }
     steps.push_back(s);
   }
@@ -107,10 +108,9 @@ absl::StatusOr<TokenBatcher> TokenBatcher::Create(std::vector<int32_t> stream,
   }
   const int64_t n = static_cast<int64_t>(stream.size());
   if (n < seq_len + 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the corpus has ", n, " tokens, fewer than one sample (",
-                     seq_len + 1, " tokens for sequence length ", seq_len,
-                     ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the corpus has ", n, " tokens, fewer than one sample (", seq_len + 1,
+        " tokens for sequence length ", seq_len, ")"));
   }
   TokenBatcher b;
   b.stream_ = std::move(stream);
@@ -124,12 +124,13 @@ absl::StatusOr<TokenBatcher> TokenBatcher::Create(std::vector<int32_t> stream,
 const std::vector<int64_t>& TokenBatcher::Permutation(int64_t epoch) {
   if (epoch != cached_epoch_) {
     // A distinct stream per epoch; the odd constant spreads nearby seeds.
-    std::mt19937_64 rng(seed_ ^ (0xd1b54a32d192ed03ull *
-                                 static_cast<uint64_t>(epoch + 1)));
+    std::mt19937_64 rng(
+        seed_ ^ (0xd1b54a32d192ed03ull * static_cast<uint64_t>(epoch + 1)));
     permutation_.resize(num_samples_);
     for (int64_t i = 0; i < num_samples_; ++i) permutation_[i] = i;
     for (int64_t i = num_samples_ - 1; i > 0; --i) {
-      const auto j = static_cast<int64_t>(Below(rng, static_cast<uint64_t>(i + 1)));
+      const auto j =
+          static_cast<int64_t>(Below(rng, static_cast<uint64_t>(i + 1)));
       std::swap(permutation_[i], permutation_[j]);
     }
     cached_epoch_ = epoch;
@@ -159,7 +160,8 @@ void Checksum64::Update(absl::Span<const uint8_t> bytes) {
   size_t i = 0;
   for (; i + 8 <= bytes.size(); i += 8) {
     uint64_t w = 0;
-    for (int k = 0; k < 8; ++k) w |= static_cast<uint64_t>(bytes[i + k]) << (8 * k);
+    for (int k = 0; k < 8; ++k)
+      w |= static_cast<uint64_t>(bytes[i + k]) << (8 * k);
     h = (h ^ w) * kMul;
     h ^= h >> 29;
   }
@@ -170,9 +172,7 @@ void Checksum64::Update(absl::Span<const uint8_t> bytes) {
   state_ = h;
 }
 
-std::string Checksum64::Hex() const {
-  return absl::StrFormat("%016x", state_);
-}
+std::string Checksum64::Hex() const { return absl::StrFormat("%016x", state_); }
 
 // --------------------------------------------------------------- trainer ---
 
@@ -195,9 +195,8 @@ struct GptNeoxTrainer::Impl {
   }
 };
 
-absl::StatusOr<std::pair<at::Tensor, at::Tensor>>
-GptNeoxTrainer::Impl::Split(absl::Span<const int32_t> tokens,
-                            int64_t batch) const {
+absl::StatusOr<std::pair<at::Tensor, at::Tensor>> GptNeoxTrainer::Impl::Split(
+    absl::Span<const int32_t> tokens, int64_t batch) const {
   const int64_t total = static_cast<int64_t>(tokens.size());
   if (batch < 1 || total % batch != 0 || total / batch < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -205,16 +204,15 @@ GptNeoxTrainer::Impl::Split(absl::Span<const int32_t> tokens,
   }
   const int64_t width = total / batch;
   if (width - 1 > config.max_position_embeddings) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("samples of ", width - 1,
-                     " inputs exceed max_position_embeddings = ",
-                     config.max_position_embeddings));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "samples of ", width - 1, " inputs exceed max_position_embeddings = ",
+        config.max_position_embeddings));
   }
   for (int32_t id : tokens) {
     if (id < 0 || id >= config.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "token id ", id, " outside [0, vocab_size = ", config.vocab_size,
-          ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", id,
+                       " outside [0, vocab_size = ", config.vocab_size, ")"));
     }
   }
   at::Tensor all =
@@ -290,9 +288,7 @@ absl::StatusOr<std::unique_ptr<GptNeoxTrainer>> GptNeoxTrainer::Create(
 }
 
 const GptNeoxConfig& GptNeoxTrainer::config() const { return impl_->config; }
-const GptNeoxWeights& GptNeoxTrainer::weights() const {
-  return impl_->weights;
-}
+const GptNeoxWeights& GptNeoxTrainer::weights() const { return impl_->weights; }
 int64_t GptNeoxTrainer::step() const { return impl_->step; }
 
 int64_t GptNeoxTrainer::num_parameters() const {
@@ -331,9 +327,9 @@ absl::StatusOr<double> GptNeoxTrainer::Step(absl::Span<const int32_t> tokens,
   absl::StatusOr<double> loss = LossAndGradients(tokens, batch);
   if (!loss.ok()) return loss;
   if (!std::isfinite(*loss)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "loss is ", *loss, " at update ", impl_->step + 1,
-        "; training diverged (lower the learning rate)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("loss is ", *loss, " at update ", impl_->step + 1,
+                     "; training diverged (lower the learning rate)"));
   }
   absl::Status updated = TorchGuarded("GptNeoxTrainer::Step", [&] {
     at::NoGradGuard no_grad;
@@ -389,25 +385,27 @@ absl::StatusOr<SafetensorsWriter> GptNeoxTrainer::ExportWeights(
           absl::StrCat("cannot export weights as ", ToAbsl(DTypeName(dtype)),
                        " (F32, F16 and BF16 are possible)"));
   }
-  return TorchGuarded(
-      "GptNeoxTrainer::ExportWeights", [&]() -> absl::StatusOr<SafetensorsWriter> {
-        SafetensorsWriter writer;
-        for (const GptNeoxTensorSlot& slot : impl_->slots) {
-          absl::Status s = writer.Add(slot.name, dtype, slot.shape,
-                                      TensorBytes(slot.tensor->to(type)));
-          if (!s.ok()) return s;
-        }
-        return writer;
-      });
+  return TorchGuarded("GptNeoxTrainer::ExportWeights",
+                      [&]() -> absl::StatusOr<SafetensorsWriter> {
+                        at::NoGradGuard no_grad;
+                        SafetensorsWriter writer;
+                        for (const GptNeoxTensorSlot& slot : impl_->slots) {
+                          absl::Status s =
+                              writer.Add(slot.name, dtype, slot.shape,
+                                         TensorBytes(slot.tensor->to(type)));
+                          if (!s.ok()) return s;
+                        }
+                        return writer;
+                      });
 }
 
 absl::StatusOr<SafetensorsWriter> GptNeoxTrainer::SaveState() const {
   return TorchGuarded(
       "GptNeoxTrainer::SaveState", [&]() -> absl::StatusOr<SafetensorsWriter> {
+        at::NoGradGuard no_grad;
         SafetensorsWriter writer;
         Checksum64 sum;
-        auto add = [&](const std::string& name,
-                       const GptNeoxTensorSlot& slot,
+        auto add = [&](const std::string& name, const GptNeoxTensorSlot& slot,
                        const at::Tensor& t) -> absl::Status {
           std::string bytes = TensorBytes(t);
           sum.Update(AsBytes(bytes));
@@ -455,7 +453,8 @@ absl::Status GptNeoxTrainer::RestoreState(const SafetensorsFile& file) {
     for (const std::string& name :
          {slot.name, kExpAvg + slot.name, kExpAvgSq + slot.name}) {
       const TensorInfo* info = file.Find(name);
-      if (info == nullptr) return bad(absl::StrCat("tensor ", name, " missing"));
+      if (info == nullptr)
+        return bad(absl::StrCat("tensor ", name, " missing"));
       if (info->dtype != DType::kF32 || info->shape != slot.shape) {
         return bad(absl::StrCat("tensor ", name, " is ",
                                 ToAbsl(DTypeName(info->dtype)),

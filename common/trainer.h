@@ -83,8 +83,7 @@ class TokenBatcher {
   // INVALID_ARGUMENT for non-positive sizes.
   static absl::StatusOr<TokenBatcher> Create(std::vector<int32_t> stream,
                                              int64_t seq_len,
-                                             int64_t batch_size,
-                                             uint64_t seed);
+                                             int64_t batch_size, uint64_t seed);
 
   int64_t num_samples() const { return num_samples_; }
   int64_t seq_len() const { return seq_len_; }

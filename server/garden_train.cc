@@ -90,9 +90,9 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Trains a GPT-NeoX model of a Pythia-like suite on the fortunes corpus "
       "and writes its checkpoints for gardend."};
-  std::string preset_name = "tiny", variant = "standard", out, suite = "fortune",
-              size, corpus_dir = garden::CorpusOptions().dir, checkpoint_steps,
-              log_level = "info";
+  std::string preset_name = "tiny", variant = "standard", out,
+              suite = "fortune", size, corpus_dir = garden::CorpusOptions().dir,
+              checkpoint_steps, log_level = "info";
   uint64_t seed = 1234;
   int threads = 0;
   bool f32 = false, overwrite = false;
@@ -104,6 +104,8 @@ int main(int argc, char** argv) {
   int vocab = 0;
   double heldout_fraction = garden::CorpusOptions().heldout_fraction;
 
+  // A repeated flag takes its last value, as with gardend's Abseil flags.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--preset", preset_name,
                  "micro (tests), tiny or small (the default suite)")
       ->capture_default_str();
@@ -150,6 +152,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+  std::string footer = "Presets (flags override them):";
+  for (const std::string& name : garden::TrainPresetNames()) {
+    const garden::TrainPreset p = *garden::FindTrainPreset(name);
+    footer +=
+        absl::StrCat("\n  ", name, ": --hidden ", p.hidden_size, " --layers ",
+                     p.num_layers, " --heads ", p.num_heads, " --seq-len ",
+                     p.seq_len, " --batch ", p.batch_size, " --steps ", p.steps,
+                     " --checkpoint-every ", p.checkpoint_every, " --lr ",
+                     p.learning_rate, " --vocab-size ", p.vocab_size);
+  }
+  app.footer(footer);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -157,9 +170,17 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
+  const spdlog::level::level_enum level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") {
+    std::fprintf(stderr,
+                 "garden-train: --log-level \"%s\" is not one of "
+                 "trace, debug, info, warn, error, off\n",
+                 log_level.c_str());
+    return 2;
+  }
   auto logger = spdlog::stderr_color_mt("garden-train");
   spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_level(level);
   spdlog::set_pattern("%H:%M:%S %^%l%$ %v");
 
   auto usage = [](const std::string& message) {
@@ -205,7 +226,8 @@ int main(int argc, char** argv) {
   options.eval_sequences = eval_sequences;
   if (threads < 0) return usage("--threads must be >= 0");
   if (threads == 0) {
-    threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
   options.threads = threads;
   garden::SetComputeThreads(threads);

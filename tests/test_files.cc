@@ -9,7 +9,7 @@
 #include <fstream>
 #include <system_error>
 
-#include "nlohmann/json.hpp"
+#include "common/safetensors_writer.h"
 
 namespace garden::testing {
 namespace {
@@ -22,10 +22,6 @@ namespace {
 void AppendU16(std::string* out, uint16_t v) {
   out->push_back(static_cast<char>(v & 0xff));
   out->push_back(static_cast<char>(v >> 8));
-}
-
-std::string JsonString(const std::string& s) {
-  return nlohmann::json(s).dump();
 }
 
 }  // namespace
@@ -59,39 +55,12 @@ void WriteFile(const std::string& path, std::string_view bytes) {
 std::string SafetensorsBytes(
     const std::vector<TensorSpec>& tensors,
     const std::map<std::string, std::string>& metadata) {
-  std::string header = "{";
-  bool first = true;
-  if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    bool first_entry = true;
-    for (const auto& [key, value] : metadata) {
-      if (!first_entry) header += ",";
-      first_entry = false;
-      header += JsonString(key) + ":" + JsonString(value);
-    }
-    header += "}";
-    first = false;
-  }
-  uint64_t offset = 0;
-  std::string data;
+  std::vector<SafetensorsEntry> entries;
+  entries.reserve(tensors.size());
   for (const TensorSpec& t : tensors) {
-    if (!first) header += ",";
-    first = false;
-    header += JsonString(t.name) + ":{\"dtype\":" + JsonString(t.dtype) +
-              ",\"shape\":[";
-    for (size_t i = 0; i < t.shape.size(); ++i) {
-      if (i > 0) header += ",";
-      header += std::to_string(t.shape[i]);
-    }
-    const uint64_t end = offset + t.bytes.size();
-    header += "],\"data_offsets\":[" + std::to_string(offset) + "," +
-              std::to_string(end) + "]}";
-    data += t.bytes;
-    offset = end;
+    entries.push_back({t.name, t.dtype, t.shape, t.bytes});
   }
-  header += "}";
-  header.append((8 - header.size() % 8) % 8, ' ');
-  return RawSafetensorsBytes(header, data);
+  return EncodeSafetensors(entries, metadata);
 }
 
 void WriteSafetensors(const std::string& path,

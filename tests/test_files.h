@@ -41,7 +41,8 @@ struct TensorSpec {
 // (contiguous from data offset 0) and `metadata` as "__metadata__" (omitted
 // when empty). The header JSON is padded with spaces so that the data section
 // starts at a multiple of 8, like the reference library. Nothing is validated,
-// so tests can write duplicate names or mismatched sizes.
+// so tests can write duplicate names or mismatched sizes. (EncodeSafetensors,
+// common/safetensors_writer.h, which the trainer writes with.)
 std::string SafetensorsBytes(
     const std::vector<TensorSpec>& tensors,
     const std::map<std::string, std::string>& metadata = {});

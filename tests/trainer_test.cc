@@ -1,6 +1,9 @@
 #include "common/trainer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -47,7 +50,8 @@ std::vector<int32_t> PatternStream(int64_t n, int32_t vocab) {
   while (static_cast<int64_t>(out.size()) < n) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;
     const int32_t word = static_cast<int32_t>((x >> 33) % 8);
-    for (int k = 0; k < 3; ++k) out.push_back(1 + (word * 5 + k * 3) % (vocab - 1));
+    for (int k = 0; k < 3; ++k)
+      out.push_back(1 + (word * 5 + k * 3) % (vocab - 1));
     out.push_back(0);
   }
   out.resize(n);
@@ -103,9 +107,9 @@ TEST(LrScheduleTest, WarmsUpLinearlyThenDecaysByCosineToTenPercent) {
 TEST(CheckpointScheduleTest, PowersOfTwoThenEveryKAndTheLastStep) {
   EXPECT_THAT(*CheckpointSchedule(32, 8),
               ElementsAre(0, 1, 2, 4, 8, 16, 24, 32));
-  EXPECT_THAT(*CheckpointSchedule(2500, 1000),
-              ElementsAre(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000,
-                          2000, 2500));
+  EXPECT_THAT(
+      *CheckpointSchedule(2500, 1000),
+      ElementsAre(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 2000, 2500));
   // An interval beyond the run only leaves the powers and the end.
   EXPECT_THAT(*CheckpointSchedule(100, 1000),
               ElementsAre(0, 1, 2, 4, 8, 16, 32, 64, 100));
@@ -164,7 +168,7 @@ TEST(GptNeoxTrainerTest, InitialisesAsPythia) {
   ASSERT_TRUE(trainer.ok()) << trainer.status();
   const GptNeoxWeights& w = (*trainer)->weights();
   const double small = std::sqrt(2.0 / (5.0 * 64));  // 0.0791
-  const double wang = 2.0 / (2 * std::sqrt(64.0));    // 0.125
+  const double wang = 2.0 / (2 * std::sqrt(64.0));   // 0.125
   auto std_of = [](const at::Tensor& t) { return t.std().item<double>(); };
   EXPECT_NEAR(std_of(w.embed_in), small, 0.02 * small);
   EXPECT_NEAR(std_of(w.embed_out), small, 0.02 * small);
@@ -248,9 +252,9 @@ TEST(GptNeoxTrainerTest, ExportedCheckpointLoadsWithTheSameLogits) {
   for (int64_t step = 1; step <= 3; ++step) {
     ASSERT_TRUE((*trainer)->Step(batcher->Batch(step), 2, 1e-3).ok());
   }
-  const at::Tensor ids = at::tensor(std::vector<int64_t>{3, 7, 0, 11, 5, 9},
-                                    at::kLong)
-                             .view({1, 6});
+  const at::Tensor ids =
+      at::tensor(std::vector<int64_t>{3, 7, 0, 11, 5, 9}, at::kLong)
+          .view({1, 6});
   at::Tensor expected;
   {
     at::NoGradGuard no_grad;
@@ -260,8 +264,8 @@ TEST(GptNeoxTrainerTest, ExportedCheckpointLoadsWithTheSameLogits) {
   for (DType dtype : {DType::kF32, DType::kF16}) {
     absl::StatusOr<SafetensorsWriter> writer = (*trainer)->ExportWeights(dtype);
     ASSERT_TRUE(writer.ok()) << writer.status();
-    const std::string path = dir.Join(absl::StrCat(
-        "model_", std::string(DTypeName(dtype)), ".safetensors"));
+    const std::string path = dir.Join(
+        absl::StrCat("model_", std::string(DTypeName(dtype)), ".safetensors"));
     ASSERT_TRUE(writer->WriteAtomic(path).ok());
     auto source = SafetensorsWeightSource::Open({path});
     ASSERT_TRUE(source.ok()) << source.status();
@@ -411,20 +415,23 @@ TEST_F(TrainRunTest, WritesThePlainLayoutAtPythiasSchedule) {
   const std::string model = out + "/fortune-micro-deduped";
   for (int64_t step : r->checkpoints_written) {
     const std::string d = absl::StrCat(model, "/step", step);
-    for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"}) {
+    for (const char* f :
+         {"config.json", "model.safetensors", "tokenizer.json"}) {
       EXPECT_TRUE(fs::is_regular_file(d + "/" + f)) << d << "/" << f;
     }
   }
   EXPECT_TRUE(fs::exists(out + "/fortune-lambada.jsonl"));
-  EXPECT_TRUE(fs::exists(out + "/.garden-train/fortune-micro-deduped/state.safetensors"));
+  EXPECT_TRUE(fs::exists(
+      out + "/.garden-train/fortune-micro-deduped/state.safetensors"));
   // Nothing else in the model folder (the store reads it).
   std::vector<std::string> entries;
   for (const auto& e : fs::directory_iterator(model)) {
     entries.push_back(e.path().filename().string());
   }
   std::sort(entries.begin(), entries.end());
-  EXPECT_THAT(entries, ElementsAre("step0", "step1", "step10", "step12", "step2",
-                                   "step4", "step5", "step8", "train.json"));
+  EXPECT_THAT(entries,
+              ElementsAre("step0", "step1", "step10", "step12", "step2",
+                          "step4", "step5", "step8", "train.json"));
 
   // config.json: Pythia's keys; vocabulary padded past the tokenizer's.
   const nlohmann::json config =
@@ -438,8 +445,10 @@ TEST_F(TrainRunTest, WritesThePlainLayoutAtPythiasSchedule) {
   EXPECT_EQ(config["use_parallel_residual"], true);
   EXPECT_EQ(config["torch_dtype"], "float32");
   EXPECT_EQ(config["vocab_size"].get<int>() % 128, 0);
-  const nlohmann::json train = nlohmann::json::parse(ReadAll(model + "/train.json"));
-  EXPECT_GT(config["vocab_size"].get<int>(), train["tokenizer_vocab_size"].get<int>());
+  const nlohmann::json train =
+      nlohmann::json::parse(ReadAll(model + "/train.json"));
+  EXPECT_GT(config["vocab_size"].get<int>(),
+            train["tokenizer_vocab_size"].get<int>());
   EXPECT_EQ(train["complete"], true);
   EXPECT_EQ(train["checkpoints"].size(), 8u);
   EXPECT_EQ(train["checkpoints"].back()["step"], 12);
@@ -456,7 +465,9 @@ TEST_F(TrainRunTest, WritesThePlainLayoutAtPythiasSchedule) {
   auto m1 = GptNeoxModel::Load(*parsed, **served);
   auto m2 = GptNeoxModel::Load(*parsed, **state);
   ASSERT_TRUE(m1.ok() && m2.ok()) << m1.status() << m2.status();
-  const at::Tensor ids = at::tensor(std::vector<int64_t>{0, 5, 17, 100, 42}, at::kLong).view({1, 5});
+  const at::Tensor ids =
+      at::tensor(std::vector<int64_t>{0, 5, 17, 100, 42}, at::kLong)
+          .view({1, 5});
   EXPECT_TRUE((*m1)->Forward(ids)->equal(*(*m2)->Forward(ids)));
 }
 
@@ -467,7 +478,8 @@ TEST_F(TrainRunTest, SameSeedSameBytesAndResumeMatchesAnUninterruptedRun) {
   const auto tree_a = Tree(a);
   EXPECT_EQ(tree_a, Tree(b));
   // F16 by default.
-  auto file = SafetensorsFile::Open(a + "/fortune-micro-deduped/step12/model.safetensors");
+  auto file = SafetensorsFile::Open(
+      a + "/fortune-micro-deduped/step12/model.safetensors");
   ASSERT_TRUE(file.ok());
   EXPECT_EQ((*file)->Find("embed_out.weight")->dtype, DType::kF16);
 
@@ -540,12 +552,27 @@ TEST_F(TrainRunTest, RefusesOtherSettingsUnlessOverwriting) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+TEST_F(TrainRunTest, OneRunPerModelAtATime) {
+  const std::string out = dir_.Join("out");
+  fs::create_directories(out + "/.garden-train");
+  const std::string lock = out + "/.garden-train/fortune-micro-deduped.lock";
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX | LOCK_NB), 0);
+  absl::StatusOr<TrainRunResult> r = RunTraining(Options(out));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("another garden-train"));
+  close(fd);
+  EXPECT_TRUE(RunTraining(Options(out)).ok());
+}
+
 TEST_F(TrainRunTest, RefusesACorruptStateAndChangesNothing) {
   const std::string out = dir_.Join("out");
   TrainRunOptions stop = Options(out);
   stop.stop_after = 6;
   ASSERT_TRUE(RunTraining(stop).ok());
-  const std::string state = out + "/.garden-train/fortune-micro-deduped/state.safetensors";
+  const std::string state =
+      out + "/.garden-train/fortune-micro-deduped/state.safetensors";
   std::string bytes = ReadAll(state);
   bytes[bytes.size() / 2 + 1000] ^= 0x01;
   WriteFile(state, bytes);
@@ -571,28 +598,46 @@ TEST_F(TrainRunTest, BadInputFailsClearlyAndWritesNothing) {
   const std::string empty_dir = dir_.Join("empty");
   fs::create_directories(empty_dir);
   const std::vector<Case> cases = {
-      {"missing corpus", [&](auto& o) { o.corpus.dir = dir_.Join("nope"); },
-       absl::StatusCode::kNotFound, {"nope"}},
-      {"empty corpus", [&](auto& o) { o.corpus.dir = empty_dir; },
-       absl::StatusCode::kFailedPrecondition, {"no documents"}},
-      {"small vocab", [](auto& o) { o.model.vocab_size = 200; },
-       absl::StatusCode::kInvalidArgument, {"200", "258"}},
+      {"missing corpus",
+       [&](auto& o) { o.corpus.dir = dir_.Join("nope"); },
+       absl::StatusCode::kNotFound,
+       {"nope"}},
+      {"empty corpus",
+       [&](auto& o) { o.corpus.dir = empty_dir; },
+       absl::StatusCode::kFailedPrecondition,
+       {"no documents"}},
+      {"small vocab",
+       [](auto& o) { o.model.vocab_size = 200; },
+       absl::StatusCode::kInvalidArgument,
+       {"200", "258"}},
       {"checkpoint beyond steps",
        [](auto& o) { o.extra_checkpoints = {13}; },
-       absl::StatusCode::kInvalidArgument, {"13", "12"}},
-      {"zero interval", [](auto& o) { o.model.checkpoint_every = 0; },
-       absl::StatusCode::kInvalidArgument, {"--checkpoint-every"}},
-      {"heads", [](auto& o) { o.model.num_heads = 3; },
-       absl::StatusCode::kInvalidArgument, {"--heads 3"}},
-      {"odd rotary", [](auto& o) { o.model.num_heads = 8; },  // head_dim 4
-       absl::StatusCode::kInvalidArgument, {"rotary"}},
-      {"long sequences", [](auto& o) { o.model.seq_len = 4096; },
-       absl::StatusCode::kInvalidArgument, {"4096", "2048"}},
-      {"bad suite", [](auto& o) { o.suite = "My-Suite"; },
-       absl::StatusCode::kInvalidArgument, {"My-Suite"}},
+       absl::StatusCode::kInvalidArgument,
+       {"13", "12"}},
+      {"zero interval",
+       [](auto& o) { o.model.checkpoint_every = 0; },
+       absl::StatusCode::kInvalidArgument,
+       {"--checkpoint-every"}},
+      {"heads",
+       [](auto& o) { o.model.num_heads = 3; },
+       absl::StatusCode::kInvalidArgument,
+       {"--heads 3"}},
+      {"odd rotary",
+       [](auto& o) { o.model.num_heads = 8; },  // head_dim 4
+       absl::StatusCode::kInvalidArgument,
+       {"rotary"}},
+      {"long sequences",
+       [](auto& o) { o.model.seq_len = 4096; },
+       absl::StatusCode::kInvalidArgument,
+       {"4096", "2048"}},
+      {"bad suite",
+       [](auto& o) { o.suite = "My-Suite"; },
+       absl::StatusCode::kInvalidArgument,
+       {"My-Suite"}},
   };
   for (const Case& c : cases) {
-    const std::string out = dir_.Join("out-" + std::to_string(&c - cases.data()));
+    const std::string out =
+        dir_.Join("out-" + std::to_string(&c - cases.data()));
     TrainRunOptions o = Options(out);
     c.edit(o);
     absl::StatusOr<TrainRunResult> r = RunTraining(o);
