@@ -485,6 +485,9 @@ at::Tensor GptNeoxForward(const GptNeoxConfig& config,
   }
   if (cache != nullptr) cache->length_ = total;
   if (options.last_only) h = h.narrow(1, seq - 1, 1);
+  if (options.positions.defined()) {
+    h = h.reshape({-1, hidden}).index_select(0, options.positions);
+  }
   h = at::layer_norm(h, {hidden}, weights.final_w, weights.final_b,
                      config.layer_norm_eps);
   return Linear(h, weights.embed_out).to(at::kFloat);
@@ -507,11 +510,13 @@ struct GptNeoxModel::Impl {
 
   // GptNeoxForward after validation.
   at::Tensor Run(const at::Tensor& ids, KvCache* cache, bool last_only,
-                 int64_t capture_layer = -1) const {
+                 int64_t capture_layer = -1,
+                 at::Tensor positions = at::Tensor()) const {
     GptNeoxForwardOptions options;
     options.cache = cache;
     options.last_only = last_only;
     options.capture_layer = capture_layer;
+    options.positions = std::move(positions);
     return GptNeoxForward(config, weights, ids, options);
   }
 
@@ -741,6 +746,30 @@ absl::StatusOr<at::Tensor> GptNeoxModel::Forward(const at::Tensor& ids,
         if (auto s = impl_->CheckIds(ids, cache); !s.ok()) return s;
         return impl_->Run(ids.to(impl_->device, at::kLong), cache,
                           /*last_only=*/false);
+      });
+}
+
+absl::StatusOr<at::Tensor> GptNeoxModel::LogitsAt(
+    const at::Tensor& ids, const at::Tensor& positions) const {
+  return TorchGuarded(
+      "GptNeoxModel::LogitsAt", [&]() -> absl::StatusOr<at::Tensor> {
+        c10::InferenceMode guard;
+        if (auto s = impl_->CheckIds(ids, nullptr); !s.ok()) return s;
+        const int64_t total = ids.numel();
+        if (positions.dim() != 1 || positions.numel() == 0) {
+          return absl::InvalidArgumentError(
+              "positions must be a non-empty 1-D tensor");
+        }
+        at::Tensor flat = positions.to(at::kCPU, at::kLong);
+        const int64_t lo = flat.min().item<int64_t>();
+        const int64_t hi = flat.max().item<int64_t>();
+        if (lo < 0 || hi >= total) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "position ", lo < 0 ? lo : hi, " is outside [0, ", total, ")"));
+        }
+        return impl_->Run(ids.to(impl_->device, at::kLong), nullptr,
+                          /*last_only=*/false, /*capture_layer=*/-1,
+                          flat.to(impl_->device));
       });
 }
 

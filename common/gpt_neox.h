@@ -186,6 +186,10 @@ struct GptNeoxForwardOptions {
   // If >= 0, stop after that layer's attention and return its probabilities
   // [batch, heads, seq, past + seq] (float32) instead of logits.
   int64_t capture_layer = -1;
+  // If defined (int64 [n]): logits [n, vocab] of these positions only, as
+  // flat indices b * seq + t (scoring needs a few positions per sequence,
+  // and the vocabulary projection is most of a small model's work).
+  at::Tensor positions;
 };
 
 // The GPT-NeoX forward pass: ids [batch, seq] (int64, on the weights'
@@ -286,6 +290,12 @@ class GptNeoxModel {
   // max_position_embeddings (naming the limit).
   absl::StatusOr<at::Tensor> Forward(const at::Tensor& ids,
                                      KvCache* cache = nullptr) const;
+
+  // Logits [n, vocab] (float32, on the model's device) at `positions`
+  // (int64 [n], flat indices b * seq + t into ids [batch, seq]) only.
+  // INVALID_ARGUMENT as Forward, or for a position outside [0, batch * seq).
+  absl::StatusOr<at::Tensor> LogitsAt(const at::Tensor& ids,
+                                      const at::Tensor& positions) const;
 
   // Called after each new token with its log-probability; returning false
   // stops the generation with CANCELLED (a client that went away).

@@ -69,33 +69,31 @@ struct Row {
   bool truncated = false;
 };
 
-// Adds the scores of rows order[next, next + batch) from their logits
-// [batch, length, vocab].
+// Adds the scores of rows order[next, next + batch) from the logits of
+// their continuation positions, [sum of continuation lengths, vocab] in
+// row order.
 void ScoreBatch(const at::Tensor& logits, const std::vector<Row>& rows,
                 const std::vector<size_t>& order, size_t next, size_t batch,
                 const std::vector<ContinuationRequest>& requests,
                 std::vector<ContinuationScore>& scores) {
   c10::InferenceMode guard;
+  // Double precision for the normalisation: the sum over the vocabulary
+  // is where float32 would lose digits.
+  const at::Tensor all = logits.to(at::kCPU, at::kDouble);
+  const at::Tensor logp = at::log_softmax(all, /*dim=*/1);
+  const at::Tensor best = all.argmax(/*dim=*/1);  // the lowest id on ties
+  auto logp_a = logp.accessor<double, 2>();
+  auto best_a = best.accessor<int64_t, 1>();
+  int64_t offset = 0;
   for (size_t b = 0; b < batch; ++b) {
     const Row& row = rows[order[next + b]];
     const auto& continuation = requests[row.request].continuation;
-    const int64_t start = static_cast<int64_t>(row.continuation_start);
-    const int64_t count = static_cast<int64_t>(continuation.size());
-    // Double precision for the normalisation: the sum over the vocabulary
-    // is where float32 would lose digits.
-    at::Tensor slice = logits[static_cast<int64_t>(b)]
-                           .narrow(0, start, count)
-                           .to(at::kCPU, at::kDouble);
-    at::Tensor logp = at::log_softmax(slice, /*dim=*/1);
-    at::Tensor best = slice.argmax(/*dim=*/1);  // the lowest id on ties
-    auto logp_a = logp.accessor<double, 2>();
-    auto best_a = best.accessor<int64_t, 1>();
     ContinuationScore& score = scores[row.request];
     score.truncated = row.truncated;
     score.greedy = true;
-    for (int64_t j = 0; j < count; ++j) {
-      score.logprob += logp_a[j][continuation[j]];
-      score.greedy = score.greedy && best_a[j] == continuation[j];
+    for (size_t j = 0; j < continuation.size(); ++j, ++offset) {
+      score.logprob += logp_a[offset][continuation[j]];
+      score.greedy = score.greedy && best_a[offset] == continuation[j];
     }
   }
 }
@@ -149,29 +147,30 @@ absl::StatusOr<std::vector<ContinuationScore>> ScoreContinuations(
   });
 
   std::vector<ContinuationScore> scores(requests.size());
-  const uint64_t row_bytes_per_token =
-      static_cast<uint64_t>(config.vocab_size) * sizeof(float);
+  const int64_t budget = std::max<int64_t>(options.max_batch_tokens, 1);
   size_t next = 0;
   while (next < order.size()) {
     if (cancelled && cancelled()) {
       return absl::CancelledError("scoring cancelled");
     }
-    const size_t length = rows[order[next]].input.size();
-    const uint64_t per_row = row_bytes_per_token * length;
-    const size_t batch = static_cast<size_t>(std::clamp<uint64_t>(
-        options.max_logits_bytes / std::max<uint64_t>(per_row, 1), 1,
-        order.size() - next));
+    const int64_t length =
+        static_cast<int64_t>(rows[order[next]].input.size());
+    const size_t batch = static_cast<size_t>(std::clamp<int64_t>(
+        budget / length, 1, static_cast<int64_t>(order.size() - next)));
     // Right padding with id 0: positions after a row's end never influence
     // its earlier positions under causal attention.
-    at::Tensor ids = at::zeros({static_cast<int64_t>(batch),
-                                static_cast<int64_t>(length)},
-                               at::kLong);
+    at::Tensor ids = at::zeros({static_cast<int64_t>(batch), length}, at::kLong);
     auto ids_a = ids.accessor<int64_t, 2>();
+    std::vector<int64_t> positions;
     for (size_t b = 0; b < batch; ++b) {
       const Row& row = rows[order[next + b]];
       for (size_t t = 0; t < row.input.size(); ++t) ids_a[b][t] = row.input[t];
+      for (size_t t = row.continuation_start; t < row.input.size(); ++t) {
+        positions.push_back(static_cast<int64_t>(b) * length +
+                            static_cast<int64_t>(t));
+      }
     }
-    auto logits = model.Forward(ids);
+    auto logits = model.LogitsAt(ids, at::tensor(positions, at::kLong));
     if (!logits.ok()) return logits.status();
     try {
       ScoreBatch(*logits, rows, order, next, batch, requests, scores);

@@ -56,10 +56,10 @@ struct ContinuationScore {
 
 struct ScoringOptions {
   // Rows are batched (longest first, right-padded: causal attention keeps
-  // the padding from reaching real positions) while batch x length x vocab
-  // float32 logits fit in this many bytes; a row that alone exceeds it runs
-  // by itself.
-  uint64_t max_logits_bytes = uint64_t{256} << 20;
+  // the padding from reaching real positions) while batch x length stays
+  // within this many tokens; a longer row runs by itself. Only the
+  // continuation's positions go through the vocabulary projection.
+  int64_t max_batch_tokens = 2048;
 };
 
 // Scores every request, in the order given. `cancelled` is polled between

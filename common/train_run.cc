@@ -459,6 +459,80 @@ absl::StatusOr<Plan> MakePlan(const TrainRunOptions& o) {
         "corpus: ", o.corpus.dir, " has no training documents (all ",
         plan.corpus.heldout.size(), " are held out)"));
   }
+  // What makes the bytes: compared before resuming or adding to a folder.
+  const OptimizerOptions optimizer;
+  const LrSchedule lr = ScheduleOf(m);
+  const Json corpus_settings = {
+      {"documents_checksum", CorpusChecksum(plan.corpus)},
+      {"train_documents", plan.corpus.train.size()},
+      {"heldout_documents", plan.corpus.heldout.size()},
+      {"heldout_fraction", o.corpus.heldout_fraction},
+  };
+  plan.settings = {
+      {"format", kSettingsFormat},
+      {"suite", o.suite},
+      {"size", plan.size},
+      {"variant", deduped ? "deduped" : "standard"},
+      {"seed", o.seed},
+      {"preset", m.name},
+      {"hidden_size", m.hidden_size},
+      {"num_hidden_layers", m.num_layers},
+      {"num_attention_heads", m.num_heads},
+      {"seq_len", m.seq_len},
+      {"batch_size", m.batch_size},
+      {"steps", m.steps},
+      {"learning_rate", m.learning_rate},
+      {"checkpoint_steps", plan.schedule},
+      {"vocab_size", m.vocab_size},
+      {"dtype", o.store_f32 ? "F32" : "F16"},
+      {"eval_sequences", o.eval_sequences},
+      {"corpus", corpus_settings},
+      {"optimizer",
+       {{"name", "AdamW"},
+        {"beta1", optimizer.beta1},
+        {"beta2", optimizer.beta2},
+        {"eps", optimizer.eps},
+        {"weight_decay", optimizer.weight_decay},
+        {"grad_clip", optimizer.grad_clip},
+        {"warmup_steps", lr.warmup_steps()},
+        {"final_lr_fraction", lr.final_fraction}}},
+  };
+  plan.fingerprint = Fingerprint(plan.settings);
+  return plan;
+}
+
+// Whether `plan`'s model was already trained to the end with the same
+// settings (train.json complete, same fingerprint, every scheduled step
+// folder and the resume state present): then nothing is recomputed, not
+// even the tokenizer.
+bool AlreadyTrained(const Plan& plan, const TrainRunOptions& o) {
+  if (o.overwrite) return false;
+  std::error_code ec;
+  if (!fs::exists(plan.paths.train_json, ec) ||
+      !fs::exists(plan.paths.state_file, ec) ||
+      !fs::exists(plan.paths.lambada, ec) ||
+      !fs::exists(plan.paths.suite_file, ec)) {
+    return false;
+  }
+  absl::StatusOr<Json> have = ReadJsonFile(plan.paths.train_json);
+  if (!have.ok() || !have->value("complete", false) ||
+      have->value("fingerprint", "") != plan.fingerprint ||
+      have->value("settings", Json::object()) != plan.settings) {
+    return false;
+  }
+  for (int64_t step : plan.schedule) {
+    if (!fs::exists(absl::StrCat(plan.paths.model_dir, "/step", step,
+                                 "/model.safetensors"),
+                    ec)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The rest of the plan: tokenizer, model configuration, token streams.
+absl::Status CompletePlan(const TrainRunOptions& o, Plan& plan) {
+  const TrainPreset& m = plan.model;
   BpeTrainerOptions bpe;
   bpe.vocab_size = m.vocab_size;
   // Each document once, whatever the variant: one tokenizer per suite.
@@ -514,56 +588,17 @@ absl::StatusOr<Plan> MakePlan(const TrainRunOptions& o) {
   plan.unigram_loss = UnigramLoss(plan.train_stream, plan.tokenizer_vocab,
                                   plan.eval_tokens, width);
 
-  // What makes the bytes: compared before resuming or adding to a folder.
-  const OptimizerOptions optimizer;
-  const LrSchedule lr = ScheduleOf(m);
-  const Json corpus_settings = {
-      {"documents_checksum", CorpusChecksum(plan.corpus)},
-      {"train_documents", plan.corpus.train.size()},
-      {"heldout_documents", plan.corpus.heldout.size()},
-      {"heldout_fraction", o.corpus.heldout_fraction},
-  };
-  plan.settings = {
-      {"format", kSettingsFormat},
-      {"suite", o.suite},
-      {"size", plan.size},
-      {"variant", deduped ? "deduped" : "standard"},
-      {"seed", o.seed},
-      {"preset", m.name},
-      {"hidden_size", m.hidden_size},
-      {"num_hidden_layers", m.num_layers},
-      {"num_attention_heads", m.num_heads},
-      {"seq_len", m.seq_len},
-      {"batch_size", m.batch_size},
-      {"steps", m.steps},
-      {"learning_rate", m.learning_rate},
-      {"checkpoint_steps", plan.schedule},
-      {"vocab_size", m.vocab_size},
-      {"dtype", o.store_f32 ? "F32" : "F16"},
-      {"eval_sequences", o.eval_sequences},
-      {"corpus", corpus_settings},
-      {"optimizer",
-       {{"name", "AdamW"},
-        {"beta1", optimizer.beta1},
-        {"beta2", optimizer.beta2},
-        {"eps", optimizer.eps},
-        {"weight_decay", optimizer.weight_decay},
-        {"grad_clip", optimizer.grad_clip},
-        {"warmup_steps", lr.warmup_steps()},
-        {"final_lr_fraction", lr.final_fraction}}},
-  };
-  plan.fingerprint = Fingerprint(plan.settings);
   Checksum64 tok_sum;
   tok_sum.Update(absl::MakeConstSpan(
       reinterpret_cast<const uint8_t*>(plan.tokenizer_json.data()),
       plan.tokenizer_json.size()));
   plan.suite_record = {
       {"suite", o.suite},
-      {"corpus", corpus_settings},
+      {"corpus", plan.settings["corpus"]},
       {"vocab_size", m.vocab_size},
       {"tokenizer_checksum", tok_sum.Hex()},
   };
-  return plan;
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------- runner ---
@@ -1000,6 +1035,17 @@ std::vector<std::string> TrainPresetNames() {
 absl::StatusOr<TrainRunResult> RunTraining(const TrainRunOptions& options) {
   absl::StatusOr<Plan> plan = MakePlan(options);
   if (!plan.ok()) return plan.status();
+  if (AlreadyTrained(*plan, options)) {
+    spdlog::info("{}: already trained to step {} in {}", plan->model_name,
+                 plan->model.steps, plan->paths.model_dir);
+    TrainRunResult result;
+    result.model_name = plan->model_name;
+    result.model_dir = plan->paths.model_dir;
+    result.start_step = result.final_step = plan->model.steps;
+    result.complete = true;
+    return result;
+  }
+  if (auto s = CompletePlan(options, *plan); !s.ok()) return s;
   Run run(options, *std::move(plan));
   return run.Go();
 }

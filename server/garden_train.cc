@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
                  "micro (tests), tiny or small (the default suite)")
       ->capture_default_str();
   app.add_option("--variant", variant,
-                 "standard (documents repeated) or deduped (each once); "
-                 "aliases NDD, DD")
+                 "standard (documents repeated) or deduped (each once), or "
+                 "both as standard,deduped; aliases NDD, DD")
       ->capture_default_str();
   app.add_option("--seed", seed, "initialisation and data order")
       ->capture_default_str();
@@ -190,8 +190,19 @@ int main(int argc, char** argv) {
   absl::StatusOr<garden::TrainPreset> preset =
       garden::FindTrainPreset(preset_name);
   if (!preset.ok()) return usage(std::string(preset.status().message()));
-  absl::StatusOr<std::string> canonical = garden::CanonicalVariant(variant);
-  if (!canonical.ok()) return usage(std::string(canonical.status().message()));
+  // "standard,deduped" trains both, one after the other, in one process
+  // (libtorch's start-up costs more than confirming a trained model).
+  std::vector<garden::CorpusVariant> variants;
+  for (absl::string_view one : absl::StrSplit(variant, ',')) {
+    absl::StatusOr<std::string> canonical =
+        garden::CanonicalVariant(std::string(one));
+    if (!canonical.ok()) {
+      return usage(std::string(canonical.status().message()));
+    }
+    variants.push_back(*canonical == "deduped"
+                           ? garden::CorpusVariant::kDeduped
+                           : garden::CorpusVariant::kStandard);
+  }
   absl::StatusOr<std::vector<int64_t>> extra = ParseSteps(checkpoint_steps);
   if (!extra.ok()) return usage(std::string(extra.status().message()));
 
@@ -201,8 +212,6 @@ int main(int argc, char** argv) {
   options.corpus.heldout_fraction = heldout_fraction;
   options.suite = suite;
   options.size = size;
-  options.variant = *canonical == "deduped" ? garden::CorpusVariant::kDeduped
-                                            : garden::CorpusVariant::kStandard;
   options.seed = seed;
   options.model = *preset;
   // An explicit flag wins over the preset (0 or less is passed on, to be
@@ -232,11 +241,15 @@ int main(int argc, char** argv) {
   options.threads = threads;
   garden::SetComputeThreads(threads);
 
-  absl::StatusOr<garden::TrainRunResult> result = garden::RunTraining(options);
-  if (!result.ok()) return Fail(result.status());
-  if (!result->complete) {
-    spdlog::info("{}: stopped at step {}; run again to resume",
-                 result->model_name, result->final_step);
+  for (garden::CorpusVariant v : variants) {
+    options.variant = v;
+    absl::StatusOr<garden::TrainRunResult> result =
+        garden::RunTraining(options);
+    if (!result.ok()) return Fail(result.status());
+    if (!result->complete) {
+      spdlog::info("{}: stopped at step {}; run again to resume",
+                   result->model_name, result->final_step);
+    }
   }
   return 0;
 }
