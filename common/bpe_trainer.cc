@@ -19,34 +19,17 @@ namespace {
 
 using Json = nlohmann::ordered_json;  // keeps the vocabulary in id order
 
-// GPT-2's byte alphabet: printable bytes stand for themselves, the others
-// for U+0100 onwards, in byte order. Each symbol as UTF-8.
+// The 256 byte symbols, as tokenizer.json spells them.
 const std::array<std::string, 256>& ByteSymbols() {
   static const auto* symbols = [] {
     auto* out = new std::array<std::string, 256>();
-    char32_t next = 256;
     for (int b = 0; b < 256; ++b) {
-      const bool printable =
-          (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-      const char32_t c = printable ? static_cast<char32_t>(b) : next++;
-      std::string& s = (*out)[b];
-      if (c < 0x80) {
-        s.push_back(static_cast<char>(c));
-      } else {  // below U+0800: two bytes
-        s.push_back(static_cast<char>(0xC0 | (c >> 6)));
-        s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-      }
+      (*out)[b] =
+          Tokenizer::ByteLevelSpelling(std::string(1, static_cast<char>(b)));
     }
     return out;
   }();
   return *symbols;
-}
-
-std::string ByteLevel(std::string_view bytes) {
-  const auto& symbols = ByteSymbols();
-  std::string out;
-  for (unsigned char b : bytes) out += symbols[b];
-  return out;
 }
 
 // Calls piece(text) for each stretch of `text` between special tokens,
@@ -313,7 +296,7 @@ absl::StatusOr<std::string> TrainByteLevelBpe(
   while (static_cast<int>(bytes_of.size()) < options.vocab_size &&
          merger.Next(&left, &right)) {
     std::string merged = bytes_of[left] + bytes_of[right];
-    std::string piece = ByteLevel(merged);
+    std::string piece = Tokenizer::ByteLevelSpelling(merged);
     if (special_set.contains(piece)) {
       merger.Block(left, right);
       continue;

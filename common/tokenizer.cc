@@ -1163,6 +1163,10 @@ void Tokenizer::EncodeImpl(std::string_view input, std::vector<int32_t>* ids,
   }
 }
 
+std::string Tokenizer::ByteLevelSpelling(std::string_view bytes) {
+  return ByteLevelString(bytes);
+}
+
 void Tokenizer::PreTokenize(std::string_view text,
                             absl::FunctionRef<void(std::string_view)> emit) {
   static const Regex* const regex = [] {

@@ -110,6 +110,11 @@ class Tokenizer {
   // tokens next to combining characters.
   std::string Normalize(std::string_view text) const;
 
+  // Raw bytes as tokenizer.json spells them in GPT-2's byte alphabet:
+  // printable bytes as themselves, the others from U+0100 on, in byte order
+  // (" the" is "Ġthe").
+  static std::string ByteLevelSpelling(std::string_view bytes);
+
   // Step 4 alone, as for a file without NFC or a prefix space: splits `text`
   // (invalid UTF-8 repaired first) with the GPT-2 pattern and calls `emit`
   // with each piece in order; the pieces concatenate to the (repaired) text,
