@@ -77,7 +77,9 @@ class GardenTrainTest(unittest.TestCase):
 
         # gardend serves it as any other suite.
         log = os.path.join(self.base, "gardend.log")
-        server, port = start_server(GARDEND, ["--checkpoints", out, "--threads", "1"],
+        lambada = os.path.join(out, "fortune-lambada.jsonl")
+        server, port = start_server(GARDEND, ["--checkpoints", out, "--threads", "1",
+                                              "--dataset", f"lambada={lambada}"],
                                     log, os.path.join(self.base, "port"))
         try:
             addr = f"127.0.0.1:{port}"
@@ -93,9 +95,38 @@ class GardenTrainTest(unittest.TestCase):
                  "--max-new-tokens", "5", "--greedy", "--format", "json"],
                 capture_output=True, text=True, check=True, timeout=60).stdout)
             self.assertEqual(len(gen["ids"]), 5)
+            # ... and analysable: MSD, perplexity on its held-out cloze file.
+            model_flags = ["--suite", "fortune", "--size", "micro", "--variant", "deduped"]
+            msd = [json.loads(line) for line in subprocess.run(
+                [GARDEN, "--server", addr, "msd", *model_flags, "--format", "jsonl"],
+                capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()]
+            self.assertEqual([r["step"] for r in msd], steps)
+            self.assertGreater(msd[-1]["msd"], 0)
+            ppl = [json.loads(line) for line in subprocess.run(
+                [GARDEN, "--server", addr, "ppl", *model_flags, "--steps", "0,32",
+                 "--dataset", "lambada", "--limit", "8", "--format", "jsonl"],
+                capture_output=True, text=True, check=True, timeout=60).stdout.splitlines()]
+            self.assertEqual([(r["step"], r["n"]) for r in ppl], [(0, 8), (32, 8)])
+            self.assertLess(ppl[1]["perplexity"], ppl[0]["perplexity"])
         finally:
             rc, _ = stop_server(server, 10)
             self.assertEqual(rc, 0)
+
+    def test_both_variants_in_one_call_then_confirmed_without_changes(self):
+        out = os.path.join(self.base, "out")
+        train(out, "--variant", "standard,deduped")
+        names = ["fortune-micro", "fortune-micro-deduped"]
+        self.assertTrue(all(os.path.isdir(os.path.join(out, n)) for n in names))
+        tokenizers = set()
+        for n in names:
+            with open(os.path.join(out, n, "step32", "tokenizer.json"), "rb") as f:
+                tokenizers.add(f.read())
+        self.assertEqual(len(tokenizers), 1, "both variants share the suite's tokenizer")
+        before = tree(out)
+        proc = train(out, "--variant", "standard,deduped")
+        for n in names:
+            self.assertIn(f"{n}: already trained to step 32", proc.stderr)
+        self.assertEqual(tree(out), before)
 
     def test_killed_run_resumes_to_the_same_bytes(self):
         args = ["--steps", 400, "--checkpoint-every", 50]
