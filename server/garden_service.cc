@@ -213,15 +213,11 @@ grpc::Status GardenService::StreamHistograms(
     }
     options.range.emplace(lo, hi);
   }
-  auto selected = SelectSteps(store_, *key, request->steps());
-  if (!selected.ok()) return log.Done(selected.status(), key->Name());
-  auto kept = ExcludeFlagged(context, *key, selected->steps, options.tensor,
-                             request->exclude_flagged());
-  if (!kept.ok()) return log.Done(kept.status(), key->Name());
-  options.steps = *kept;
-  const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
-                                        selected->spec.ToString(), " (",
-                                        options.steps.size(), " steps)");
+  auto to_sweep = StepsToSweep(context, *key, options.tensor, request->steps(),
+                               request->exclude_flagged());
+  if (!to_sweep.ok()) return log.Done(to_sweep.status(), key->Name());
+  options.steps = to_sweep->steps;
+  const std::string& what = to_sweep->what;
 
   const uint32_t total = static_cast<uint32_t>(options.steps.size());
   uint32_t sent = 0;
@@ -290,12 +286,10 @@ grpc::Status GardenService::StreamMSD(
                           absl::StrCat("unknown MSD mode ", request->mode())),
                       key->Name());
   }
-  auto selected = SelectSteps(store_, *key, request->steps());
-  if (!selected.ok()) return log.Done(selected.status(), key->Name());
-  auto kept = ExcludeFlagged(context, *key, selected->steps, options.tensor,
-                             request->exclude_flagged());
-  if (!kept.ok()) return log.Done(kept.status(), key->Name());
-  options.steps = *kept;
+  auto to_sweep = StepsToSweep(context, *key, options.tensor, request->steps(),
+                               request->exclude_flagged());
+  if (!to_sweep.ok()) return log.Done(to_sweep.status(), key->Name());
+  options.steps = to_sweep->steps;
   if (request->has_reference_step()) {
     if (options.mode != MsdSweepOptions::Mode::kReference) {
       return log.Done(absl::InvalidArgumentError(
@@ -306,9 +300,7 @@ grpc::Status GardenService::StreamMSD(
   } else {
     options.reference_step = options.steps.front();
   }
-  const std::string what = absl::StrCat(key->Name(), " ", options.tensor, " ",
-                                        selected->spec.ToString(), " (",
-                                        options.steps.size(), " steps)");
+  const std::string& what = to_sweep->what;
   MsdPoint peak;
   peak.msd = -1;
   uint32_t sent = 0;
@@ -373,15 +365,11 @@ grpc::Status GardenService::StreamBifurcation(
             "min_dip must be in (0, 1), got ", shape_options.min_dip)),
         key->Name());
   }
-  auto selected = SelectSteps(store_, *key, request->steps());
-  if (!selected.ok()) return log.Done(selected.status(), key->Name());
-  auto kept = ExcludeFlagged(context, *key, selected->steps, sweep.tensor,
-                             request->exclude_flagged());
-  if (!kept.ok()) return log.Done(kept.status(), key->Name());
-  sweep.steps = *kept;
-  const std::string what = absl::StrCat(key->Name(), " ", sweep.tensor, " ",
-                                        selected->spec.ToString(), " (",
-                                        sweep.steps.size(), " steps)");
+  auto to_sweep = StepsToSweep(context, *key, sweep.tensor, request->steps(),
+                               request->exclude_flagged());
+  if (!to_sweep.ok()) return log.Done(to_sweep.status(), key->Name());
+  sweep.steps = to_sweep->steps;
+  const std::string& what = to_sweep->what;
 
   std::vector<bool> bimodal;
   HistogramSweepCallbacks callbacks;
@@ -466,31 +454,41 @@ grpc::Status GardenService::Audit(grpc::ServerContext* context,
                    response->findings_size(), " findings"));
 }
 
-absl::StatusOr<std::vector<int64_t>> GardenService::ExcludeFlagged(
+absl::StatusOr<GardenService::SweepSteps> GardenService::StepsToSweep(
     grpc::ServerContext* context, const ModelKey& key,
-    std::vector<int64_t> steps, const std::string& tensor, bool exclude) {
-  if (!exclude) return steps;
-  AuditOptions audit;
-  audit.model = key;
-  audit.steps = steps;
-  audit.tensor = tensor;
-  auto report = RunAudit(store_, pool_, audit,
-                         [context] { return context->IsCancelled(); });
-  if (!report.ok()) return report.status();
-  const std::vector<int64_t> flagged = FlaggedSteps(*report);
-  std::vector<int64_t> kept;
-  std::set_difference(steps.begin(), steps.end(), flagged.begin(),
-                      flagged.end(), std::back_inserter(kept));
-  if (kept.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("every selected step of ", key.Name(),
-                     " is flagged by the audit: ", FormatSteps(flagged)));
+    const std::string& tensor, const pb::StepSelection& selection,
+    bool exclude_flagged) {
+  auto selected = SelectSteps(store_, key, selection);
+  if (!selected.ok()) return selected.status();
+  SweepSteps out;
+  out.steps = selected->steps;
+  if (exclude_flagged) {
+    AuditOptions audit;
+    audit.model = key;
+    audit.steps = selected->steps;
+    audit.tensor = tensor;
+    auto report = RunAudit(store_, pool_, audit,
+                           [context] { return context->IsCancelled(); });
+    if (!report.ok()) return report.status();
+    const std::vector<int64_t> flagged = FlaggedSteps(*report);
+    out.steps.clear();
+    std::set_difference(selected->steps.begin(), selected->steps.end(),
+                        flagged.begin(), flagged.end(),
+                        std::back_inserter(out.steps));
+    if (out.steps.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("every selected step of ", key.Name(),
+                       " is flagged by the audit: ", FormatSteps(flagged)));
+    }
+    if (!flagged.empty()) {
+      spdlog::info("{}: leaving out flagged steps {}", key.Name(),
+                   FormatSteps(flagged));
+    }
   }
-  if (!flagged.empty()) {
-    spdlog::info("{}: leaving out flagged steps {}", key.Name(),
-                 FormatSteps(flagged));
-  }
-  return kept;
+  out.what = absl::StrCat(key.Name(), " ", tensor, " ",
+                          selected->spec.ToString(), " (", out.steps.size(),
+                          " steps)");
+  return out;
 }
 
 }  // namespace garden

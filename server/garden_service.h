@@ -94,10 +94,17 @@ class GardenService final : public garden::v1::Garden::Service {
                             garden::v1::ListDatasetsResponse* response) override;
 
  private:
-  // With `exclude`, `steps` less those an audit of `tensor` flags.
-  absl::StatusOr<std::vector<int64_t>> ExcludeFlagged(
+  // The steps a sweep of `tensor` runs over: the present steps `selection`
+  // names, less those an audit of `tensor` flags when `exclude_flagged`;
+  // `what` names the sweep in the RPC log.
+  struct SweepSteps {
+    std::vector<int64_t> steps;
+    std::string what;
+  };
+  absl::StatusOr<SweepSteps> StepsToSweep(
       grpc::ServerContext* context, const ModelKey& key,
-      std::vector<int64_t> steps, const std::string& tensor, bool exclude);
+      const std::string& tensor, const garden::v1::StepSelection& selection,
+      bool exclude_flagged);
 
   CheckpointStore& store_;
   ThreadPool& pool_;
