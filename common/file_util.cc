@@ -43,7 +43,21 @@ std::string DirectoryOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
+// fsync of a directory, so that renames in it survive a crash: 0 or errno.
+int SyncDirectory(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0 || ::fsync(fd.get()) != 0) return errno;
+  return 0;
+}
+
 }  // namespace
+
+absl::Status FsyncDirectory(const std::string& dir) {
+  if (const int err = SyncDirectory(dir); err != 0) {
+    return ErrnoStatus(dir, err, "cannot fsync the directory");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes) {
   // mkostemp needs a writable template.
@@ -75,9 +89,8 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes) {
   }
   renamed = true;
   // The rename itself is durable only once the directory is synced.
-  Fd dir(::open(DirectoryOf(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
-    return fail(errno, "cannot fsync the directory");
+  if (const int err = SyncDirectory(DirectoryOf(path)); err != 0) {
+    return fail(err, "cannot fsync the directory");
   }
   return absl::OkStatus();
 }

@@ -19,6 +19,10 @@ namespace garden {
 // ErrnoStatus (common/status_util.h) does: a missing directory is NOT_FOUND.
 absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes);
 
+// fsync of the directory `dir`, which makes the renames done in it durable.
+// Errors start with "<dir>: ", mapped as WriteFileAtomic's.
+absl::Status FsyncDirectory(const std::string& dir);
+
 // The whole file. NOT_FOUND or PERMISSION_DENIED (or UNKNOWN, for a
 // directory, say) with a message starting with "<path>: ".
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);

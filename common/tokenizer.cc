@@ -21,7 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/absl_compat.h"
-#include "common/status_util.h"
+#include "common/file_util.h"
 #include "nlohmann/json.hpp"
 
 namespace garden {
@@ -497,20 +497,9 @@ int32_t IdOf(const Json& v, std::string_view where) {
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
     const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  auto os_error = [&path](int err, std::string_view what) -> absl::Status {
-    return ErrnoStatus(path, err, what);
-  };
-  if (f == nullptr) return os_error(errno, "cannot open");
-  std::string text;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const bool failed = std::ferror(f);
-  const int err = errno;
-  std::fclose(f);
-  if (failed) return os_error(err, "cannot read");  // EISDIR for a directory
-  return FromJson(text, path);
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  return FromJson(*text, path);
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(

@@ -91,16 +91,6 @@ const std::vector<TrainPreset>& Presets() {
 
 // ------------------------------------------------------------ file moves ---
 
-absl::Status FsyncDir(const std::string& dir) {
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(dir, errno, "open");
-  const int rc = fsync(fd);
-  const int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus(dir, err, "fsync");
-  return absl::OkStatus();
-}
-
 absl::Status MakeDirs(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -135,7 +125,7 @@ absl::Status Publish(const std::string& staged, const std::string& target) {
     }
     if (auto s = RemoveTree(staged); !s.ok()) return s;
   }
-  return FsyncDir(fs::path(target).parent_path().string());
+  return FsyncDirectory(fs::path(target).parent_path().string());
 }
 
 // Moves `path` (file or folder) out of sight, then deletes it.
