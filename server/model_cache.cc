@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include <xxhash.h>
+
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "spdlog/spdlog.h"
 
 namespace garden {
@@ -130,10 +133,23 @@ absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(
     auto it = tokenizers_.find(path);
     if (it != tokenizers_.end()) return it->second;
   }
-  auto loaded = Tokenizer::Load(path);
+  auto bytes = ReadFileToString(path);
+  if (!bytes.ok()) return bytes.status();
+  const XXH128_hash_t hash = XXH3_128bits(bytes->data(), bytes->size());
+  const auto content = std::make_tuple(hash.high64, hash.low64, bytes->size());
+  {
+    std::lock_guard lock(mu_);
+    auto it = tokenizers_by_content_.find(content);
+    if (it != tokenizers_by_content_.end()) {
+      return tokenizers_.try_emplace(path, it->second).first->second;
+    }
+  }
+  auto loaded = Tokenizer::FromJson(*bytes, path);
   if (!loaded.ok()) return loaded.status();
   std::shared_ptr<const Tokenizer> shared = std::move(*loaded);
   std::lock_guard lock(mu_);
+  shared = tokenizers_by_content_.try_emplace(content, std::move(shared))
+               .first->second;
   return tokenizers_.try_emplace(path, std::move(shared)).first->second;
 }
 

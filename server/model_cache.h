@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "absl/status/statusor.h"
@@ -42,7 +43,9 @@ class ModelCache {
       const CheckpointLocation& where);
 
   // The checkpoint's tokenizer.json, else the fallback; FAILED_PRECONDITION
-  // naming the files looked for when there is neither.
+  // naming the files looked for when there is neither. Files with the same
+  // bytes share one Tokenizer (a suite's steps usually carry copies of one
+  // file), so callers can tell by pointer that two steps tokenize alike.
   absl::StatusOr<std::shared_ptr<const Tokenizer>> TokenizerFor(
       const CheckpointLocation& where);
 
@@ -68,7 +71,11 @@ class ModelCache {
   std::map<Key, std::shared_ptr<Slot>> slots_;
   std::list<Key> recency_;  // most recent first
   uint64_t used_bytes_ = 0;
-  std::map<std::string, std::shared_ptr<const Tokenizer>> tokenizers_;
+  std::map<std::string, std::shared_ptr<const Tokenizer>> tokenizers_;  // by path
+  // By XXH3-128 of the file's bytes and its size.
+  std::map<std::tuple<uint64_t, uint64_t, size_t>,
+           std::shared_ptr<const Tokenizer>>
+      tokenizers_by_content_;
 };
 
 }  // namespace garden

@@ -5,8 +5,11 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/bpe_trainer.h"
+#include "common/tokenizer.h"
 #include "server/checkpoint_store.h"
 #include "server/histogram_sweep.h"
+#include "server/model_cache.h"
 #include "tests/brute_force.h"
 #include "tests/test_files.h"
 
@@ -236,6 +239,37 @@ TEST(CheckpointStoreTest, FindsCheckpointsAddedWhileRunning) {
   EXPECT_FALSE(store->Locate(Key("70m"), 1000).ok());
   WritePlain(root.path(), "pythia-70m", 1000, Checkpoint(1000));
   EXPECT_TRUE(store->Locate(Key("70m"), 1000).ok());
+}
+
+TEST(ModelCacheTest, StepsWithTheSameTokenizerBytesShareOneTokenizer) {
+  TempDir root;
+  auto small = TrainByteLevelBpe({"a small corpus", "of two documents"},
+                                 {.vocab_size = 270});
+  auto other = TrainByteLevelBpe(
+      {"another corpus entirely"},
+      {.vocab_size = 270,
+       .special_tokens = {"<|endoftext|>", "<|padding|>", "<|other|>"}});
+  ASSERT_TRUE(small.ok() && other.ok());
+  for (int64_t step : {0, 1, 2}) {
+    WritePlain(root.path(), "pythia-70m", step, Checkpoint(step));
+    testing::WriteFile(
+        root.Join("pythia-70m/step" + std::to_string(step) + "/tokenizer.json"),
+        step == 2 ? *other : *small);
+  }
+  auto store = OpenStore({root.path()});
+  ModelCache cache(*store, {});
+  std::vector<std::shared_ptr<const Tokenizer>> tokenizers;
+  for (int64_t step : {0, 1, 2}) {
+    auto where = store->Locate(Key("70m"), step);
+    ASSERT_TRUE(where.ok()) << where.status();
+    auto tokenizer = cache.TokenizerFor(*where);
+    ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+    tokenizers.push_back(*tokenizer);
+  }
+  EXPECT_EQ(tokenizers[0], tokenizers[1]);
+  EXPECT_NE(tokenizers[0], tokenizers[2]);
+  EXPECT_EQ(tokenizers[2]->Encode("<|other|>"), std::vector<int32_t>{2});
+  EXPECT_NE(tokenizers[0]->Encode("<|other|>"), std::vector<int32_t>{2});
 }
 
 TEST(CheckpointStoreTest, RejectsMissingRoots) {
