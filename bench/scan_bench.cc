@@ -14,8 +14,8 @@
 #include <functional>
 #include <vector>
 
-#include "common/histogram.h"
-#include "common/safetensors.h"
+#include "common/formats/safetensors.h"
+#include "common/stats/histogram.h"
 
 namespace {
 

@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/tokenizer.h"
+#include "common/text/tokenizer.h"
 
 int main(int argc, char** argv) {
   if (argc < 3 || argc > 4) {

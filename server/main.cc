@@ -17,13 +17,14 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/gpt_neox.h"
+#include "common/base/process.h"
+#include "common/model/gpt_neox.h"
 #include "grpcpp/grpcpp.h"
-#include "server/checkpoint_store.h"
-#include "server/dataset_registry.h"
-#include "server/garden_service.h"
-#include "server/model_cache.h"
-#include "server/thread_pool.h"
+#include "server/engine/thread_pool.h"
+#include "server/service/garden_service.h"
+#include "server/store/checkpoint_store.h"
+#include "server/store/dataset_registry.h"
+#include "server/store/model_cache.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
@@ -109,19 +110,8 @@ void OnStopSignal(int sig) {
   [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &byte, 1);
 }
 
-// libgomp (libtorch's OpenMP) reads OMP_WAIT_POLICY once, when it is
-// loaded: its threads otherwise spin between operations and starve the
-// BLAS threads (measured 5x slower generation with 2 threads). Set it and
-// restart once, before anything else runs.
-void EnsurePassiveOpenMP(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-  execv("/proc/self/exe", argv);
-  // If the restart fails the server still works, only slower.
-}
-
 int main(int argc, char** argv) {
-  EnsurePassiveOpenMP(argv);
+  garden::EnsurePassiveOpenMP(argv);
   absl::SetProgramUsageMessage(
       "gardend --listen 127.0.0.1:0 --port-file F --checkpoints DIR "
       "[--checkpoints DIR2] [--threads N] [--tokenizer FILE] [--device auto] "

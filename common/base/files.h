@@ -1,0 +1,32 @@
+// Whole-file reads and crash-safe writes, with errors that name the path.
+#ifndef GARDEN_COMMON_BASE_FILES_H_
+#define GARDEN_COMMON_BASE_FILES_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace garden {
+
+// Writes `bytes` to `path` atomically: readers see the old file or the new
+// one, never a part. The bytes go to a temporary file beside `path` (same
+// directory, so the rename cannot cross file systems), which is fsynced and
+// renamed over `path`; the directory is fsynced too, so the new name survives
+// a crash. The file gets mode 0644. On failure `path` is untouched and the
+// temporary file removed. Errors start with "<path>: " and map errno as
+// ErrnoStatus (common/base/status.h) does: a missing directory is NOT_FOUND.
+absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes);
+
+// fsync of the directory `dir`, which makes the renames done in it durable.
+// Errors start with "<dir>: ", mapped as WriteFileAtomic's.
+absl::Status FsyncDirectory(const std::string& dir);
+
+// The whole file. NOT_FOUND or PERMISSION_DENIED (or UNKNOWN, for a
+// directory, say) with a message starting with "<path>: ".
+absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+}  // namespace garden
+
+#endif  // GARDEN_COMMON_BASE_FILES_H_

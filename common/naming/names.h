@@ -1,0 +1,61 @@
+// How Garden names models and checkpoints, and which names it accepts.
+//
+// A model is (suite, size, variant): ("pythia", "70m", "deduped") is the
+// Hugging Face repository EleutherAI/pythia-70m-deduped, stored on disk as a
+// folder "pythia-70m-deduped" (plain layout) or
+// "models--EleutherAI--pythia-70m-deduped" (hub cache).
+#ifndef GARDEN_COMMON_NAMING_NAMES_H_
+#define GARDEN_COMMON_NAMING_NAMES_H_
+
+#include <compare>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace garden {
+
+inline constexpr std::string_view kDefaultSuite = "pythia";
+inline constexpr std::string_view kDefaultTensor = "embed_out.weight";
+inline constexpr size_t kMaxNameLength = 256;
+
+// INVALID_ARGUMENT unless `value` is 1..kMaxNameLength characters of
+// [A-Za-z0-9._-] and not "." or "..": no '/', NUL or other byte that could
+// reach a path. `field` names the request field in the message.
+absl::Status ValidateName(std::string_view field, std::string_view value);
+
+// Up to `k` names of `have` closest to `want` (names containing it first,
+// then by edit distance), for "did you mean" messages.
+std::vector<std::string> ClosestNames(std::string_view want,
+                                      const std::vector<std::string>& have,
+                                      size_t k = 3);
+
+// "standard" or "deduped" for the names users type: those two, and the
+// paper's aliases "NDD" and "DD" (any case). INVALID_ARGUMENT otherwise.
+absl::StatusOr<std::string> CanonicalVariant(std::string_view variant);
+
+struct ModelKey {
+  std::string suite;    // [a-z0-9]+ as found on disk
+  std::string size;     // [a-z0-9.]+
+  std::string variant;  // "standard" | "deduped"
+
+  // "pythia-70m-deduped", "pythia-70m".
+  std::string Name() const;
+  auto operator<=>(const ModelKey&) const = default;
+
+  // Parses a folder or repository name "<suite>-<size>[-deduped]".
+  static std::optional<ModelKey> FromRepoName(std::string_view name);
+};
+
+// Validates and canonicalises a model address from a request: suite defaults
+// to "pythia", the variant's aliases are resolved, every name validated.
+absl::StatusOr<ModelKey> MakeModelKey(std::string_view suite,
+                                      std::string_view size,
+                                      std::string_view variant);
+
+}  // namespace garden
+
+#endif  // GARDEN_COMMON_NAMING_NAMES_H_

@@ -1,0 +1,452 @@
+#include "server/store/checkpoint_store.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/base/absl_compat.h"
+#include "common/naming/step_spec.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+
+namespace garden {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kSingleFile = "model.safetensors";
+constexpr std::string_view kShardIndex = "model.safetensors.index.json";
+constexpr std::string_view kConfig = "config.json";
+constexpr std::string_view kTokenizer = "tokenizer.json";
+constexpr uint64_t kMaxSmallFile = 64ull << 20;
+
+bool IsDir(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(p, ec);
+}
+
+bool IsFile(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);  // follows symlinks (hub cache blobs)
+}
+
+bool Inside(const std::string& path, const std::string& root) {
+  return path == root || (absl::StartsWith(path, root) &&
+                          (root.back() == '/' || path[root.size()] == '/'));
+}
+
+std::optional<int64_t> ParseStepName(std::string_view name) {
+  if (!absl::StartsWith(ToAbsl(name), "step") || name.size() == 4) {
+    return std::nullopt;
+  }
+  int64_t step = 0;
+  for (char c : name.substr(4)) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)))
+      return std::nullopt;
+    step = step * 10 + (c - '0');
+    if (step > kMaxStep) return std::nullopt;
+  }
+  return step;
+}
+
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot be opened"));
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  std::string text = out.str();
+  if (text.size() > kMaxSmallFile) {
+    return absl::DataLossError(absl::StrCat(
+        path, ": ", text.size(), " bytes exceeds the limit ", kMaxSmallFile));
+  }
+  return text;
+}
+
+bool HasWeights(const fs::path& dir) {
+  return IsFile(dir / kSingleFile) || IsFile(dir / kShardIndex);
+}
+
+// Catalog under construction during a scan.
+class Scanner {
+ public:
+  explicit Scanner(
+      std::map<ModelKey,
+               std::pair<ModelListing, std::map<int64_t, CheckpointLocation>>>*
+          out)
+      : out_(out) {}
+
+  void ScanRoot(const std::string& root) {
+    const fs::path root_path(root);
+    if (auto key = ModelKey::FromRepoName(root_path.filename().string())) {
+      ScanPlainModel(root, root_path, *key);
+    }
+    std::error_code ec;
+    for (fs::directory_iterator it(root_path, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const std::string name = it->path().filename().string();
+      if (absl::StartsWith(name, "models--")) {
+        ScanHubRepo(root, it->path(), name);
+      } else if (auto key = ModelKey::FromRepoName(name)) {
+        ScanPlainModel(root, it->path(), *key);
+      }
+    }
+    if (ec) spdlog::warn("scanning {}: {}", root, ec.message());
+  }
+
+ private:
+  void ScanPlainModel(const std::string& root, const fs::path& dir,
+                      const ModelKey& key) {
+    if (!IsDir(dir)) return;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const auto step = ParseStepName(it->path().filename().string());
+      if (!step || !HasWeights(it->path())) continue;
+      const std::string repo =
+          key.suite == "pythia" ? "EleutherAI/" + key.Name() : "";
+      Add(root, key, *step, it->path(), repo, "plain");
+    }
+  }
+
+  void ScanHubRepo(const std::string& root, const fs::path& repo_dir,
+                   const std::string& name) {
+    // models--<org>--<repo>; the org may itself contain no "--".
+    std::vector<std::string> parts = absl::StrSplit(name, "--");
+    if (parts.size() != 3) return;
+    const auto key = ModelKey::FromRepoName(parts[2]);
+    if (!key) return;
+    const fs::path refs = repo_dir / "refs";
+    std::error_code ec;
+    for (fs::directory_iterator it(refs, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const auto step = ParseStepName(it->path().filename().string());
+      if (!step || !IsFile(it->path())) continue;
+      auto commit = ReadSmallFile(it->path().string());
+      if (!commit.ok()) continue;
+      const std::string hash(absl::StripAsciiWhitespace(*commit));
+      if (hash.empty() || hash.size() > 64 ||
+          !std::all_of(hash.begin(), hash.end(), [](char c) {
+            return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+          })) {
+        spdlog::warn("{}: not a commit id, skipped", it->path().string());
+        continue;
+      }
+      const fs::path snapshot = repo_dir / "snapshots" / hash;
+      if (!HasWeights(snapshot)) continue;
+      Add(root, *key, *step, snapshot, parts[1] + "/" + parts[2], "hf-cache");
+    }
+  }
+
+  void Add(const std::string& root, const ModelKey& key, int64_t step,
+           const fs::path& dir, const std::string& repo_id,
+           const std::string& layout) {
+    std::error_code ec;
+    const std::string canonical = fs::canonical(dir, ec).string();
+    if (ec || !Inside(canonical, root)) {
+      spdlog::warn("{} resolves outside root {}, skipped", dir.string(), root);
+      return;
+    }
+    auto& [listing, checkpoints] = (*out_)[key];
+    if (listing.steps.empty() && checkpoints.empty()) {
+      listing.key = key;
+      listing.repo_id = repo_id;
+      listing.layout = layout;
+    }
+    if (checkpoints.count(step)) {
+      spdlog::debug("{} step {} found again at {}; keeping {}", key.Name(),
+                    step, canonical, checkpoints[step].dir);
+      return;
+    }
+    checkpoints[step] = CheckpointLocation{key, step, root, canonical};
+  }
+
+  std::map<ModelKey,
+           std::pair<ModelListing, std::map<int64_t, CheckpointLocation>>>*
+      out_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(
+    Options options) {
+  std::vector<std::string> roots;
+  for (const auto& root : options.roots) {
+    std::error_code ec;
+    const fs::path canonical = fs::canonical(root, ec);
+    if (ec || !IsDir(canonical)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint root \"", root, "\" is not an existing folder"));
+    }
+    roots.push_back(canonical.string());
+  }
+  auto store = std::unique_ptr<CheckpointStore>(
+      new CheckpointStore(std::move(options), std::move(roots)));
+  store->Refresh();
+  return store;
+}
+
+CheckpointStore::CheckpointStore(Options options,
+                                 std::vector<std::string> roots)
+    : options_(std::move(options)), roots_(std::move(roots)) {}
+
+void CheckpointStore::Refresh() {
+  std::map<ModelKey,
+           std::pair<ModelListing, std::map<int64_t, CheckpointLocation>>>
+      found;
+  Scanner scanner(&found);
+  for (const auto& root : roots_) scanner.ScanRoot(root);
+  auto catalog = std::make_shared<Catalog>();
+  size_t checkpoints = 0;
+  for (auto& [key, entry] : found) {
+    Model& model = (*catalog)[key];
+    model.listing = std::move(entry.first);
+    model.checkpoints = std::move(entry.second);
+    for (const auto& [step, _] : model.checkpoints) {
+      model.listing.steps.push_back(step);
+    }
+    checkpoints += model.checkpoints.size();
+  }
+  spdlog::debug("scanned {} roots: {} models, {} checkpoints", roots_.size(),
+                catalog->size(), checkpoints);
+  std::lock_guard lock(mu_);
+  catalog_ = std::move(catalog);
+  last_scan_ = std::chrono::steady_clock::now();
+}
+
+std::shared_ptr<const CheckpointStore::Catalog> CheckpointStore::Snapshot()
+    const {
+  std::lock_guard lock(mu_);
+  return catalog_;
+}
+
+void CheckpointStore::MaybeRescan() {
+  {
+    std::lock_guard lock(mu_);
+    if (std::chrono::steady_clock::now() - last_scan_ <
+        options_.rescan_interval) {
+      return;
+    }
+  }
+  Refresh();
+}
+
+std::vector<ModelListing> CheckpointStore::ListModels(
+    std::string_view suite_filter) const {
+  std::vector<ModelListing> out;
+  for (const auto& [key, model] : *Snapshot()) {
+    if (suite_filter.empty() || key.suite == suite_filter) {
+      out.push_back(model.listing);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<ModelListing> CheckpointStore::FindModel(const ModelKey& key) {
+  auto catalog = Snapshot();
+  if (!catalog->count(key)) {
+    MaybeRescan();
+    catalog = Snapshot();
+  }
+  auto it = catalog->find(key);
+  if (it != catalog->end()) return it->second.listing;
+  std::vector<std::string> names;
+  for (const auto& [k, _] : *catalog) names.push_back(k.Name());
+  if (names.empty()) {
+    return absl::NotFoundError(
+        absl::StrCat("model ", key.Name(), " not found: the checkpoint roots (",
+                     absl::StrJoin(roots_, ", "), ") hold no models"));
+  }
+  return absl::NotFoundError(absl::StrCat(
+      "model ", key.Name(), " (suite ", key.suite, ", size ", key.size,
+      ", variant ", key.variant, ") not found; closest present: ",
+      absl::StrJoin(ClosestNames(key.Name(), names, 4), ", ")));
+}
+
+absl::StatusOr<CheckpointLocation> CheckpointStore::Locate(const ModelKey& key,
+                                                           int64_t step) {
+  auto model = FindModel(key);
+  if (!model.ok()) return model.status();
+  auto find = [&]() -> std::optional<CheckpointLocation> {
+    auto catalog = Snapshot();
+    auto model_it = catalog->find(key);
+    if (model_it == catalog->end()) return std::nullopt;
+    auto it = model_it->second.checkpoints.find(step);
+    if (it == model_it->second.checkpoints.end()) return std::nullopt;
+    return it->second;
+  };
+  if (auto found = find()) return *found;
+  MaybeRescan();  // the step may have been downloaded since the last scan
+  if (auto found = find()) return *found;
+  if (auto again = FindModel(key); again.ok()) model = std::move(again);
+  return absl::NotFoundError(absl::StrCat(
+      "step ", step, " is not present for ", key.Name(),
+      "; nearest present: ", FormatSteps(NearestSteps(model->steps, step))));
+}
+
+absl::StatusOr<std::vector<CheckpointLocation>> CheckpointStore::LocateAll(
+    const ModelKey& key, const std::vector<int64_t>& steps) {
+  std::vector<CheckpointLocation> out;
+  for (int64_t step : steps) {
+    auto where = Locate(key, step);
+    if (!where.ok()) return where.status();
+    out.push_back(*std::move(where));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> CheckpointStore::ResolveInside(
+    const CheckpointLocation& where, std::string_view file) const {
+  if (auto s = ValidateName("checkpoint file", file); !s.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(where.dir, ": refers to a bad file name: ", s.message()));
+  }
+  const fs::path path = fs::path(where.dir) / std::string(file);
+  std::error_code ec;
+  const fs::path canonical = fs::canonical(path, ec);
+  if (ec) {
+    return absl::NotFoundError(absl::StrCat(path.string(), ": ", ec.message()));
+  }
+  if (!Inside(canonical.string(), where.root)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(path.string(), " resolves to ", canonical.string(),
+                     ", outside the checkpoint root ", where.root));
+  }
+  return canonical.string();
+}
+
+absl::StatusOr<std::map<std::string, std::string>>
+CheckpointStore::ReadShardIndex(const CheckpointLocation& where) const {
+  auto path = ResolveInside(where, kShardIndex);
+  if (!path.ok()) return path.status();
+  auto text = ReadSmallFile(*path);
+  if (!text.ok()) return text.status();
+  const auto index = nlohmann::json::parse(*text, nullptr, false);
+  if (index.is_discarded() || !index.is_object() ||
+      !index.contains("weight_map") || !index["weight_map"].is_object()) {
+    return absl::DataLossError(absl::StrCat(
+        *path,
+        ": not a shard index (a JSON object with a \"weight_map\" object)"));
+  }
+  std::map<std::string, std::string> map;
+  for (const auto& [name, file] : index["weight_map"].items()) {
+    if (!file.is_string()) {
+      return absl::DataLossError(absl::StrCat(*path, ": weight_map entry \"",
+                                              name, "\" is not a file name"));
+    }
+    map[name] = file.get<std::string>();
+  }
+  return map;
+}
+
+absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
+    const CheckpointLocation& where, std::string_view tensor) const {
+  if (auto s = ValidateName("tensor", tensor); !s.ok()) return s;
+  std::string file(kSingleFile);
+  if (IsFile(fs::path(where.dir) / kShardIndex)) {
+    auto index = ReadShardIndex(where);
+    if (!index.ok()) return index.status();
+    auto it = index->find(std::string(tensor));
+    if (it == index->end()) {
+      std::vector<std::string> names;
+      for (const auto& [name, _] : *index) names.push_back(name);
+      return absl::NotFoundError(absl::StrCat(
+          "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(),
+          " step ", where.step,
+          "; closest: ", absl::StrJoin(ClosestNames(tensor, names), ", ")));
+    }
+    file = it->second;
+  }
+  auto path = ResolveInside(where, file);
+  if (!path.ok()) {
+    if (absl::IsNotFound(path.status()) && file != kSingleFile) {
+      return absl::DataLossError(absl::StrCat(
+          where.dir, ": the shard index names ", file, ", which is missing"));
+    }
+    return path.status();
+  }
+  auto opened = SafetensorsFile::Open(*path);
+  if (!opened.ok()) return opened.status();
+  std::shared_ptr<const SafetensorsFile> shared = std::move(*opened);
+  const TensorInfo* info = shared->Find(tensor);
+  if (info == nullptr) {
+    std::vector<std::string> names;
+    for (const auto& t : shared->tensors()) names.push_back(t.name);
+    return absl::NotFoundError(absl::StrCat(
+        "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(), " step ",
+        where.step,
+        "; closest: ", absl::StrJoin(ClosestNames(tensor, names), ", ")));
+  }
+  return TensorHandle{std::move(shared), info};
+}
+
+absl::StatusOr<std::vector<CheckpointStore::WeightFile>>
+CheckpointStore::OpenWeightFiles(const CheckpointLocation& where) const {
+  std::set<std::string> names;
+  if (IsFile(fs::path(where.dir) / kShardIndex)) {
+    auto index = ReadShardIndex(where);
+    if (!index.ok()) return index.status();
+    for (const auto& [_, file] : *index) names.insert(file);
+  } else {
+    names.insert(std::string(kSingleFile));
+  }
+  std::vector<WeightFile> files;
+  for (const auto& name : names) {
+    auto path = ResolveInside(where, name);
+    if (!path.ok()) {
+      if (absl::IsNotFound(path.status()) && name != kSingleFile) {
+        return absl::DataLossError(absl::StrCat(
+            where.dir, ": the shard index names ", name, ", which is missing"));
+      }
+      return path.status();
+    }
+    auto opened = SafetensorsFile::Open(*path);
+    if (!opened.ok()) return opened.status();
+    files.push_back(WeightFile{name, std::move(*opened)});
+  }
+  return files;
+}
+
+absl::StatusOr<std::vector<TensorListing>> CheckpointStore::ListTensors(
+    const CheckpointLocation& where) const {
+  auto files = OpenWeightFiles(where);
+  if (!files.ok()) return files.status();
+  std::vector<TensorListing> out;
+  for (const auto& [name, file] : *files) {
+    for (const auto& info : file->tensors()) {
+      out.push_back(TensorListing{info, name});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.info.name < b.info.name;
+  });
+  return out;
+}
+
+absl::StatusOr<std::string> CheckpointStore::TokenizerPath(
+    const CheckpointLocation& where) const {
+  if (!IsFile(fs::path(where.dir) / kTokenizer)) return std::string();
+  return ResolveInside(where, kTokenizer);
+}
+
+absl::StatusOr<std::string> CheckpointStore::ReadConfig(
+    const CheckpointLocation& where) const {
+  if (!IsFile(fs::path(where.dir) / kConfig)) return std::string();
+  auto path = ResolveInside(where, kConfig);
+  if (!path.ok()) return path.status();
+  return ReadSmallFile(*path);
+}
+
+}  // namespace garden

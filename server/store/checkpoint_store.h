@@ -1,0 +1,134 @@
+// The one place that knows where checkpoints live and how they are named.
+//
+// A store scans its roots for two layouts:
+//   plain     ROOT/<suite>-<size>[-deduped]/step<N>/{config.json,
+//   model.safetensors} hub cache ROOT/models--<org>--<suite>-<size>[-deduped]/
+//                 {refs/step<N>, snapshots/<commit>/...}
+// A root may also be a model folder of the plain layout itself. Checkpoints
+// hold either model.safetensors or model.safetensors.index.json and shards.
+// Every path is resolved and checked to lie inside its root before it is
+// opened; names from requests are only ever compared with names found on
+// disk, never joined into paths.
+#ifndef GARDEN_SERVER_STORE_CHECKPOINT_STORE_H_
+#define GARDEN_SERVER_STORE_CHECKPOINT_STORE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/formats/safetensors.h"
+#include "common/naming/names.h"
+
+namespace garden {
+
+struct CheckpointLocation {
+  ModelKey model;
+  int64_t step = 0;
+  std::string root;  // canonical root the checkpoint was found under
+  std::string dir;   // folder holding the checkpoint's files
+};
+
+struct ModelListing {
+  ModelKey key;
+  std::vector<int64_t> steps;  // ascending
+  std::string repo_id;         // "EleutherAI/pythia-70m-deduped" where known
+  std::string layout;          // "plain" or "hf-cache"
+};
+
+// One tensor of a checkpoint, its file mapped.
+struct TensorHandle {
+  std::shared_ptr<const SafetensorsFile> file;
+  const TensorInfo* info = nullptr;  // owned by file
+};
+
+struct TensorListing {
+  TensorInfo info;
+  std::string file;  // base name of the file holding it
+};
+
+class CheckpointStore {
+ public:
+  struct Options {
+    std::vector<std::string> roots;
+    // A lookup that misses rescans the roots (new downloads appear without a
+    // restart), at most this often.
+    std::chrono::milliseconds rescan_interval{1000};
+  };
+
+  // INVALID_ARGUMENT if a root is not an existing folder.
+  static absl::StatusOr<std::unique_ptr<CheckpointStore>> Open(Options options);
+
+  // Rescans every root.
+  void Refresh();
+
+  std::vector<ModelListing> ListModels(std::string_view suite_filter) const;
+
+  // NOT_FOUND naming the models that do exist nearby.
+  absl::StatusOr<ModelListing> FindModel(const ModelKey& key);
+
+  // NOT_FOUND naming the nearest present steps.
+  absl::StatusOr<CheckpointLocation> Locate(const ModelKey& key, int64_t step);
+
+  // Locate for each of `steps`, stopping at the first missing one.
+  absl::StatusOr<std::vector<CheckpointLocation>> LocateAll(
+      const ModelKey& key, const std::vector<int64_t>& steps);
+
+  // Opens the file holding `tensor` and only that one. NOT_FOUND with close
+  // names when the checkpoint lacks it; DATA_LOSS naming the file when a
+  // file is corrupt; PERMISSION_DENIED for paths escaping the root.
+  absl::StatusOr<TensorHandle> OpenTensor(const CheckpointLocation& where,
+                                          std::string_view tensor) const;
+
+  absl::StatusOr<std::vector<TensorListing>> ListTensors(
+      const CheckpointLocation& where) const;
+
+  // Every weight file of the checkpoint (the single file, or each shard the
+  // index names), opened and validated.
+  struct WeightFile {
+    std::string name;  // as the checkpoint names it (hub blobs have others)
+    std::shared_ptr<const SafetensorsFile> file;
+  };
+  absl::StatusOr<std::vector<WeightFile>> OpenWeightFiles(
+      const CheckpointLocation& where) const;
+
+  // The tokenizer.json beside the checkpoint's weights, or "" when it has
+  // none.
+  absl::StatusOr<std::string> TokenizerPath(
+      const CheckpointLocation& where) const;
+
+  // The checkpoint's config.json, or "" when it has none.
+  absl::StatusOr<std::string> ReadConfig(const CheckpointLocation& where) const;
+
+  const std::vector<std::string>& roots() const { return roots_; }
+
+ private:
+  struct Model {
+    ModelListing listing;
+    std::map<int64_t, CheckpointLocation> checkpoints;
+  };
+  using Catalog = std::map<ModelKey, Model>;
+
+  explicit CheckpointStore(Options options, std::vector<std::string> roots);
+  std::shared_ptr<const Catalog> Snapshot() const;
+  void MaybeRescan();
+  absl::StatusOr<std::string> ResolveInside(const CheckpointLocation& where,
+                                            std::string_view file) const;
+  // Maps tensor names to shard files for a sharded checkpoint.
+  absl::StatusOr<std::map<std::string, std::string>> ReadShardIndex(
+      const CheckpointLocation& where) const;
+
+  Options options_;
+  std::vector<std::string> roots_;  // canonical
+  mutable std::mutex mu_;
+  std::shared_ptr<const Catalog> catalog_;
+  std::chrono::steady_clock::time_point last_scan_;
+};
+
+}  // namespace garden
+
+#endif  // GARDEN_SERVER_STORE_CHECKPOINT_STORE_H_

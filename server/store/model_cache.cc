@@ -1,0 +1,156 @@
+#include "server/store/model_cache.h"
+
+#include <algorithm>
+
+#include <xxhash.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/files.h"
+#include "spdlog/spdlog.h"
+
+namespace garden {
+namespace {
+
+// Bytes one parameter takes once loaded.
+uint64_t ComputeBytes(const std::string& dtype) {
+  return dtype == "float32" ? 4 : 2;
+}
+
+}  // namespace
+
+ModelCache::ModelCache(const CheckpointStore& store, Options options)
+    : store_(store), options_(std::move(options)) {}
+
+absl::StatusOr<std::pair<std::shared_ptr<const GptNeoxModel>, uint64_t>>
+ModelCache::Load(const CheckpointLocation& where) const {
+  auto config_text = store_.ReadConfig(where);
+  if (!config_text.ok()) return config_text.status();
+  if (config_text->empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(where.model.Name(), " step ", where.step, " has no ",
+                     where.dir, "/config.json, so no model can be built"));
+  }
+  auto config = GptNeoxConfig::FromJson(*config_text);
+  if (!config.ok()) {
+    // The parser's messages start with "config.json: "; say which one.
+    return absl::Status(
+        config.status().code(),
+        absl::StrCat(where.dir, "/", config.status().message()));
+  }
+  auto files = store_.OpenWeightFiles(where);
+  if (!files.ok()) return files.status();
+  std::vector<std::shared_ptr<const SafetensorsFile>> opened;
+  uint64_t parameters = 0;
+  for (const auto& f : *files) {
+    opened.push_back(f.file);
+    for (const auto& t : f.file->tensors()) parameters += t.numel();
+  }
+  SafetensorsWeightSource source(std::move(opened));
+  LoadOptions load;
+  load.device = options_.device;
+  load.dtype = options_.dtype;
+  auto model = GptNeoxModel::Load(*config, source, load);
+  if (!model.ok()) return model.status();
+  spdlog::info("loaded {} step {} on {} ({} parameters)", where.model.Name(),
+               where.step, (*model)->device(), parameters);
+  return std::make_pair(std::shared_ptr<const GptNeoxModel>(std::move(*model)),
+                        parameters * ComputeBytes(options_.dtype));
+}
+
+absl::StatusOr<std::shared_ptr<const GptNeoxModel>> ModelCache::Model(
+    const CheckpointLocation& where) {
+  const Key key{where.model.Name(), where.step};
+  std::shared_ptr<Slot> slot;
+  {
+    std::unique_lock lock(mu_);
+    auto it = slots_.find(key);
+    if (it == slots_.end()) {
+      slot = std::make_shared<Slot>();
+      slots_[key] = slot;
+    } else {
+      slot = it->second;
+      loaded_.wait(lock, [&] { return slot->ready; });
+      if (slot->model.ok() && slots_.count(key)) {
+        recency_.remove(key);
+        recency_.push_front(key);
+      }
+      return slot->model;
+    }
+  }
+  auto result = Load(where);  // outside the lock: loads take seconds
+  {
+    std::lock_guard lock(mu_);
+    slot->ready = true;
+    if (result.ok()) {
+      slot->model = result->first;
+      slot->bytes = result->second;
+      used_bytes_ += slot->bytes;
+      recency_.push_front(key);
+      EvictLocked(key);
+    } else {
+      slot->model = result.status();
+      slots_.erase(key);  // the next request tries again
+    }
+  }
+  loaded_.notify_all();
+  if (!result.ok()) return result.status();
+  return result->first;
+}
+
+void ModelCache::EvictLocked(const Key& keep) {
+  while (used_bytes_ > options_.capacity_bytes && !recency_.empty()) {
+    const Key victim = recency_.back();
+    if (victim == keep) break;  // one model over the budget is still served
+    recency_.pop_back();
+    auto it = slots_.find(victim);
+    if (it == slots_.end()) continue;
+    used_bytes_ -= it->second->bytes;
+    spdlog::info("evicted {} step {} from the model cache", victim.first,
+                 victim.second);
+    slots_.erase(it);
+  }
+}
+
+uint64_t ModelCache::cached_bytes() const {
+  std::lock_guard lock(mu_);
+  return used_bytes_;
+}
+
+absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(
+    const CheckpointLocation& where) {
+  auto beside = store_.TokenizerPath(where);
+  if (!beside.ok()) return beside.status();
+  const std::string path =
+      beside->empty() ? options_.fallback_tokenizer : *beside;
+  if (path.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no tokenizer for ", where.model.Name(), " step ",
+                     where.step, ": looked for ", where.dir,
+                     "/tokenizer.json, and gardend has no --tokenizer file"));
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto it = tokenizers_.find(path);
+    if (it != tokenizers_.end()) return it->second;
+  }
+  auto bytes = ReadFileToString(path);
+  if (!bytes.ok()) return bytes.status();
+  const XXH128_hash_t hash = XXH3_128bits(bytes->data(), bytes->size());
+  const auto content = std::make_tuple(hash.high64, hash.low64, bytes->size());
+  {
+    std::lock_guard lock(mu_);
+    auto it = tokenizers_by_content_.find(content);
+    if (it != tokenizers_by_content_.end()) {
+      return tokenizers_.try_emplace(path, it->second).first->second;
+    }
+  }
+  auto loaded = Tokenizer::FromJson(*bytes, path);
+  if (!loaded.ok()) return loaded.status();
+  std::shared_ptr<const Tokenizer> shared = std::move(*loaded);
+  std::lock_guard lock(mu_);
+  shared = tokenizers_by_content_.try_emplace(content, std::move(shared))
+               .first->second;
+  return tokenizers_.try_emplace(path, std::move(shared)).first->second;
+}
+
+}  // namespace garden

@@ -1,0 +1,592 @@
+// Plots: ticks and layout computed directly; rendered PNGs read back with
+// cairo and checked pixel by pixel where the layout says things must be.
+#include "client/plot/plot.h"
+
+#include <cairo.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_files.h"
+
+namespace garden::plot {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// A PNG read back into memory.
+class Png {
+ public:
+  explicit Png(const std::string& path)
+      : surface_(cairo_image_surface_create_from_png(path.c_str()),
+                 &cairo_surface_destroy) {
+    cairo_surface_flush(surface_.get());
+  }
+  bool ok() const {
+    return cairo_surface_status(surface_.get()) == CAIRO_STATUS_SUCCESS;
+  }
+  int width() const { return cairo_image_surface_get_width(surface_.get()); }
+  int height() const { return cairo_image_surface_get_height(surface_.get()); }
+
+  // The pixel holding page point (x, y) of a figure drawn at `scale`.
+  Rgb At(double x, double y, double scale) const {
+    return Pixel(static_cast<int>(x * scale), static_cast<int>(y * scale));
+  }
+  Rgb Pixel(int px, int py) const {
+    const unsigned char* data = cairo_image_surface_get_data(surface_.get());
+    const int stride = cairo_image_surface_get_stride(surface_.get());
+    const uint32_t argb =
+        *reinterpret_cast<const uint32_t*>(data + py * stride + px * 4);
+    return Rgb{((argb >> 16) & 0xff) / 255.0, ((argb >> 8) & 0xff) / 255.0,
+               (argb & 0xff) / 255.0};
+  }
+
+ private:
+  std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface_;
+};
+
+double Distance(const Rgb& a, const Rgb& b) {
+  return std::max({std::abs(a.r - b.r), std::abs(a.g - b.g),
+                   std::abs(a.b - b.b)});
+}
+
+MATCHER_P(NearColor, expected, "") {
+  const double d = Distance(arg, expected);
+  *result_listener << "rgb(" << arg.r * 255 << ", " << arg.g * 255 << ", "
+                   << arg.b * 255 << "), off by " << d * 255 << "/255";
+  return d <= 2.5 / 255;
+}
+
+constexpr Rgb kWhite{1, 1, 1};
+
+std::vector<std::string> Listing(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<double> Values(const std::vector<Tick>& ticks, bool labelled) {
+  std::vector<double> values;
+  for (const Tick& t : ticks) {
+    if (t.label.empty() != labelled) values.push_back(t.value);
+  }
+  return values;
+}
+
+std::vector<std::string> Labels(const std::vector<Tick>& ticks) {
+  std::vector<std::string> labels;
+  for (const Tick& t : ticks) {
+    if (!t.label.empty()) labels.push_back(t.label);
+  }
+  return labels;
+}
+
+// --- Scales and ticks.
+
+TEST(PlotTransformTest, ScalesAndWhatTheyCannotShow) {
+  EXPECT_EQ(Transform(Scale::kLinear, -2.5), -2.5);
+  EXPECT_DOUBLE_EQ(Transform(Scale::kLog10, 1000), 3);
+  EXPECT_DOUBLE_EQ(Transform(Scale::kLog1p, 0), 0);
+  EXPECT_DOUBLE_EQ(Transform(Scale::kLog1p, 143000), std::log1p(143000.0));
+  EXPECT_TRUE(std::isnan(Transform(Scale::kLog10, 0)));
+  EXPECT_TRUE(std::isnan(Transform(Scale::kLog10, -1)));
+  EXPECT_TRUE(std::isnan(Transform(Scale::kLog1p, -1)));
+  EXPECT_TRUE(std::isnan(Transform(Scale::kLinear, kNaN)));
+  EXPECT_TRUE(std::isnan(Transform(Scale::kLinear, kInf)));
+}
+
+TEST(PlotTicksTest, Log1pLabelsStepsAtZeroAndDecades) {
+  const std::vector<Tick> ticks = Ticks(Scale::kLog1p, 0, 143000, 8);
+  EXPECT_THAT(Values(ticks, true),
+              ElementsAre(0, 1, 10, 100, 1000, 10000, 100000));
+  EXPECT_THAT(Labels(ticks), ElementsAre("0", "1", "10", "100", "1000",
+                                         "10000", "100000"));
+  const std::vector<double> minor = Values(ticks, false);
+  EXPECT_THAT(minor, ::testing::Contains(20));
+  EXPECT_THAT(minor, ::testing::Contains(90000));
+  for (double v : minor) EXPECT_GT(v, 1) << "no minor ticks between 0 and 1";
+}
+
+TEST(PlotTicksTest, Log1pWithFewDecadesCountsPlainly) {
+  EXPECT_THAT(Labels(Ticks(Scale::kLog1p, 0, 5, 8)),
+              ElementsAre("0", "1", "2", "3", "4", "5"));
+}
+
+TEST(PlotTicksTest, LinearStepsAreOneTwoOrFiveTimesAPowerOfTen) {
+  EXPECT_THAT(Labels(Ticks(Scale::kLinear, -0.013, 0.047, 8)),
+              ElementsAre("-0.01", "0.00", "0.01", "0.02", "0.03", "0.04"));
+  EXPECT_THAT(Values(Ticks(Scale::kLinear, 0, 100, 8), true),
+              ElementsAre(0, 20, 40, 60, 80, 100));
+  EXPECT_THAT(Labels(Ticks(Scale::kLinear, 0, 3e6, 4)),
+              ElementsAre("0", "1e6", "2e6", "3e6"));
+}
+
+TEST(PlotTicksTest, Log10Decades) {
+  const std::vector<Tick> ticks = Ticks(Scale::kLog10, 1e-3, 100, 8);
+  EXPECT_THAT(Labels(ticks),
+              ElementsAre("0.001", "0.01", "0.1", "1", "10", "100"));
+  EXPECT_THAT(Values(ticks, false), ::testing::Contains(0.05));
+  // 17 decades, at most 8 labels: every third, the others unlabelled.
+  const std::vector<Tick> wide = Ticks(Scale::kLog10, 1e-8, 1e8, 8);
+  EXPECT_THAT(Labels(wide), ElementsAre("1e-6", "0.001", "1", "1000", "1e6"));
+  EXPECT_EQ(wide.size(), 17u);
+  // Less than a decade: linear ticks.
+  EXPECT_THAT(Values(Ticks(Scale::kLog10, 2, 8, 8), true),
+              ElementsAre(2, 3, 4, 5, 6, 7, 8));
+}
+
+TEST(PlotTicksTest, DegenerateRangesHaveNoTicks) {
+  EXPECT_TRUE(Ticks(Scale::kLinear, 1, 1).empty());
+  EXPECT_TRUE(Ticks(Scale::kLinear, 2, 1).empty());
+  EXPECT_TRUE(Ticks(Scale::kLinear, kNaN, 1).empty());
+  EXPECT_TRUE(Ticks(Scale::kLog10, -1, 10).empty());
+}
+
+// --- Layout.
+
+TEST(PlotLayoutTest, Log1pAxisPlacesStepsByLogOfOnePlusStep) {
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  panel.x = {.label = "step", .scale = Scale::kLog1p, .min = 0, .max = 143000};
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  const PanelLayout& p = layout->panels[0];
+  EXPECT_DOUBLE_EQ(p.PageX(0), p.plot.x);
+  EXPECT_DOUBLE_EQ(p.PageX(143000), p.plot.x + p.plot.width);
+  EXPECT_NEAR(p.PageX(1000),
+              p.plot.x + p.plot.width * std::log1p(1000.0) /
+                             std::log1p(143000.0),
+              1e-9);
+  EXPECT_TRUE(std::isnan(p.PageX(-2)));
+  EXPECT_THAT(Labels(p.x_ticks), ElementsAre("0", "1", "10", "100", "1000",
+                                             "10000", "100000"));
+}
+
+TEST(PlotLayoutTest, GridOfPanelsRowByRow) {
+  Figure figure{.title = "t", .columns = 2};
+  figure.panels.resize(3);
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  ASSERT_EQ(layout->panels.size(), 3u);
+  const Rect& a = layout->panels[0].cell;
+  const Rect& b = layout->panels[1].cell;
+  const Rect& c = layout->panels[2].cell;
+  EXPECT_EQ(b.x - a.x, figure.panel_width);
+  EXPECT_EQ(b.y, a.y);
+  EXPECT_EQ(c.x, a.x);
+  EXPECT_EQ(c.y - a.y, figure.panel_height);
+  EXPECT_GE(layout->width, 2 * figure.panel_width);
+  EXPECT_LT(layout->width, 2 * figure.panel_width + 40);
+  EXPECT_GE(layout->height, 2 * figure.panel_height);
+  for (const PanelLayout& p : layout->panels) {
+    EXPECT_GT(p.plot.x, p.cell.x);
+    EXPECT_LT(p.plot.x + p.plot.width, p.cell.x + p.cell.width);
+    EXPECT_GT(p.plot.y, p.cell.y);
+    EXPECT_LT(p.plot.y + p.plot.height, p.cell.y + p.cell.height);
+  }
+}
+
+TEST(PlotLayoutTest, RangesFollowTheData) {
+  Figure figure;
+  Panel& points = figure.panels.emplace_back();
+  points.series.push_back({.x = {0, 10}, .y = {-1, 1}});
+  Panel& heat = figure.panels.emplace_back();
+  heat.heat = {{.x = 0, .lo = -2, .hi = 2, .counts = {1, 2}},
+               {.x = 1, .lo = -1, .hi = 3, .counts = {1}},
+               {.x = 3, .lo = -1, .hi = 1, .counts = {5, 5, 5}}};
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  // Points: a small margin beyond them.
+  const PanelLayout& p = layout->panels[0];
+  EXPECT_LT(p.x.min, 0);
+  EXPECT_GT(p.x.min, -1);
+  EXPECT_GT(p.x.max, 10);
+  EXPECT_LT(p.x.max, 11);
+  EXPECT_LT(p.y.min, -1);
+  EXPECT_GT(p.y.max, 1);
+  EXPECT_FALSE(p.colorbar.has_value());
+  // Heat cells: exactly their extent, columns meeting halfway.
+  const PanelLayout& h = layout->panels[1];
+  EXPECT_DOUBLE_EQ(h.x.min, -0.5);
+  EXPECT_DOUBLE_EQ(h.x.max, 4);
+  EXPECT_DOUBLE_EQ(h.y.min, -2);
+  EXPECT_DOUBLE_EQ(h.y.max, 3);
+  ASSERT_TRUE(h.colorbar.has_value());
+  EXPECT_GT(h.colorbar->x, h.plot.x + h.plot.width);
+}
+
+TEST(PlotLayoutTest, RejectsOptionsThatMakeNoSense) {
+  Figure figure;
+  figure.panels.emplace_back().y = {.scale = Scale::kLog10, .min = 0};
+  EXPECT_EQ(Layout(figure).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  figure.panels[0].y = {.min = 2, .max = 1};
+  EXPECT_EQ(Layout(figure).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  figure.panels[0].y = {};
+  figure.panels[0].series.push_back({.label = "bad", .x = {1, 2}, .y = {1}});
+  const absl::Status mismatch = Layout(figure).status();
+  EXPECT_EQ(mismatch.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(mismatch.message()), HasSubstr("\"bad\""));
+
+  Figure no_columns{.columns = 0};
+  EXPECT_EQ(Layout(no_columns).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Figure tiny{.panel_width = 10};
+  EXPECT_EQ(Layout(tiny).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// --- Rendering.
+
+TEST(PlotRenderTest, HeatmapColoursFollowLogDensity) {
+  testing::TempDir dir;
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  panel.x = {.label = "step", .scale = Scale::kLog1p};
+  panel.y = {.label = "value"};
+  // Bin 1 holds the densest values; bin 3 is 100x sparser (2 of the 4
+  // decades below it); bins 0 and 2 are empty.
+  for (double step : {0.0, 10.0, 1000.0}) {
+    panel.heat.push_back(
+        {.x = step, .lo = -1, .hi = 1, .counts = {0, 100, 0, 1}});
+  }
+  const std::string path = dir.Join("heat.png");
+  ASSERT_TRUE(Render(figure, path).ok());
+  Png png(path);
+  ASSERT_TRUE(png.ok());
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(png.width(), std::ceil(layout->width * figure.png_scale));
+  EXPECT_EQ(png.height(), std::ceil(layout->height * figure.png_scale));
+
+  const PanelLayout& p = layout->panels[0];
+  const double s = figure.png_scale;
+  auto bin_y = [&](int j) { return p.PageY(-1 + 0.5 * (j + 0.5)); };
+  for (double step : {0.0, 10.0, 1000.0}) {
+    const double x = p.PageX(step);
+    EXPECT_THAT(png.At(x, bin_y(1), s), NearColor(HeatColor(1))) << step;
+    EXPECT_THAT(png.At(x, bin_y(3), s), NearColor(HeatColor(0.5))) << step;
+    EXPECT_THAT(png.At(x, bin_y(0), s), NearColor(kWhite)) << step;
+    EXPECT_THAT(png.At(x, bin_y(2), s), NearColor(kWhite)) << step;
+  }
+  // Uneven steps leave no gap: halfway between 10 and 1000 on the axis.
+  const double between = (p.PageX(10) + p.PageX(1000)) / 2;
+  EXPECT_THAT(png.At(between - 2, bin_y(1), s), NearColor(HeatColor(1)));
+  EXPECT_THAT(png.At(between + 2, bin_y(1), s), NearColor(HeatColor(1)));
+  // The colour bar runs from the lowest colour at the bottom to the top one.
+  const Rect& bar = *p.colorbar;
+  for (double y : {bar.y + 3, bar.y + bar.height / 3, bar.y + bar.height - 3}) {
+    const double centre = (std::floor(y * s) + 0.5) / s;  // of the pixel
+    EXPECT_THAT(png.At(bar.x + bar.width / 2, y, s),
+                NearColor(HeatColor((bar.y + bar.height - centre) / bar.height)))
+        << y;
+  }
+}
+
+TEST(PlotRenderTest, LineSeriesFollowsItsPath) {
+  testing::TempDir dir;
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  panel.x = {.min = 0, .max = 10};
+  panel.y = {.min = 0, .max = 10};
+  panel.series.push_back({.label = "diagonal", .x = {1, 9}, .y = {1, 9}});
+  const std::string path = dir.Join("line.png");
+  ASSERT_TRUE(Render(figure, path).ok());
+  Png png(path);
+  ASSERT_TRUE(png.ok());
+  const PanelLayout& p = Layout(figure)->panels[0];
+  for (double v = 1.5; v < 9; v += 0.7) {
+    EXPECT_THAT(png.At(p.PageX(v), p.PageY(v), figure.png_scale),
+                NearColor(PaletteColor(0)))
+        << v;
+  }
+  // Off the line, nothing of its colour.
+  for (double v = 1.5; v < 9; v += 0.7) {
+    EXPECT_GT(Distance(png.At(p.PageX(v), p.PageY(10 - v + 0.3),
+                              figure.png_scale),
+                       PaletteColor(0)),
+              0.2)
+        << v;
+  }
+}
+
+TEST(PlotRenderTest, PointsAndLegend) {
+  testing::TempDir dir;
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  panel.x = {.min = 0, .max = 10};
+  panel.y = {.min = 0, .max = 10};
+  panel.series.push_back({.label = "a", .x = {2}, .y = {2}, .points = true});
+  panel.series.push_back({.label = "b",
+                          .x = {4},
+                          .y = {4},
+                          .points = true,
+                          .color = Rgb{1, 0, 0}});
+  const std::string path = dir.Join("points.png");
+  ASSERT_TRUE(Render(figure, path).ok());
+  Png png(path);
+  const PanelLayout& p = Layout(figure)->panels[0];
+  EXPECT_THAT(png.At(p.PageX(2), p.PageY(2), 2), NearColor(PaletteColor(0)));
+  EXPECT_THAT(png.At(p.PageX(4), p.PageY(4), 2), NearColor((Rgb{1, 0, 0})));
+  // Two labelled series: a legend in the top right corner shows both colours.
+  bool first = false, second = false;
+  const Rect& plot = p.plot;
+  for (double x = plot.x + plot.width * 0.6; x < plot.x + plot.width; x += 0.5) {
+    for (double y = plot.y; y < plot.y + 60; y += 0.5) {
+      const Rgb c = png.At(x, y, 2);
+      first |= Distance(c, PaletteColor(0)) < 0.02;
+      second |= Distance(c, Rgb{1, 0, 0}) < 0.02;
+    }
+  }
+  EXPECT_TRUE(first);
+  EXPECT_TRUE(second);
+}
+
+TEST(PlotRenderTest, VLineIsDashedAtItsX) {
+  testing::TempDir dir;
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  panel.x = {.scale = Scale::kLog1p, .min = 0, .max = 143000};
+  panel.y = {.min = 0, .max = 1};
+  panel.vlines.push_back({.x = 3000, .label = "peak"});
+  const std::string path = dir.Join("vline.png");
+  ASSERT_TRUE(Render(figure, path).ok());
+  Png png(path);
+  const PanelLayout& p = Layout(figure)->panels[0];
+  const double s = figure.png_scale;
+  auto dark_fraction = [&](double x) {
+    int dark = 0, total = 0;
+    // Below the label.
+    for (double y = p.plot.y + 30; y < p.plot.y + p.plot.height - 2; y += 0.5) {
+      const Rgb c = png.At(x, y, s);
+      dark += (c.r + c.g + c.b) / 3 < 0.5;
+      ++total;
+    }
+    return static_cast<double>(dark) / total;
+  };
+  const double on = dark_fraction(p.PageX(3000));
+  EXPECT_GT(on, 0.4);  // dashes 5 on, 4 off
+  EXPECT_LT(on, 0.8);
+  EXPECT_EQ(dark_fraction(p.PageX(3000) + 6), 0);
+}
+
+TEST(PlotRenderTest, SvgIsXml) {
+  testing::TempDir dir;
+  Figure figure{.title = "Garden"};
+  Panel& panel = figure.panels.emplace_back();
+  panel.series.push_back({.x = {1, 2, 3}, .y = {3, 1, 2}});
+  panel.heat.push_back({.x = 1, .lo = 0, .hi = 1, .counts = {1, 2}});
+  const std::string path = dir.Join("figure.SVG");
+  ASSERT_TRUE(Render(figure, path).ok());
+  const std::string svg = ReadAll(path);
+  EXPECT_THAT(svg, StartsWith("<?xml"));
+  EXPECT_THAT(svg, HasSubstr("<svg"));
+  EXPECT_THAT(svg, HasSubstr("</svg>"));
+  EXPECT_THAT(Listing(dir.path()), ElementsAre("figure.SVG"));
+}
+
+TEST(PlotRenderTest, SvgHeatmapIsOneImage) {
+  testing::TempDir dir;
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  panel.x.scale = Scale::kLog1p;
+  for (int step = 0; step < 200; ++step) {
+    HeatColumn& c = panel.heat.emplace_back();
+    c = {.x = step * 1000.0, .lo = -1, .hi = 1};
+    for (int j = 0; j < 256; ++j) c.counts.push_back(1 + (j * step) % 97);
+  }
+  const std::string path = dir.Join("heat.svg");
+  ASSERT_TRUE(Render(figure, path).ok());
+  const std::string svg = ReadAll(path);
+  EXPECT_THAT(svg, HasSubstr("<image"));
+  // 51200 cells as paths would take several megabytes.
+  EXPECT_LT(svg.size(), 2u << 20);
+}
+
+TEST(PlotRenderTest, ShowsWhatItCanAndSkipsTheRest) {
+  testing::TempDir dir;
+  Figure figure{.title = "odd data", .columns = 3, .png_scale = 1};
+  figure.panels.emplace_back();  // empty
+  Panel& nans = figure.panels.emplace_back();
+  nans.series.push_back({.label = "nan", .x = {kNaN, 1, 2, 3, kInf},
+                         .y = {1, kNaN, 2, 3, 4}});
+  nans.series.push_back({.label = "empty"});
+  nans.series.push_back({.x = {kNaN}, .y = {kNaN}, .points = true});
+  nans.vlines.push_back({.x = kNaN, .label = "nowhere"});
+  Panel& logs = figure.panels.emplace_back();
+  logs.x = {.scale = Scale::kLog10};
+  logs.y = {.scale = Scale::kLog10};
+  logs.series.push_back({.x = {-1, 0, 1, 10}, .y = {1, 0, -5, 100}});
+  logs.heat = {{.x = 0, .lo = -1, .hi = 1, .counts = {1, 1}},  // x skipped
+               {.x = 10, .lo = -1, .hi = 1, .counts = {1, 1, 1, 1}},
+               {.x = 100, .lo = 1, .hi = 1, .counts = {1}},      // lo == hi
+               {.x = 1000, .lo = kNaN, .hi = 1, .counts = {1}},  // NaN range
+               {.x = 1e4, .lo = 0, .hi = 1, .counts = {}},
+               {.x = 1e5, .lo = 0, .hi = 1, .counts = {0, kNaN, -3}}};
+  Panel& lone = figure.panels.emplace_back();
+  lone.heat = {{.x = 5, .lo = 0, .hi = 1, .counts = {3, 1}}};
+  Panel& same = figure.panels.emplace_back();
+  same.x.scale = Scale::kLog1p;
+  same.heat = {{.x = 7, .lo = 0, .hi = 1, .counts = {3, 1}},
+               {.x = 7, .lo = 0, .hi = 2, .counts = {1, 3}}};
+  same.series.push_back({.x = {-5, 7}, .y = {0.5, 0.5}});
+  Panel& constant = figure.panels.emplace_back();
+  constant.series.push_back({.x = {2, 2}, .y = {1e-7, 1e-7}});
+  Panel& far = figure.panels.emplace_back();
+  far.title = "bad UTF-8 \xff\xc3( and fine \xc3\xa9";
+  far.x = {.label = "\xed\xa0\x80", .min = 0, .max = 1};
+  far.y = {.min = 0, .max = 1};
+  far.series.push_back({.label = "\xf8", .x = {0.5, 0.6, 0.7},
+                        .y = {0.5, 1e300, -1e300}});
+  far.series.push_back({.label = "b", .x = {0.5}, .y = {0.5}});
+
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  for (const PanelLayout& p : layout->panels) {
+    EXPECT_LT(p.x.min, p.x.max);
+    EXPECT_LT(p.y.min, p.y.max);
+    EXPECT_TRUE(std::isfinite(p.x.min) && std::isfinite(p.x.max));
+  }
+  // A constant series gets a range around it, not one of width 1.
+  EXPECT_LT(layout->panels[5].y.max, 1e-6);
+  EXPECT_GT(layout->panels[5].y.min, 0);
+  ASSERT_TRUE(Render(figure, dir.Join("odd.png")).ok());
+  ASSERT_TRUE(Render(figure, dir.Join("odd.svg")).ok());
+  EXPECT_TRUE(Png(dir.Join("odd.png")).ok());
+  // No panels at all.
+  ASSERT_TRUE(Render(Figure{}, dir.Join("none.png")).ok());
+  ASSERT_TRUE(Render(Figure{.title = "only a title"}, dir.Join("t.svg")).ok());
+}
+
+TEST(PlotRenderTest, ReplacesAnExistingFileAndLeavesNothingElse) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("plot.png");
+  testing::WriteFile(path, "old contents");
+  Figure figure;
+  figure.panels.emplace_back().series.push_back({.x = {0, 1}, .y = {0, 1}});
+  ASSERT_TRUE(Render(figure, path).ok());
+  EXPECT_THAT(ReadAll(path), StartsWith("\x89PNG"));
+  EXPECT_THAT(Listing(dir.path()), ElementsAre("plot.png"));
+}
+
+TEST(PlotRenderTest, FollowsASymlink) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.Join("real.png"), "old");
+  ASSERT_EQ(symlink("real.png", dir.Join("link.png").c_str()), 0);
+  ASSERT_TRUE(Render(Figure{}, dir.Join("link.png")).ok());
+  struct stat st;
+  ASSERT_EQ(lstat(dir.Join("link.png").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_THAT(ReadAll(dir.Join("real.png")), StartsWith("\x89PNG"));
+  EXPECT_THAT(Listing(dir.path()), ElementsAre("link.png", "real.png"));
+}
+
+TEST(PlotRenderTest, RejectsOtherExtensions) {
+  testing::TempDir dir;
+  for (const char* name : {"plot.pdf", "plot", "png", "plot.png.txt"}) {
+    const std::string path = dir.Join(name);
+    const absl::Status status = Render(Figure{}, path);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(path));
+    EXPECT_THAT(std::string(status.message()), HasSubstr(".png"));
+    EXPECT_THAT(std::string(status.message()), HasSubstr(".svg"));
+    EXPECT_EQ(CheckWritable(path).code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_TRUE(Listing(dir.path()).empty());
+}
+
+TEST(PlotRenderTest, MissingDirectoryIsNotFoundAndCreatesNothing) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("missing/plot.png");
+  const absl::Status status = Render(Figure{}, path);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(path));
+  EXPECT_TRUE(Listing(dir.path()).empty());
+}
+
+TEST(PlotCheckWritableTest, FinePathsLeaveNothingBehind) {
+  testing::TempDir dir;
+  EXPECT_TRUE(CheckWritable(dir.Join("new.png")).ok());
+  EXPECT_TRUE(CheckWritable(dir.Join("new.svg")).ok());
+  EXPECT_TRUE(Listing(dir.path()).empty());
+  // An existing file is neither truncated nor touched.
+  testing::WriteFile(dir.Join("old.png"), "keep me");
+  EXPECT_TRUE(CheckWritable(dir.Join("old.png")).ok());
+  EXPECT_EQ(ReadAll(dir.Join("old.png")), "keep me");
+  EXPECT_THAT(Listing(dir.path()), ElementsAre("old.png"));
+}
+
+TEST(PlotCheckWritableTest, MissingDirectory) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("nope/deeper/plot.svg");
+  const absl::Status status = CheckWritable(path);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(path));
+  EXPECT_TRUE(Listing(dir.path()).empty());
+}
+
+TEST(PlotCheckWritableTest, NotARegularFile) {
+  testing::TempDir dir;
+  ASSERT_EQ(mkdir(dir.Join("dir.png").c_str(), 0755), 0);
+  EXPECT_EQ(CheckWritable(dir.Join("dir.png")).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Render(Figure{}, dir.Join("dir.png")).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Listing(dir.path()), ElementsAre("dir.png"));
+  EXPECT_TRUE(Listing(dir.Join("dir.png")).empty());
+}
+
+TEST(PlotCheckWritableTest, PermissionDenied) {
+  if (geteuid() == 0) GTEST_SKIP() << "root may write anywhere";
+  testing::TempDir dir;
+  const std::string locked = dir.Join("locked");
+  ASSERT_EQ(mkdir(locked.c_str(), 0555), 0);
+  EXPECT_EQ(CheckWritable(locked + "/plot.png").code(),
+            absl::StatusCode::kPermissionDenied);
+  testing::WriteFile(dir.Join("ro.png"), "x");
+  ASSERT_EQ(chmod(dir.Join("ro.png").c_str(), 0444), 0);
+  EXPECT_EQ(CheckWritable(dir.Join("ro.png")).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Render(Figure{}, dir.Join("ro.png")).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(ReadAll(dir.Join("ro.png")), "x");
+  chmod(locked.c_str(), 0755);  // so that TempDir can remove it
+}
+
+TEST(PlotRenderTest, PngTooLargeForCairo) {
+  testing::TempDir dir;
+  Figure figure{.columns = 100, .png_scale = 4};
+  figure.panels.resize(100);
+  const absl::Status status = Render(figure, dir.Join("huge.png"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_TRUE(Listing(dir.path()).empty());
+}
+
+}  // namespace
+}  // namespace garden::plot

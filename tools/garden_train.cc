@@ -1,0 +1,245 @@
+// garden-train: trains one model of a Pythia-like checkpoint suite on the
+// fortunes corpus, with Pythia's recipe scaled down (common/train/trainer.h), and
+// writes its checkpoints in the layout gardend serves (common/train/train_run.h).
+//
+//   garden-train --preset micro|tiny|small --variant standard|deduped
+//                --seed S --out DIR [--corpus DIR] [--suite NAME]
+//                [--size NAME] [--vocab-size V] [--threads N] [--f32]
+//                [--overwrite] [--hidden D --layers L --heads H
+//                 --seq-len T --batch B --lr LR --steps N
+//                 --checkpoint-every K --checkpoint-steps 3,5]
+//                [--stop-after N] [--eval-sequences N] [--log-level L]
+//
+// A second run with the same flags resumes a killed one from its last
+// checkpoint, or does nothing if it finished. Exit status: 0 done (or
+// stopped by --stop-after), 1 error (printed as "garden-train: CODE:
+// message"), 2 usage error.
+#include <malloc.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/base/absl_compat.h"
+#include "common/base/process.h"
+#include "common/model/gpt_neox.h"
+#include "common/naming/names.h"
+#include "common/train/train_run.h"
+#include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+// Every update allocates and frees the same few large tensors (the logits
+// and their gradient are batch * seq * vocab floats). By default glibc
+// returns such blocks to the kernel on free (mmap, heap trimming) and
+// faults them back in on the next allocation: measured, half the run time
+// went to the kernel. Keep them in the heap instead.
+void KeepLargeBlocks() {
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);  // the largest glibc allows
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseSteps(const std::string& text) {
+  std::vector<int64_t> steps;
+  for (absl::string_view piece :
+       absl::StrSplit(text, absl::ByAnyChar(", "), absl::SkipEmpty())) {
+    int64_t step;
+    if (!absl::SimpleAtoi(piece, &step)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--checkpoint-steps: \"", piece, "\" is not a step"));
+    }
+    steps.push_back(step);
+  }
+  return steps;
+}
+
+// Bad flag values exit 2, like usage errors; everything else 1.
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "garden-train: %s: %s\n",
+               std::string(absl::StatusCodeToString(status.code())).c_str(),
+               std::string(status.message()).c_str());
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  garden::EnsurePassiveOpenMP(argv);
+  KeepLargeBlocks();
+  CLI::App app{
+      "Trains a GPT-NeoX model of a Pythia-like suite on the fortunes corpus "
+      "and writes its checkpoints for gardend."};
+  std::string preset_name = "tiny", variant = "standard", out,
+              suite = "fortune", size, corpus_dir = garden::CorpusOptions().dir,
+              checkpoint_steps, log_level = "info";
+  uint64_t seed = 1234;
+  int threads = 0;
+  bool f32 = false, overwrite = false;
+  int64_t stop_after = 0, eval_sequences = 16;
+  // Overrides of the preset; unset means the preset's value.
+  int64_t hidden = 0, layers = 0, heads = 0, seq_len = 0, batch = 0, steps = 0,
+          every = 0;
+  double lr = 0;
+  int vocab = 0;
+  double heldout_fraction = garden::CorpusOptions().heldout_fraction;
+
+  // A repeated flag takes its last value, as with gardend's Abseil flags.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--preset", preset_name,
+                 "micro (tests), tiny or small (the default suite)")
+      ->capture_default_str();
+  app.add_option("--variant", variant,
+                 "standard (documents repeated) or deduped (each once), or "
+                 "both as standard,deduped; aliases NDD, DD")
+      ->capture_default_str();
+  app.add_option("--seed", seed, "initialisation and data order")
+      ->capture_default_str();
+  app.add_option("--out", out, "checkpoint root to write into")->required();
+  app.add_option("--corpus", corpus_dir, "folder of fortune files")
+      ->capture_default_str();
+  app.add_option("--heldout-fraction", heldout_fraction,
+                 "share of documents held out for evaluation")
+      ->capture_default_str();
+  app.add_option("--suite", suite, "suite name, [a-z0-9]+")
+      ->capture_default_str();
+  app.add_option("--size", size, "size name, [a-z0-9.]+ (default: the preset)");
+  app.add_option("--vocab-size", vocab,
+                 "BPE vocabulary incl. 2 special tokens (default: the "
+                 "preset's, 4096; micro 512)");
+  app.add_option("--threads", threads,
+                 "libtorch threads (0: one per core); results are "
+                 "byte-identical for the same count")
+      ->capture_default_str();
+  app.add_flag("--f32", f32, "store F32 weights instead of F16");
+  app.add_flag("--overwrite", overwrite,
+               "replace a model trained with other settings; start afresh");
+  app.add_option("--hidden", hidden, "hidden size d");
+  app.add_option("--layers", layers, "layers L");
+  app.add_option("--heads", heads, "attention heads");
+  app.add_option("--seq-len", seq_len, "tokens per sequence");
+  app.add_option("--batch", batch, "sequences per update");
+  app.add_option("--lr", lr, "peak learning rate");
+  app.add_option("--steps", steps, "updates");
+  app.add_option("--checkpoint-every", every,
+                 "checkpoint interval K after the powers of two");
+  app.add_option("--checkpoint-steps", checkpoint_steps,
+                 "extra checkpoint steps, comma-separated, within [0, steps]");
+  app.add_option("--stop-after", stop_after,
+                 "stop after this many updates, as if killed (testing resume)");
+  app.add_option("--eval-sequences", eval_sequences,
+                 "held-out sequences scored at each checkpoint")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  std::string footer = "Presets (flags override them):";
+  for (const std::string& name : garden::TrainPresetNames()) {
+    const garden::TrainPreset p = *garden::FindTrainPreset(name);
+    footer +=
+        absl::StrCat("\n  ", name, ": --hidden ", p.hidden_size, " --layers ",
+                     p.num_layers, " --heads ", p.num_heads, " --seq-len ",
+                     p.seq_len, " --batch ", p.batch_size, " --steps ", p.steps,
+                     " --checkpoint-every ", p.checkpoint_every, " --lr ",
+                     p.learning_rate, " --vocab-size ", p.vocab_size);
+  }
+  app.footer(footer);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  const spdlog::level::level_enum level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") {
+    std::fprintf(stderr,
+                 "garden-train: --log-level \"%s\" is not one of "
+                 "trace, debug, info, warn, error, off\n",
+                 log_level.c_str());
+    return 2;
+  }
+  auto logger = spdlog::stderr_color_mt("garden-train");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(level);
+  spdlog::set_pattern("%H:%M:%S %^%l%$ %v");
+
+  auto usage = [](const std::string& message) {
+    std::fprintf(stderr, "garden-train: %s\n", message.c_str());
+    return 2;
+  };
+  absl::StatusOr<garden::TrainPreset> preset =
+      garden::FindTrainPreset(preset_name);
+  if (!preset.ok()) return usage(std::string(preset.status().message()));
+  // "standard,deduped" trains both, one after the other, in one process
+  // (libtorch's start-up costs more than confirming a trained model).
+  std::vector<garden::CorpusVariant> variants;
+  for (absl::string_view one : absl::StrSplit(variant, ',')) {
+    absl::StatusOr<std::string> canonical =
+        garden::CanonicalVariant(std::string(one));
+    if (!canonical.ok()) {
+      return usage(std::string(canonical.status().message()));
+    }
+    variants.push_back(*canonical == "deduped"
+                           ? garden::CorpusVariant::kDeduped
+                           : garden::CorpusVariant::kStandard);
+  }
+  absl::StatusOr<std::vector<int64_t>> extra = ParseSteps(checkpoint_steps);
+  if (!extra.ok()) return usage(std::string(extra.status().message()));
+
+  garden::TrainRunOptions options;
+  options.out_dir = out;
+  options.corpus.dir = corpus_dir;
+  options.corpus.heldout_fraction = heldout_fraction;
+  options.suite = suite;
+  options.size = size;
+  options.seed = seed;
+  options.model = *preset;
+  // An explicit flag wins over the preset (0 or less is passed on, to be
+  // refused with the flag's name).
+  auto override_with = [&](const char* flag, auto value, auto* field) {
+    if (app.count(flag) > 0) *field = value;
+  };
+  override_with("--hidden", hidden, &options.model.hidden_size);
+  override_with("--layers", layers, &options.model.num_layers);
+  override_with("--heads", heads, &options.model.num_heads);
+  override_with("--seq-len", seq_len, &options.model.seq_len);
+  override_with("--batch", batch, &options.model.batch_size);
+  override_with("--steps", steps, &options.model.steps);
+  override_with("--checkpoint-every", every, &options.model.checkpoint_every);
+  override_with("--lr", lr, &options.model.learning_rate);
+  override_with("--vocab-size", vocab, &options.model.vocab_size);
+  options.extra_checkpoints = *extra;
+  options.store_f32 = f32;
+  options.overwrite = overwrite;
+  options.stop_after = stop_after;
+  options.eval_sequences = eval_sequences;
+  if (threads < 0) return usage("--threads must be >= 0");
+  if (threads == 0) {
+    threads =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  options.threads = threads;
+  garden::SetComputeThreads(threads);
+
+  for (garden::CorpusVariant v : variants) {
+    options.variant = v;
+    absl::StatusOr<garden::TrainRunResult> result =
+        garden::RunTraining(options);
+    if (!result.ok()) return Fail(result.status());
+    if (!result->complete) {
+      spdlog::info("{}: stopped at step {}; run again to resume",
+                   result->model_name, result->final_step);
+    }
+  }
+  return 0;
+}
