@@ -8,14 +8,14 @@
 #include <optional>
 #include <vector>
 
+#include "common/stats/analysis_defaults.h"
 #include "common/stats/histogram.h"
 
 namespace garden {
 
 struct BifurcationOptions {
-  // A step is bimodal when its two largest modes are separated by a dip of
-  // at least this fraction of the smaller mode's density.
-  double min_dip = 0.05;
+  // See kDefaultMinDip.
+  double min_dip = kDefaultMinDip;
   // Maxima lower than this fraction of the highest are noise, not modes.
   double min_mode_height = 0.01;
 };

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/naming/names.h"
+#include "common/stats/analysis_defaults.h"
 #include "server/engine/thread_pool.h"
 #include "server/store/checkpoint_store.h"
 
@@ -22,7 +23,7 @@ struct AuditOptions {
   bool all_tensors = false;  // hash every float tensor of the first step
   // Consecutive MSD rates (msd / steps between) whose log lies further than
   // this many robust standard deviations (1.4826 MAD) from the median.
-  double z_threshold = 3.5;
+  double z_threshold = kDefaultAuditZ;
 };
 
 struct AuditFinding {

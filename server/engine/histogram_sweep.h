@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "common/naming/names.h"
+#include "common/stats/analysis_defaults.h"
 #include "common/stats/histogram.h"
 #include "server/engine/thread_pool.h"
 #include "server/store/checkpoint_store.h"
@@ -20,7 +21,7 @@ struct HistogramSweepOptions {
   ModelKey model;
   std::vector<int64_t> steps;  // ascending, present
   std::string tensor = std::string(kDefaultTensor);
-  uint32_t bins = 64;
+  uint32_t bins = kDefaultBins;
   // Absent: one range for all steps, AutoRange(min, max) over their finite
   // values. Needs every step scanned before the first frame; 16-bit tensors
   // are still read once (their value counts are kept), wider ones twice.
