@@ -30,6 +30,113 @@ double BestOf(int runs, const std::function<void()>& fn) {
   return best;
 }
 
+// One measured way of scanning, in seconds.
+struct Row {
+  const char* name;
+  double seconds;
+};
+
+volatile uint64_t sink = 0;
+
+// The in-RAM kernels over one copy of the tensor's bytes.
+std::vector<Row> InRamKernels(absl::Span<const uint8_t> bytes,
+                              garden::DType dtype) {
+  std::vector<Row> rows;
+  rows.push_back({"read floor (sum of words, in RAM)", BestOf(5, [&] {
+                    uint64_t sum = 0;
+                    for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
+                      uint64_t w;
+                      std::memcpy(&w, bytes.data() + i, 8);
+                      sum += w;
+                    }
+                    sink = sink + sum;
+                  })});
+  rows.push_back({"value counts (in RAM)", BestOf(5, [&] {
+                    auto counts = garden::CodeCounts::Count(bytes, dtype);
+                    sink = sink + counts->distinct();
+                  })});
+  rows.push_back({"counts + summary + 64 bins", BestOf(5, [&] {
+                    auto counts = garden::CodeCounts::Count(bytes, dtype);
+                    auto summary = counts->Summarize();
+                    auto binner =
+                        *garden::Binner::Create(summary.min, summary.max, 64);
+                    sink = sink + counts->Bin(binner).counts[0];
+                  })});
+  rows.push_back({"generic per-value scan", BestOf(2, [&] {
+                    auto binner = *garden::Binner::Create(-0.5, 0.5, 64);
+                    auto scan = garden::ScanValues(bytes, dtype, &binner);
+                    sink = sink + scan->histogram->counts[0];
+                  })});
+  // The same values stored as F32, for the per-value path wide dtypes take.
+  std::vector<uint8_t> as_f32(bytes.size() / garden::DTypeSize(dtype) * 4);
+  if (dtype == garden::DType::kF16 || dtype == garden::DType::kBF16) {
+    for (size_t i = 0; i < as_f32.size() / 4; ++i) {
+      uint16_t bits;
+      std::memcpy(&bits, bytes.data() + 2 * i, 2);
+      const float f = static_cast<float>(dtype == garden::DType::kF16
+                                             ? garden::DecodeF16(bits)
+                                             : garden::DecodeBF16(bits));
+      std::memcpy(as_f32.data() + 4 * i, &f, 4);
+    }
+  }
+  rows.push_back({"generic per-value scan of F32 copy", BestOf(2, [&] {
+                    auto binner = *garden::Binner::Create(-0.5, 0.5, 64);
+                    auto scan = garden::ScanValues(absl::MakeConstSpan(as_f32),
+                                                   garden::DType::kF32, &binner);
+                    sink = sink + scan->histogram->counts[0];
+                  })});
+  return rows;
+}
+
+// Value counts of the tensor read from the file each time: a fresh mmap, mmap
+// with MADV_POPULATE_READ, pread in chunks of several sizes.
+std::vector<Row> FileReads(const char* path, const std::string& tensor) {
+  std::vector<Row> rows;
+  rows.push_back({"value counts (fresh mmap)", BestOf(5, [&] {
+                    auto again = garden::SafetensorsFile::Open(path);
+                    const garden::TensorInfo* t = (*again)->Find(tensor);
+                    auto counts =
+                        garden::CodeCounts::Count((*again)->Data(*t), t->dtype);
+                    (*again)->Release(*t);
+                    sink = sink + counts->distinct();
+                  })});
+  rows.push_back({"value counts (mmap + populate)", BestOf(5, [&] {
+                    auto again = garden::SafetensorsFile::Open(path);
+                    const garden::TensorInfo* t = (*again)->Find(tensor);
+                    auto d = (*again)->Data(*t);
+                    const uintptr_t page = 4096;
+                    uintptr_t a = reinterpret_cast<uintptr_t>(d.data()) & ~(page - 1);
+                    uintptr_t e = reinterpret_cast<uintptr_t>(d.data() + d.size());
+#ifdef MADV_POPULATE_READ
+                    madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_READ);
+#endif
+                    auto counts = garden::CodeCounts::Count(d, t->dtype);
+                    (*again)->Release(*t);
+                    sink = sink + counts->distinct();
+                  })});
+  static constexpr struct {
+    const char* name;
+    size_t bytes;
+  } kChunks[] = {{"value counts (pread, 64 KiB chunks)", 64 << 10},
+                 {"value counts (pread, 256 KiB chunks)", 256 << 10},
+                 {"value counts (pread, 1 MiB chunks)", 1 << 20},
+                 {"value counts (pread, 4 MiB chunks)", 4 << 20},
+                 {"value counts (pread, 8 MiB chunks)", 8 << 20}};
+  for (const auto& chunk : kChunks) {
+    std::vector<uint8_t> buffer(chunk.bytes, 1);  // reused, as each worker's is
+    rows.push_back({chunk.name, BestOf(5, [&] {
+                      auto again = garden::SafetensorsFile::Open(path);
+                      const garden::TensorInfo* t = (*again)->Find(tensor);
+                      auto counter = garden::CodeCounter::Create(t->dtype);
+                      auto status = (*again)->ReadChunks(
+                          *t, absl::MakeSpan(buffer),
+                          [&](absl::Span<const uint8_t> c) { return counter->Add(c); });
+                      sink = sink + counter->Finish().distinct() + status.ok();
+                    })});
+  }
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,108 +157,16 @@ int main(int argc, char** argv) {
   }
   const auto mapped = (*file)->Data(*info);
   const std::vector<uint8_t> copy(mapped.begin(), mapped.end());
-  const auto bytes = absl::MakeConstSpan(copy);
-  volatile uint64_t sink = 0;
-
-  const double floor = BestOf(5, [&] {
-    uint64_t sum = 0;
-    for (size_t i = 0; i + 8 <= bytes.size(); i += 8) {
-      uint64_t w;
-      std::memcpy(&w, bytes.data() + i, 8);
-      sum += w;
-    }
-    sink = sink + sum;
-  });
-  const double count = BestOf(5, [&] {
-    auto counts = garden::CodeCounts::Count(bytes, info->dtype);
-    sink = sink + counts->distinct();
-  });
-  const double summarize = BestOf(5, [&] {
-    auto counts = garden::CodeCounts::Count(bytes, info->dtype);
-    auto summary = counts->Summarize();
-    auto binner = *garden::Binner::Create(summary.min, summary.max, 64);
-    sink = sink + counts->Bin(binner).counts[0];
-  });
-  const double generic = BestOf(2, [&] {
-    auto binner = *garden::Binner::Create(-0.5, 0.5, 64);
-    auto scan = garden::ScanValues(bytes, info->dtype, &binner);
-    sink = sink + scan->histogram->counts[0];
-  });
-  // The same values stored as F32, for the per-value path wide dtypes take.
-  std::vector<uint8_t> as_f32(bytes.size() / garden::DTypeSize(info->dtype) * 4);
-  if (info->dtype == garden::DType::kF16 || info->dtype == garden::DType::kBF16) {
-    for (size_t i = 0; i < as_f32.size() / 4; ++i) {
-      uint16_t bits;
-      std::memcpy(&bits, bytes.data() + 2 * i, 2);
-      const float f = static_cast<float>(info->dtype == garden::DType::kF16
-                                             ? garden::DecodeF16(bits)
-                                             : garden::DecodeBF16(bits));
-      std::memcpy(as_f32.data() + 4 * i, &f, 4);
-    }
-  }
-  const double generic_f32 = BestOf(2, [&] {
-    auto binner = *garden::Binner::Create(-0.5, 0.5, 64);
-    auto scan = garden::ScanValues(absl::MakeConstSpan(as_f32),
-                                   garden::DType::kF32, &binner);
-    sink = sink + scan->histogram->counts[0];
-  });
-  const double mapped_count = BestOf(5, [&] {
-    auto again = garden::SafetensorsFile::Open(argv[1]);
-    const garden::TensorInfo* t = (*again)->Find(tensor);
-    auto counts = garden::CodeCounts::Count((*again)->Data(*t), t->dtype);
-    (*again)->Release(*t);
-    sink = sink + counts->distinct();
-  });
-  const double populated_count = BestOf(5, [&] {
-    auto again = garden::SafetensorsFile::Open(argv[1]);
-    const garden::TensorInfo* t = (*again)->Find(tensor);
-    auto d = (*again)->Data(*t);
-    const uintptr_t page = 4096;
-    uintptr_t a = reinterpret_cast<uintptr_t>(d.data()) & ~(page - 1);
-    uintptr_t e = reinterpret_cast<uintptr_t>(d.data() + d.size());
-#ifdef MADV_POPULATE_READ
-    madvise(reinterpret_cast<void*>(a), e - a, MADV_POPULATE_READ);
-#endif
-    auto counts = garden::CodeCounts::Count(d, t->dtype);
-    (*again)->Release(*t);
-    sink = sink + counts->distinct();
-  });
-  auto chunked = [&](size_t chunk_bytes) {
-    std::vector<uint8_t> buffer(chunk_bytes, 1);  // reused, as each worker's is
-    return BestOf(5, [&] {
-      auto again = garden::SafetensorsFile::Open(argv[1]);
-      const garden::TensorInfo* t = (*again)->Find(tensor);
-      auto counter = garden::CodeCounter::Create(t->dtype);
-      auto status = (*again)->ReadChunks(
-          *t, absl::MakeSpan(buffer),
-          [&](absl::Span<const uint8_t> chunk) { return counter->Add(chunk); });
-      sink = sink + counter->Finish().distinct() + status.ok();
-    });
-  };
-  const double pread_64k = chunked(64 << 10);
-  const double pread_256k = chunked(256 << 10);
-  const double pread_1m = chunked(1 << 20);
-  const double pread_4m = chunked(4 << 20);
-  const double pread_8m = chunked(8 << 20);
-  const double mb = bytes.size() / 1e6;
+  std::vector<Row> rows = InRamKernels(absl::MakeConstSpan(copy), info->dtype);
+  for (const Row& row : FileReads(argv[1], tensor)) rows.push_back(row);
+  const double floor = rows.front().seconds;
+  const double mb = copy.size() / 1e6;
   std::printf("%s %s: %.1f MB, %s\n", argv[1], tensor.c_str(), mb,
               std::string(garden::DTypeName(info->dtype)).c_str());
-  std::printf("%-34s %9s %9s %8s\n", "kernel", "ms", "GB/s", "x floor");
-  auto row = [&](const char* name, double s) {
-    std::printf("%-34s %9.2f %9.2f %8.2f\n", name, s * 1e3, mb / 1e3 / s,
-                s / floor);
-  };
-  row("read floor (sum of words, in RAM)", floor);
-  row("value counts (in RAM)", count);
-  row("counts + summary + 64 bins", summarize);
-  row("value counts (fresh mmap)", mapped_count);
-  row("generic per-value scan", generic);
-  row("generic per-value scan of F32 copy", generic_f32);
-  row("value counts (mmap + populate)", populated_count);
-  row("value counts (pread, 64 KiB chunks)", pread_64k);
-  row("value counts (pread, 256 KiB chunks)", pread_256k);
-  row("value counts (pread, 1 MiB chunks)", pread_1m);
-  row("value counts (pread, 4 MiB chunks)", pread_4m);
-  row("value counts (pread, 8 MiB chunks)", pread_8m);
+  std::printf("%-36s %9s %9s %8s\n", "kernel", "ms", "GB/s", "x floor");
+  for (const Row& row : rows) {
+    std::printf("%-36s %9.2f %9.2f %8.2f\n", row.name, row.seconds * 1e3,
+                mb / 1e3 / row.seconds, row.seconds / floor);
+  }
   return 0;
 }
