@@ -28,10 +28,13 @@
 // ByteLevel, decoder ByteLevel, post-processor ByteLevel or none (Garden adds
 // no BOS/EOS), and the symbol of every byte that can occur in UTF-8 in the
 // vocabulary. The file's truncation and padding settings are ignored.
+//
+// Each stage has its own file in common/text/: added_tokens.h (steps 1 and
+// 3), normalizer.h (2), pre_tokenizer.h (4), bpe.h (5) and decoder.h; this
+// one reads tokenizer.json and runs them in order.
 #ifndef GARDEN_COMMON_TEXT_TOKENIZER_H_
 #define GARDEN_COMMON_TEXT_TOKENIZER_H_
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -40,12 +43,18 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
 namespace garden {
+
+namespace tokenizer_internal {
+class AddedTokenSplitter;
+class BpeModel;
+class ByteLevelDecoder;
+class SplitPattern;
+}  // namespace tokenizer_internal
 
 // One token of an encoding and the bytes of the input text it came from.
 struct TokenSpan {
@@ -100,7 +109,7 @@ class Tokenizer {
   // One more than the largest id: 50281 for Pythia's tokenizer.json, whose
   // added tokens reach 50280. Ids below it that the file does not define
   // (none in Pythia's) are unknown too.
-  int32_t vocab_size() const { return static_cast<int32_t>(pieces_.size()); }
+  int32_t vocab_size() const;
   // Whether `id` is an added token marked special.
   bool IsSpecial(int32_t id) const;
 
@@ -130,15 +139,7 @@ class Tokenizer {
   std::vector<int32_t> BpeForTesting(std::string_view word, bool heap) const;
 
  private:
-  struct AddedToken;
-  struct Trie;
-  struct Cache;
-  struct Regex;
   struct Scratch;
-  struct MergeResult {
-    int32_t rank;
-    int32_t id;
-  };
 
   Tokenizer();
 
@@ -149,35 +150,18 @@ class Tokenizer {
   void EncodeNormalized(std::string_view text, Scratch& scratch,
                         std::vector<int32_t>* ids,
                         std::vector<std::pair<size_t, size_t>>* ranges) const;
-  void EncodeWord(std::string_view word, std::vector<int32_t>* ids) const;
-  void BpeShort(std::string_view word, std::vector<int32_t>* ids) const;
-  void BpeLong(std::string_view word, std::vector<int32_t>* ids) const;
-  const MergeResult* FindMerge(int32_t left, int32_t right) const {
-    auto it = merges_.find((static_cast<uint64_t>(left) << 32) |
-                           static_cast<uint32_t>(right));
-    return it == merges_.end() ? nullptr : &it->second;
-  }
 
-  // Per id: the string as in tokenizer.json, and the bytes it decodes to.
-  std::vector<std::string> pieces_;
-  std::vector<std::string> bytes_;
-  std::vector<bool> known_;  // false for ids in gaps of the file's ids
-  std::vector<bool> special_;
-  // Byte b's initial BPE symbol (-1 for bytes that never occur in UTF-8).
-  std::array<int32_t, 256> byte_ids_{};
-  // (left id << 32 | right id) -> rank and merged id.
-  absl::flat_hash_map<uint64_t, MergeResult> merges_;
-  // Only for `ignore_merges` files: byte-level string -> id.
-  absl::flat_hash_map<std::string, int32_t> vocab_;
-  bool ignore_merges_ = false;
-  bool nfc_ = false;
+  // Steps 1 and 3: the added tokens with `normalized` false, and true.
+  std::unique_ptr<tokenizer_internal::AddedTokenSplitter> raw_added_;
+  std::unique_ptr<tokenizer_internal::AddedTokenSplitter> normalized_added_;
+  bool nfc_ = false;  // step 2
+  // Step 4; the pattern is the process's (SplitPattern::Get), never freed.
   bool add_prefix_space_ = false;
   bool use_regex_ = true;
-  std::vector<AddedToken> added_;
-  std::unique_ptr<Trie> raw_trie_;         // added tokens, normalized false
-  std::unique_ptr<Trie> normalized_trie_;  // added tokens, normalized true
-  std::unique_ptr<Regex> regex_;
-  std::unique_ptr<Cache> cache_;
+  const tokenizer_internal::SplitPattern* split_ = nullptr;
+  std::unique_ptr<tokenizer_internal::BpeModel> bpe_;  // step 5
+  // The ids' pieces and bytes; decoding.
+  std::unique_ptr<tokenizer_internal::ByteLevelDecoder> decoder_;
 };
 
 }  // namespace garden
