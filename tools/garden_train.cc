@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -31,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/absl_compat.h"
 #include "common/base/process.h"
+#include "common/base/status.h"
 #include "common/model/gpt_neox.h"
 #include "common/naming/names.h"
 #include "common/train/train_run.h"
@@ -72,14 +74,8 @@ int Fail(const absl::Status& status) {
   return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  garden::EnsurePassiveOpenMP(argv);
-  KeepLargeBlocks();
-  CLI::App app{
-      "Trains a GPT-NeoX model of a Pythia-like suite on the fortunes corpus "
-      "and writes its checkpoints for gardend."};
+// The command line, defaulting to the "tiny" preset.
+struct Flags {
   std::string preset_name = "tiny", variant = "standard", out,
               suite = "fortune", size, corpus_dir = garden::CorpusOptions().dir,
               checkpoint_steps, log_level = "info";
@@ -93,55 +89,62 @@ int main(int argc, char** argv) {
   double lr = 0;
   int vocab = 0;
   double heldout_fraction = garden::CorpusOptions().heldout_fraction;
+};
 
+void AddFlags(CLI::App& app, Flags& f) {
   // A repeated flag takes its last value, as with gardend's Abseil flags.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_option("--preset", preset_name,
+  app.add_option("--preset", f.preset_name,
                  "micro (tests), tiny or small (the default suite)")
       ->capture_default_str();
-  app.add_option("--variant", variant,
+  app.add_option("--variant", f.variant,
                  "standard (documents repeated) or deduped (each once), or "
                  "both as standard,deduped; aliases NDD, DD")
       ->capture_default_str();
-  app.add_option("--seed", seed, "initialisation and data order")
+  app.add_option("--seed", f.seed, "initialisation and data order")
       ->capture_default_str();
-  app.add_option("--out", out, "checkpoint root to write into")->required();
-  app.add_option("--corpus", corpus_dir, "folder of fortune files")
+  app.add_option("--out", f.out, "checkpoint root to write into")->required();
+  app.add_option("--corpus", f.corpus_dir, "folder of fortune files")
       ->capture_default_str();
-  app.add_option("--heldout-fraction", heldout_fraction,
+  app.add_option("--heldout-fraction", f.heldout_fraction,
                  "share of documents held out for evaluation")
       ->capture_default_str();
-  app.add_option("--suite", suite, "suite name, [a-z0-9]+")
+  app.add_option("--suite", f.suite, "suite name, [a-z0-9]+")
       ->capture_default_str();
-  app.add_option("--size", size, "size name, [a-z0-9.]+ (default: the preset)");
-  app.add_option("--vocab-size", vocab,
+  app.add_option("--size", f.size,
+                 "size name, [a-z0-9.]+ (default: the preset)");
+  app.add_option("--vocab-size", f.vocab,
                  "BPE vocabulary incl. 2 special tokens (default: the "
                  "preset's, 4096; micro 512)");
-  app.add_option("--threads", threads,
+  app.add_option("--threads", f.threads,
                  "libtorch threads (0: one per core); results are "
                  "byte-identical for the same count")
       ->capture_default_str();
-  app.add_flag("--f32", f32, "store F32 weights instead of F16");
-  app.add_flag("--overwrite", overwrite,
+  app.add_flag("--f32", f.f32, "store F32 weights instead of F16");
+  app.add_flag("--overwrite", f.overwrite,
                "replace a model trained with other settings; start afresh");
-  app.add_option("--hidden", hidden, "hidden size d");
-  app.add_option("--layers", layers, "layers L");
-  app.add_option("--heads", heads, "attention heads");
-  app.add_option("--seq-len", seq_len, "tokens per sequence");
-  app.add_option("--batch", batch, "sequences per update");
-  app.add_option("--lr", lr, "peak learning rate");
-  app.add_option("--steps", steps, "updates");
-  app.add_option("--checkpoint-every", every,
+  app.add_option("--hidden", f.hidden, "hidden size d");
+  app.add_option("--layers", f.layers, "layers L");
+  app.add_option("--heads", f.heads, "attention heads");
+  app.add_option("--seq-len", f.seq_len, "tokens per sequence");
+  app.add_option("--batch", f.batch, "sequences per update");
+  app.add_option("--lr", f.lr, "peak learning rate");
+  app.add_option("--steps", f.steps, "updates");
+  app.add_option("--checkpoint-every", f.every,
                  "checkpoint interval K after the powers of two");
-  app.add_option("--checkpoint-steps", checkpoint_steps,
+  app.add_option("--checkpoint-steps", f.checkpoint_steps,
                  "extra checkpoint steps, comma-separated, within [0, steps]");
-  app.add_option("--stop-after", stop_after,
+  app.add_option("--stop-after", f.stop_after,
                  "stop after this many updates, as if killed (testing resume)");
-  app.add_option("--eval-sequences", eval_sequences,
+  app.add_option("--eval-sequences", f.eval_sequences,
                  "held-out sequences scored at each checkpoint")
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+  app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+}
+
+// The presets' values, for --help.
+std::string PresetsFooter() {
   std::string footer = "Presets (flags override them):";
   for (const std::string& name : garden::TrainPresetNames()) {
     const garden::TrainPreset p = *garden::FindTrainPreset(name);
@@ -152,89 +155,109 @@ int main(int argc, char** argv) {
                      " --checkpoint-every ", p.checkpoint_every, " --lr ",
                      p.learning_rate, " --vocab-size ", p.vocab_size);
   }
-  app.footer(footer);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
-  }
+  return footer;
+}
 
+// Logs to stderr at `log_level`; false, having said why, for an unknown one.
+bool SetUpLogging(const std::string& log_level) {
   const spdlog::level::level_enum level = spdlog::level::from_str(log_level);
   if (level == spdlog::level::off && log_level != "off") {
     std::fprintf(stderr,
                  "garden-train: --log-level \"%s\" is not one of "
                  "trace, debug, info, warn, error, off\n",
                  log_level.c_str());
-    return 2;
+    return false;
   }
   auto logger = spdlog::stderr_color_mt("garden-train");
   spdlog::set_default_logger(logger);
   spdlog::set_level(level);
   spdlog::set_pattern("%H:%M:%S %^%l%$ %v");
+  return true;
+}
 
-  auto usage = [](const std::string& message) {
-    std::fprintf(stderr, "garden-train: %s\n", message.c_str());
-    return 2;
-  };
-  absl::StatusOr<garden::TrainPreset> preset =
-      garden::FindTrainPreset(preset_name);
-  if (!preset.ok()) return usage(std::string(preset.status().message()));
+// What to train: the options, once per variant.
+struct Job {
+  garden::TrainRunOptions options;
+  std::vector<garden::CorpusVariant> variants;
+};
+
+// The flags as a job; the status's message is the usage error to print.
+absl::StatusOr<Job> MakeJob(const CLI::App& app, const Flags& f) {
+  Job job;
+  garden::TrainRunOptions& options = job.options;
+  ASSIGN_OR_RETURN(options.model, garden::FindTrainPreset(f.preset_name));
   // "standard,deduped" trains both, one after the other, in one process
   // (libtorch's start-up costs more than confirming a trained model).
-  std::vector<garden::CorpusVariant> variants;
-  for (absl::string_view one : absl::StrSplit(variant, ',')) {
-    absl::StatusOr<std::string> canonical =
-        garden::CanonicalVariant(std::string(one));
-    if (!canonical.ok()) {
-      return usage(std::string(canonical.status().message()));
-    }
-    variants.push_back(*canonical == "deduped"
-                           ? garden::CorpusVariant::kDeduped
-                           : garden::CorpusVariant::kStandard);
+  for (absl::string_view one : absl::StrSplit(f.variant, ',')) {
+    ASSIGN_OR_RETURN(const std::string canonical,
+                     garden::CanonicalVariant(std::string(one)));
+    job.variants.push_back(canonical == "deduped"
+                               ? garden::CorpusVariant::kDeduped
+                               : garden::CorpusVariant::kStandard);
   }
-  absl::StatusOr<std::vector<int64_t>> extra = ParseSteps(checkpoint_steps);
-  if (!extra.ok()) return usage(std::string(extra.status().message()));
-
-  garden::TrainRunOptions options;
-  options.out_dir = out;
-  options.corpus.dir = corpus_dir;
-  options.corpus.heldout_fraction = heldout_fraction;
-  options.suite = suite;
-  options.size = size;
-  options.seed = seed;
-  options.model = *preset;
+  ASSIGN_OR_RETURN(options.extra_checkpoints, ParseSteps(f.checkpoint_steps));
+  options.out_dir = f.out;
+  options.corpus.dir = f.corpus_dir;
+  options.corpus.heldout_fraction = f.heldout_fraction;
+  options.suite = f.suite;
+  options.size = f.size;
+  options.seed = f.seed;
   // An explicit flag wins over the preset (0 or less is passed on, to be
   // refused with the flag's name).
   auto override_with = [&](const char* flag, auto value, auto* field) {
     if (app.count(flag) > 0) *field = value;
   };
-  override_with("--hidden", hidden, &options.model.hidden_size);
-  override_with("--layers", layers, &options.model.num_layers);
-  override_with("--heads", heads, &options.model.num_heads);
-  override_with("--seq-len", seq_len, &options.model.seq_len);
-  override_with("--batch", batch, &options.model.batch_size);
-  override_with("--steps", steps, &options.model.steps);
-  override_with("--checkpoint-every", every, &options.model.checkpoint_every);
-  override_with("--lr", lr, &options.model.learning_rate);
-  override_with("--vocab-size", vocab, &options.model.vocab_size);
-  options.extra_checkpoints = *extra;
-  options.store_f32 = f32;
-  options.overwrite = overwrite;
-  options.stop_after = stop_after;
-  options.eval_sequences = eval_sequences;
-  if (threads < 0) return usage("--threads must be >= 0");
-  if (threads == 0) {
-    threads =
-        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
-  options.threads = threads;
-  garden::SetComputeThreads(threads);
+  override_with("--hidden", f.hidden, &options.model.hidden_size);
+  override_with("--layers", f.layers, &options.model.num_layers);
+  override_with("--heads", f.heads, &options.model.num_heads);
+  override_with("--seq-len", f.seq_len, &options.model.seq_len);
+  override_with("--batch", f.batch, &options.model.batch_size);
+  override_with("--steps", f.steps, &options.model.steps);
+  override_with("--checkpoint-every", f.every, &options.model.checkpoint_every);
+  override_with("--lr", f.lr, &options.model.learning_rate);
+  override_with("--vocab-size", f.vocab, &options.model.vocab_size);
+  options.store_f32 = f.f32;
+  options.overwrite = f.overwrite;
+  options.stop_after = f.stop_after;
+  options.eval_sequences = f.eval_sequences;
+  if (f.threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
+  options.threads =
+      f.threads > 0
+          ? f.threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return job;
+}
 
-  for (garden::CorpusVariant v : variants) {
-    options.variant = v;
+}  // namespace
+
+int main(int argc, char** argv) {
+  garden::EnsurePassiveOpenMP(argv);
+  KeepLargeBlocks();
+  CLI::App app{
+      "Trains a GPT-NeoX model of a Pythia-like suite on the fortunes corpus "
+      "and writes its checkpoints for gardend."};
+  Flags flags;
+  AddFlags(app, flags);
+  app.footer(PresetsFooter());
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (!SetUpLogging(flags.log_level)) return 2;
+  absl::StatusOr<Job> job = MakeJob(app, flags);
+  if (!job.ok()) {
+    std::fprintf(stderr, "garden-train: %s\n",
+                 std::string(job.status().message()).c_str());
+    return 2;
+  }
+  garden::SetComputeThreads(job->options.threads);
+
+  for (garden::CorpusVariant v : job->variants) {
+    job->options.variant = v;
     absl::StatusOr<garden::TrainRunResult> result =
-        garden::RunTraining(options);
+        garden::RunTraining(job->options);
     if (!result.ok()) return Fail(result.status());
     if (!result->complete) {
       spdlog::info("{}: stopped at step {}; run again to resume",

@@ -19,7 +19,9 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "common/base/status.h"
 #include "common/model/gpt_neox.h"
 #include "nlohmann/json.hpp"
 
@@ -76,6 +79,47 @@ struct Flags {
   bool no_cache = false;
 };
 
+absl::StatusOr<std::unique_ptr<GptNeoxModel>> LoadModel(const Flags& flags) {
+  ASSIGN_OR_RETURN(const garden::GptNeoxConfig config,
+                   garden::ReadGptNeoxConfig(flags.checkpoint));
+  ASSIGN_OR_RETURN(auto source,
+                   garden::SafetensorsWeightSource::OpenDir(flags.checkpoint));
+  garden::LoadOptions options;
+  options.device = flags.device;
+  options.dtype = flags.dtype;
+  return GptNeoxModel::Load(config, *source, options);
+}
+
+// One token at a time, except a two-token first chunk when possible, so that
+// both the masked (chunk) and unmasked (single token) paths with a non-empty
+// cache are exercised.
+absl::Status WriteCachedLogits(const GptNeoxModel& model,
+                               const at::Tensor& id_tensor,
+                               const std::string& path) {
+  garden::KvCache cache;
+  std::vector<at::Tensor> rows;
+  const int64_t n = id_tensor.size(1);
+  int64_t pos = 0;
+  while (pos < n) {
+    const int64_t len = (pos == 1 && n >= 4) ? 2 : 1;
+    ASSIGN_OR_RETURN(const at::Tensor logits,
+                     model.Forward(id_tensor.narrow(1, pos, len), &cache));
+    rows.push_back(logits[0].cpu());
+    pos += len;
+  }
+  return WriteTensor(at::cat(rows, 0), path);
+}
+
+// A generation and its wall time, as the report's JSON.
+absl::StatusOr<nlohmann::json> Timed(
+    const std::function<absl::StatusOr<garden::Generation>()>& generate) {
+  auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<garden::Generation> g = generate();
+  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+  RETURN_IF_ERROR(g.status());
+  return ToJson(*g, took.count());
+}
+
 absl::Status Run(const Flags& flags) {
   if (flags.threads > 0) {
     at::set_num_threads(flags.threads);
@@ -85,58 +129,26 @@ absl::Status Run(const Flags& flags) {
   if (id_text.empty()) {
     id_text.assign(std::istreambuf_iterator<char>(std::cin), {});
   }
-  absl::StatusOr<std::vector<int64_t>> ids = ParseIds(id_text);
-  if (!ids.ok()) return ids.status();
+  ASSIGN_OR_RETURN(const std::vector<int64_t> ids, ParseIds(id_text));
+  ASSIGN_OR_RETURN(const std::unique_ptr<GptNeoxModel> model, LoadModel(flags));
 
-  absl::StatusOr<garden::GptNeoxConfig> config =
-      garden::ReadGptNeoxConfig(flags.checkpoint);
-  if (!config.ok()) return config.status();
-  auto source = garden::SafetensorsWeightSource::OpenDir(flags.checkpoint);
-  if (!source.ok()) return source.status();
-  garden::LoadOptions options;
-  options.device = flags.device;
-  options.dtype = flags.dtype;
-  auto model = GptNeoxModel::Load(*config, **source, options);
-  if (!model.ok()) return model.status();
-
-  at::Tensor id_tensor = at::tensor(*ids, at::kLong).unsqueeze(0);
-  nlohmann::json report = {{"device", (*model)->device()},
+  at::Tensor id_tensor = at::tensor(ids, at::kLong).unsqueeze(0);
+  nlohmann::json report = {{"device", model->device()},
                            {"threads", at::get_num_threads()}};
   if (!flags.logits_out.empty()) {
-    absl::StatusOr<at::Tensor> logits = (*model)->Forward(id_tensor);
-    if (!logits.ok()) return logits.status();
-    if (auto s = WriteTensor((*logits)[0], flags.logits_out); !s.ok()) return s;
+    ASSIGN_OR_RETURN(const at::Tensor logits, model->Forward(id_tensor));
+    RETURN_IF_ERROR(WriteTensor(logits[0], flags.logits_out));
   }
   if (!flags.cached_logits_out.empty()) {
-    // One token at a time, except a two-token first chunk when possible, so
-    // that both the masked (chunk) and unmasked (single token) paths with a
-    // non-empty cache are exercised.
-    garden::KvCache cache;
-    std::vector<at::Tensor> rows;
-    const int64_t n = id_tensor.size(1);
-    int64_t pos = 0;
-    while (pos < n) {
-      const int64_t len = (pos == 1 && n >= 4) ? 2 : 1;
-      absl::StatusOr<at::Tensor> logits =
-          (*model)->Forward(id_tensor.narrow(1, pos, len), &cache);
-      if (!logits.ok()) return logits.status();
-      rows.push_back((*logits)[0].cpu());
-      pos += len;
-    }
-    if (auto s = WriteTensor(at::cat(rows, 0), flags.cached_logits_out);
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(
+        WriteCachedLogits(*model, id_tensor, flags.cached_logits_out));
   }
   if (flags.greedy > 0) {
-    auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<garden::Generation> g =
-        flags.no_cache ? (*model)->GreedyNoCache(*ids, flags.greedy)
-                       : (*model)->Greedy(*ids, flags.greedy);
-    std::chrono::duration<double> took =
-        std::chrono::steady_clock::now() - start;
-    if (!g.ok()) return g.status();
-    report["greedy"] = ToJson(*g, took.count());
+    ASSIGN_OR_RETURN(report["greedy"], Timed([&] {
+                       return flags.no_cache
+                                  ? model->GreedyNoCache(ids, flags.greedy)
+                                  : model->Greedy(ids, flags.greedy);
+                     }));
   }
   if (flags.sample > 0) {
     garden::SamplingOptions sampling;
@@ -144,20 +156,15 @@ absl::Status Run(const Flags& flags) {
     sampling.top_k = flags.top_k;
     sampling.top_p = flags.top_p;
     sampling.seed = flags.seed;
-    auto start = std::chrono::steady_clock::now();
-    absl::StatusOr<garden::Generation> g =
-        (*model)->Sample(*ids, flags.sample, sampling);
-    std::chrono::duration<double> took =
-        std::chrono::steady_clock::now() - start;
-    if (!g.ok()) return g.status();
-    report["sample"] = ToJson(*g, took.count());
+    ASSIGN_OR_RETURN(report["sample"], Timed([&] {
+                       return model->Sample(ids, flags.sample, sampling);
+                     }));
   }
   if (flags.attention_layer >= 0) {
-    absl::StatusOr<at::Tensor> probs =
-        (*model)->AttentionWeights(id_tensor, flags.attention_layer);
-    if (!probs.ok()) return probs.status();
+    ASSIGN_OR_RETURN(const at::Tensor probs,
+                     model->AttentionWeights(id_tensor, flags.attention_layer));
     if (!flags.attention_out.empty()) {
-      if (auto s = WriteTensor(*probs, flags.attention_out); !s.ok()) return s;
+      RETURN_IF_ERROR(WriteTensor(probs, flags.attention_out));
     }
   }
   std::cout << report.dump() << std::endl;

@@ -116,13 +116,85 @@ bool GetUnsigned(const Json& j, uint64_t* out) {
   return true;
 }
 
+absl::Status DataLoss(const std::string& path, std::string_view reason) {
+  return absl::DataLossError(absl::StrCat(path, ": ", ToAbsl(reason)));
+}
+
+// The header's bytes, after its length prefix is checked against the file
+// and the limit.
+absl::StatusOr<std::string> ReadHeader(int fd, const std::string& path,
+                                       uint64_t file_size,
+                                       uint64_t max_header_bytes) {
+  if (file_size < 8) {
+    return DataLoss(path, absl::StrCat("file size ", file_size,
+                                       " is shorter than the 8-byte header "
+                                       "length"));
+  }
+  uint8_t len_bytes[8];
+  if (!PreadFull(fd, len_bytes, 8, 0)) {
+    if (errno == 0) return DataLoss(path, "file shrank while reading");
+    return ErrnoStatus(path, errno, "cannot read header length");
+  }
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  if (header_len == 0) return DataLoss(path, "header length is 0");
+  if (header_len > max_header_bytes) {
+    return DataLoss(path, absl::StrCat("header length ", header_len,
+                                       " exceeds the limit of ",
+                                       max_header_bytes, " bytes"));
+  }
+  if (header_len > file_size - 8) {
+    return DataLoss(path, absl::StrCat("header length ", header_len,
+                                       " exceeds the ", file_size - 8,
+                                       " bytes after the 8-byte length "
+                                       "prefix"));
+  }
+  std::string header(header_len, '\0');
+  if (!PreadFull(fd, header.data(), header.size(), 8)) {
+    if (errno == 0) return DataLoss(path, "file shrank while reading");
+    return ErrnoStatus(path, errno, "cannot read header");
+  }
+  return header;
+}
+
+// The header as a JSON object.
+absl::StatusOr<Json> ParseHeader(const std::string& path,
+                                 const std::string& header) {
+  if (header[0] != '{') {
+    return DataLoss(path,
+                    absl::StrCat("header must start with '{', got ", "\"",
+                                 absl::CHexEscape(header.substr(0, 1)), "\""));
+  }
+  // nlohmann's lexer takes a NUL byte for the end of input, so "{}\0junk"
+  // would pass; no valid JSON text contains a raw NUL.
+  if (size_t nul = header.find('\0'); nul != std::string::npos) {
+    return DataLoss(path, absl::StrCat("header is not valid JSON: NUL byte at "
+                                       "header offset ",
+                                       nul));
+  }
+  Json json;
+  try {
+    json = ParseHeaderJson(header);
+  } catch (const HeaderJsonError& e) {
+    return DataLoss(path, e.message);
+  } catch (const Json::exception& e) {
+    return DataLoss(path,
+                    absl::StrCat("header is not valid JSON: ", e.what()));
+  }
+  if (!json.is_object()) {
+    return DataLoss(path, absl::StrCat("header must be a JSON object, got ",
+                                       json.type_name()));
+  }
+  return json;
+}
+
 class HeaderValidator {
  public:
   HeaderValidator(const std::string& path, uint64_t data_size)
       : path_(path), data_size_(data_size) {}
 
   absl::Status Error(std::string_view reason) const {
-    return absl::DataLossError(absl::StrCat(path_, ": ", ToAbsl(reason)));
+    return DataLoss(path_, reason);
   }
 
   absl::Status ParseMetadata(const Json& j,
@@ -145,96 +217,13 @@ class HeaderValidator {
   absl::Status ParseTensor(const std::string& name, const Json& j,
                            TensorInfo* info) {
     const std::string where = absl::StrCat("tensor ", Quote(name));
-    if (!j.is_object()) {
-      return Error(absl::StrCat(where, ": entry must be an object, got ",
-                                j.type_name()));
-    }
-    for (const auto& [key, value] : j.items()) {
-      if (key != "dtype" && key != "shape" && key != "data_offsets") {
-        return Error(
-            absl::StrCat(where, ": unexpected field ", Quote(key),
-                         " (allowed: \"dtype\", \"shape\", \"data_offsets\")"));
-      }
-    }
-    for (const char* field : {"dtype", "shape", "data_offsets"}) {
-      if (!j.contains(field)) {
-        return Error(absl::StrCat(where, ": missing field \"", field, "\""));
-      }
-    }
+    RETURN_IF_ERROR(CheckFields(where, j));
     info->name = name;
-
-    // dtype
-    const Json& dtype = j["dtype"];
-    if (!dtype.is_string()) {
-      return Error(absl::StrCat(where, ": dtype must be a string, got ",
-                                dtype.type_name()));
-    }
-    absl::StatusOr<DType> parsed = ParseDType(dtype.get<std::string>());
-    if (!parsed.ok()) {
-      return Error(absl::StrCat(where, ": ", parsed.status().message()));
-    }
-    info->dtype = *parsed;
-
-    // shape
-    const Json& shape = j["shape"];
-    if (!shape.is_array()) {
-      return Error(absl::StrCat(where, ": shape must be an array, got ",
-                                shape.type_name()));
-    }
-    if (shape.size() > kMaxRank) {
-      return Error(absl::StrCat(where, ": shape rank ", shape.size(),
-                                " exceeds the maximum rank ", kMaxRank));
-    }
-    uint64_t numel = 1;
-    bool overflow = false;
-    info->shape.clear();
-    for (size_t i = 0; i < shape.size(); ++i) {
-      uint64_t dim = 0;
-      if (!GetUnsigned(shape[i], &dim) ||
-          dim > static_cast<uint64_t>(INT64_MAX)) {
-        return Error(absl::StrCat(where, ": shape[", i, "] = ", shape[i].dump(),
-                                  " is not an integer in [0, 2^63)"));
-      }
-      info->shape.push_back(static_cast<int64_t>(dim));
-      if (__builtin_mul_overflow(numel, dim, &numel)) overflow = true;
-    }
-    const uint64_t itemsize = DTypeSize(info->dtype);
-    uint64_t expected_bytes = 0;
-    if (overflow || __builtin_mul_overflow(numel, itemsize, &expected_bytes)) {
-      return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
-                                ToAbsl(DTypeName(info->dtype)),
-                                " overflows 2^64 bytes"));
-    }
-
-    // data_offsets
-    const Json& offsets = j["data_offsets"];
-    if (!offsets.is_array() || offsets.size() != 2) {
-      return Error(absl::StrCat(where, ": data_offsets must be an array of 2 ",
-                                "integers, got ", offsets.dump()));
-    }
-    uint64_t begin = 0, end = 0;
-    if (!GetUnsigned(offsets[0], &begin) || !GetUnsigned(offsets[1], &end)) {
-      return Error(absl::StrCat(where, ": data_offsets ", offsets.dump(),
-                                " must be non-negative integers below 2^64"));
-    }
-    if (begin > end) {
-      return Error(
-          absl::StrCat(where, ": data_offsets begin ", begin, " > end ", end));
-    }
-    if (end > data_size_) {
-      return Error(absl::StrCat(where, ": truncated: data_offsets end ", end,
-                                " exceeds the data section size ", data_size_));
-    }
-    if (end - begin != expected_bytes) {
-      return Error(absl::StrCat(where, ": data_offsets ", Range(begin, end),
-                                " span ", end - begin, " bytes but shape ",
-                                shape.dump(), " of ",
-                                ToAbsl(DTypeName(info->dtype)), " needs ",
-                                expected_bytes, " bytes"));
-    }
-    info->begin = begin;
-    info->end = end;
-    return absl::OkStatus();
+    RETURN_IF_ERROR(ParseTensorDType(where, j["dtype"], info));
+    ASSIGN_OR_RETURN(const uint64_t expected_bytes,
+                     ParseShape(where, j["shape"], info));
+    return ParseOffsets(where, j["data_offsets"], j["shape"], expected_bytes,
+                        info);
   }
 
   // The tensors must tile [0, data_size) without overlap or gaps.
@@ -273,6 +262,109 @@ class HeaderValidator {
   }
 
  private:
+  // An object with exactly the fields dtype, shape and data_offsets.
+  absl::Status CheckFields(const std::string& where, const Json& j) const {
+    if (!j.is_object()) {
+      return Error(absl::StrCat(where, ": entry must be an object, got ",
+                                j.type_name()));
+    }
+    for (const auto& [key, value] : j.items()) {
+      if (key != "dtype" && key != "shape" && key != "data_offsets") {
+        return Error(
+            absl::StrCat(where, ": unexpected field ", Quote(key),
+                         " (allowed: \"dtype\", \"shape\", \"data_offsets\")"));
+      }
+    }
+    for (const char* field : {"dtype", "shape", "data_offsets"}) {
+      if (!j.contains(field)) {
+        return Error(absl::StrCat(where, ": missing field \"", field, "\""));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status ParseTensorDType(const std::string& where, const Json& dtype,
+                                TensorInfo* info) const {
+    if (!dtype.is_string()) {
+      return Error(absl::StrCat(where, ": dtype must be a string, got ",
+                                dtype.type_name()));
+    }
+    absl::StatusOr<DType> parsed = ParseDType(dtype.get<std::string>());
+    if (!parsed.ok()) {
+      return Error(absl::StrCat(where, ": ", parsed.status().message()));
+    }
+    info->dtype = *parsed;
+    return absl::OkStatus();
+  }
+
+  // The shape into *info; the bytes it needs.
+  absl::StatusOr<uint64_t> ParseShape(const std::string& where,
+                                      const Json& shape,
+                                      TensorInfo* info) const {
+    if (!shape.is_array()) {
+      return Error(absl::StrCat(where, ": shape must be an array, got ",
+                                shape.type_name()));
+    }
+    if (shape.size() > kMaxRank) {
+      return Error(absl::StrCat(where, ": shape rank ", shape.size(),
+                                " exceeds the maximum rank ", kMaxRank));
+    }
+    uint64_t numel = 1;
+    bool overflow = false;
+    info->shape.clear();
+    for (size_t i = 0; i < shape.size(); ++i) {
+      uint64_t dim = 0;
+      if (!GetUnsigned(shape[i], &dim) ||
+          dim > static_cast<uint64_t>(INT64_MAX)) {
+        return Error(absl::StrCat(where, ": shape[", i, "] = ", shape[i].dump(),
+                                  " is not an integer in [0, 2^63)"));
+      }
+      info->shape.push_back(static_cast<int64_t>(dim));
+      if (__builtin_mul_overflow(numel, dim, &numel)) overflow = true;
+    }
+    const uint64_t itemsize = DTypeSize(info->dtype);
+    uint64_t expected_bytes = 0;
+    if (overflow || __builtin_mul_overflow(numel, itemsize, &expected_bytes)) {
+      return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
+                                ToAbsl(DTypeName(info->dtype)),
+                                " overflows 2^64 bytes"));
+    }
+    return expected_bytes;
+  }
+
+  // data_offsets, which must span the shape's bytes within the data section.
+  absl::Status ParseOffsets(const std::string& where, const Json& offsets,
+                            const Json& shape, uint64_t expected_bytes,
+                            TensorInfo* info) const {
+    if (!offsets.is_array() || offsets.size() != 2) {
+      return Error(absl::StrCat(where, ": data_offsets must be an array of 2 ",
+                                "integers, got ", offsets.dump()));
+    }
+    uint64_t begin = 0, end = 0;
+    if (!GetUnsigned(offsets[0], &begin) || !GetUnsigned(offsets[1], &end)) {
+      return Error(absl::StrCat(where, ": data_offsets ", offsets.dump(),
+                                " must be non-negative integers below 2^64"));
+    }
+    if (begin > end) {
+      return Error(
+          absl::StrCat(where, ": data_offsets begin ", begin, " > end ", end));
+    }
+    if (end > data_size_) {
+      return Error(absl::StrCat(where, ": truncated: data_offsets end ", end,
+                                " exceeds the data section size ", data_size_));
+    }
+    if (end - begin != expected_bytes) {
+      return Error(absl::StrCat(where, ": data_offsets ", Range(begin, end),
+                                " span ", end - begin, " bytes but shape ",
+                                shape.dump(), " of ",
+                                ToAbsl(DTypeName(info->dtype)), " needs ",
+                                expected_bytes, " bytes"));
+    }
+    info->begin = begin;
+    info->end = end;
+    return absl::OkStatus();
+  }
+
   const std::string& path_;
   const uint64_t data_size_;
 };
@@ -287,15 +379,8 @@ uint64_t TensorInfo::numel() const {
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
     const std::string& path, Options options) {
-  auto data_loss = [&path](std::string_view reason) {
-    return absl::DataLossError(absl::StrCat(path, ": ", ToAbsl(reason)));
-  };
-  auto os_error = [&path](int err, std::string_view what) {
-    return ErrnoStatus(path, err, what);
-  };
-
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return os_error(errno, "cannot open");
+  if (fd < 0) return ErrnoStatus(path, errno, "cannot open");
   // Closes the descriptor on every error return; kept once the file is open.
   struct FdCloser {
     int fd;
@@ -305,88 +390,36 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
   } closer{fd};
 
   struct stat st;
-  if (fstat(fd, &st) != 0) return os_error(errno, "cannot stat");
-  if (!S_ISREG(st.st_mode)) return data_loss("not a regular file");
+  if (fstat(fd, &st) != 0) return ErrnoStatus(path, errno, "cannot stat");
+  if (!S_ISREG(st.st_mode)) return DataLoss(path, "not a regular file");
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  ASSIGN_OR_RETURN(const std::string header,
+                   ReadHeader(fd, path, file_size, options.max_header_bytes));
+  ASSIGN_OR_RETURN(const Json json, ParseHeader(path, header));
 
-  if (file_size < 8) {
-    return data_loss(absl::StrCat("file size ", file_size,
-                                  " is shorter than the 8-byte header length"));
-  }
-  uint8_t len_bytes[8];
-  if (!PreadFull(fd, len_bytes, 8, 0)) {
-    if (errno == 0) return data_loss("file shrank while reading");
-    return os_error(errno, "cannot read header length");
-  }
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-  if (header_len == 0) return data_loss("header length is 0");
-  if (header_len > options.max_header_bytes) {
-    return data_loss(absl::StrCat("header length ", header_len,
-                                  " exceeds the limit of ",
-                                  options.max_header_bytes, " bytes"));
-  }
-  if (header_len > file_size - 8) {
-    return data_loss(absl::StrCat("header length ", header_len, " exceeds the ",
-                                  file_size - 8,
-                                  " bytes after the 8-byte length prefix"));
-  }
-  std::string header(header_len, '\0');
-  if (!PreadFull(fd, header.data(), header.size(), 8)) {
-    if (errno == 0) return data_loss("file shrank while reading");
-    return os_error(errno, "cannot read header");
-  }
-  if (header[0] != '{') {
-    return data_loss(absl::StrCat("header must start with '{', got ", "\"",
-                                  absl::CHexEscape(header.substr(0, 1)), "\""));
-  }
-
-  // nlohmann's lexer takes a NUL byte for the end of input, so "{}\0junk"
-  // would pass; no valid JSON text contains a raw NUL.
-  if (size_t nul = header.find('\0'); nul != std::string::npos) {
-    return data_loss(absl::StrCat(
-        "header is not valid JSON: NUL byte at header offset ", nul));
-  }
-
-  Json json;
-  try {
-    json = ParseHeaderJson(header);
-  } catch (const HeaderJsonError& e) {
-    return data_loss(e.message);
-  } catch (const Json::exception& e) {
-    return data_loss(absl::StrCat("header is not valid JSON: ", e.what()));
-  }
-  if (!json.is_object()) {
-    return data_loss(
-        absl::StrCat("header must be a JSON object, got ", json.type_name()));
-  }
-
-  const uint64_t data_size = file_size - 8 - header_len;
+  const uint64_t data_size = file_size - 8 - header.size();
   HeaderValidator validator(path, data_size);
   auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
   file->path_ = path;
   file->file_size_ = file_size;
-  file->data_offset_ = 8 + header_len;
+  file->data_offset_ = 8 + header.size();
   file->tensors_.reserve(json.size());
   for (const auto& [key, value] : json.items()) {
     if (key == "__metadata__") {
-      absl::Status s = validator.ParseMetadata(value, &file->metadata_);
-      if (!s.ok()) return s;
+      RETURN_IF_ERROR(validator.ParseMetadata(value, &file->metadata_));
       continue;
     }
     TensorInfo info;
-    absl::Status s = validator.ParseTensor(key, value, &info);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(validator.ParseTensor(key, value, &info));
     file->tensors_.push_back(std::move(info));
   }
   std::sort(
       file->tensors_.begin(), file->tensors_.end(),
       [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
-  absl::Status coverage = validator.CheckCoverage(file->tensors_);
-  if (!coverage.ok()) return coverage;
+  RETURN_IF_ERROR(validator.CheckCoverage(file->tensors_));
 
   void* map = mmap(nullptr, file_size, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) return os_error(errno, "cannot mmap");
+  if (map == MAP_FAILED) return ErrnoStatus(path, errno, "cannot mmap");
   file->map_ = static_cast<const uint8_t*>(map);
   file->map_size_ = file_size;
   file->fd_ = fd;  // kept for ReadChunks
@@ -438,14 +471,8 @@ absl::Status SafetensorsFile::ReadChunks(
   for (uint64_t done = 0; done < info.num_bytes();) {
     const size_t want =
         static_cast<size_t>(std::min<uint64_t>(chunk, info.num_bytes() - done));
-    if (absl::Status s = PreadFully(info, done, buffer.subspan(0, want));
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = consume(absl::MakeConstSpan(buffer.data(), want));
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(PreadFully(info, done, buffer.subspan(0, want)));
+    RETURN_IF_ERROR(consume(absl::MakeConstSpan(buffer.data(), want)));
     done += want;
   }
   return absl::OkStatus();

@@ -6,17 +6,17 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <numeric>
 #include <random>
-#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/absl_compat.h"
+#include "common/base/files.h"
+#include "common/base/status.h"
 #include "nlohmann/json.hpp"
 
 namespace garden {
@@ -73,6 +73,111 @@ absl::Status ReadBool(const Json& obj, const char* key, bool* out) {
   return absl::OkStatus();
 }
 
+// model_type, if given, and the sizes.
+absl::Status ReadSizes(const Json& obj, GptNeoxConfig* c) {
+  if (auto it = obj.find("model_type"); it != obj.end() && !it->is_null()) {
+    if (!it->is_string() || it->get<std::string>() != "gpt_neox") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "config.json: \"model_type\" is ", it->dump(), ", not \"gpt_neox\""));
+    }
+  }
+  for (auto [key, field] : {
+           std::pair{"hidden_size", &c->hidden_size},
+           std::pair{"num_hidden_layers", &c->num_hidden_layers},
+           std::pair{"num_attention_heads", &c->num_attention_heads},
+           std::pair{"intermediate_size", &c->intermediate_size},
+           std::pair{"vocab_size", &c->vocab_size},
+       }) {
+    RETURN_IF_ERROR(ReadInt(obj, key, /*required=*/true, field));
+    if (*field <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config.json: \"", key, "\" must be positive, got ", *field));
+    }
+  }
+  RETURN_IF_ERROR(ReadInt(obj, "max_position_embeddings", false,
+                          &c->max_position_embeddings));
+  if (c->max_position_embeddings <= 0) {
+    return absl::InvalidArgumentError(
+        "config.json: \"max_position_embeddings\" must be positive");
+  }
+  return absl::OkStatus();
+}
+
+// Rotary embedding, layer norm, residual and embedding options.
+absl::Status ReadOptions(const Json& obj, GptNeoxConfig* c) {
+  // Newer transformers name these partial_rotary_factor and rope_theta.
+  for (const char* key : {"partial_rotary_factor", "rotary_pct"}) {
+    RETURN_IF_ERROR(ReadDouble(obj, key, &c->rotary_pct));
+  }
+  for (const char* key : {"rope_theta", "rotary_emb_base"}) {
+    RETURN_IF_ERROR(ReadDouble(obj, key, &c->rotary_emb_base));
+  }
+  RETURN_IF_ERROR(ReadDouble(obj, "layer_norm_eps", &c->layer_norm_eps));
+  RETURN_IF_ERROR(
+      ReadBool(obj, "use_parallel_residual", &c->use_parallel_residual));
+  bool tie = false;
+  RETURN_IF_ERROR(ReadBool(obj, "tie_word_embeddings", &tie));
+  if (tie) {
+    return absl::FailedPreconditionError(
+        "config.json: \"tie_word_embeddings\" is true; only untied embed_out "
+        "(as in every Pythia model) is supported");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadActivation(const Json& obj, GptNeoxConfig* c) {
+  auto it = obj.find("hidden_act");
+  if (it == obj.end() || it->is_null()) return absl::OkStatus();
+  if (!it->is_string()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.json: \"hidden_act\" must be a string, got ", it->dump()));
+  }
+  const std::string act = it->get<std::string>();
+  if (act == "gelu") {
+    c->hidden_act = GptNeoxConfig::Activation::kGelu;
+  } else if (act == "gelu_new" || act == "gelu_fast" ||
+             act == "gelu_pytorch_tanh") {
+    c->hidden_act = GptNeoxConfig::Activation::kGeluTanh;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.json: \"hidden_act\" \"", act,
+        "\" is not supported (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh "
+        "are)"));
+  }
+  return absl::OkStatus();
+}
+
+// What the values must satisfy together.
+absl::Status CheckConsistent(const GptNeoxConfig& c) {
+  if (c.hidden_size % c.num_attention_heads != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.json: \"hidden_size\" ", c.hidden_size,
+                     " is not divisible by \"num_attention_heads\" ",
+                     c.num_attention_heads));
+  }
+  if (!(c.rotary_pct >= 0 && c.rotary_pct <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config.json: \"rotary_pct\" must be in [0, 1], got ", c.rotary_pct));
+  }
+  if (c.rotary_dims() % 2 != 0) {
+    // transformers would fail at run time: its cos/sin tables have an even
+    // number of columns.
+    return absl::InvalidArgumentError(
+        absl::StrCat("config.json: \"rotary_pct\" ", c.rotary_pct, " gives ",
+                     c.rotary_dims(), " rotary dimensions of head_dim ",
+                     c.head_dim(), "; they must be even"));
+  }
+  if (!(c.rotary_emb_base > 0)) {
+    return absl::InvalidArgumentError(
+        "config.json: \"rotary_emb_base\" must be positive");
+  }
+  if (!(c.layer_norm_eps > 0)) {
+    return absl::InvalidArgumentError(
+        "config.json: \"layer_norm_eps\" must be positive");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<at::ScalarType> TorchDType(DType dtype) {
   switch (dtype) {
     case DType::kF32:
@@ -123,115 +228,18 @@ absl::StatusOr<GptNeoxConfig> GptNeoxConfig::FromJson(std::string_view text) {
     return absl::InvalidArgumentError("config.json: not a JSON object");
   }
   GptNeoxConfig c;
-  if (auto it = obj.find("model_type"); it != obj.end() && !it->is_null()) {
-    if (!it->is_string() || it->get<std::string>() != "gpt_neox") {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "config.json: \"model_type\" is ", it->dump(), ", not \"gpt_neox\""));
-    }
-  }
-  for (auto [key, field] : {
-           std::pair{"hidden_size", &c.hidden_size},
-           std::pair{"num_hidden_layers", &c.num_hidden_layers},
-           std::pair{"num_attention_heads", &c.num_attention_heads},
-           std::pair{"intermediate_size", &c.intermediate_size},
-           std::pair{"vocab_size", &c.vocab_size},
-       }) {
-    if (auto s = ReadInt(obj, key, /*required=*/true, field); !s.ok()) return s;
-    if (*field <= 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config.json: \"", key, "\" must be positive, got ", *field));
-    }
-  }
-  if (auto s = ReadInt(obj, "max_position_embeddings", false,
-                       &c.max_position_embeddings);
-      !s.ok()) {
-    return s;
-  }
-  if (c.max_position_embeddings <= 0) {
-    return absl::InvalidArgumentError(
-        "config.json: \"max_position_embeddings\" must be positive");
-  }
-  // Newer transformers name these partial_rotary_factor and rope_theta.
-  for (const char* key : {"partial_rotary_factor", "rotary_pct"}) {
-    if (auto s = ReadDouble(obj, key, &c.rotary_pct); !s.ok()) return s;
-  }
-  for (const char* key : {"rope_theta", "rotary_emb_base"}) {
-    if (auto s = ReadDouble(obj, key, &c.rotary_emb_base); !s.ok()) return s;
-  }
-  if (auto s = ReadDouble(obj, "layer_norm_eps", &c.layer_norm_eps); !s.ok()) {
-    return s;
-  }
-  if (auto s = ReadBool(obj, "use_parallel_residual", &c.use_parallel_residual);
-      !s.ok()) {
-    return s;
-  }
-  bool tie = false;
-  if (auto s = ReadBool(obj, "tie_word_embeddings", &tie); !s.ok()) return s;
-  if (tie) {
-    return absl::FailedPreconditionError(
-        "config.json: \"tie_word_embeddings\" is true; only untied embed_out "
-        "(as in every Pythia model) is supported");
-  }
-  if (auto it = obj.find("hidden_act"); it != obj.end() && !it->is_null()) {
-    if (!it->is_string()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config.json: \"hidden_act\" must be a string, got ", it->dump()));
-    }
-    const std::string act = it->get<std::string>();
-    if (act == "gelu") {
-      c.hidden_act = Activation::kGelu;
-    } else if (act == "gelu_new" || act == "gelu_fast" ||
-               act == "gelu_pytorch_tanh") {
-      c.hidden_act = Activation::kGeluTanh;
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "config.json: \"hidden_act\" \"", act,
-          "\" is not supported (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh "
-          "are)"));
-    }
-  }
-  if (c.hidden_size % c.num_attention_heads != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config.json: \"hidden_size\" ", c.hidden_size,
-                     " is not divisible by \"num_attention_heads\" ",
-                     c.num_attention_heads));
-  }
-  if (!(c.rotary_pct >= 0 && c.rotary_pct <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: \"rotary_pct\" must be in [0, 1], got ", c.rotary_pct));
-  }
-  if (c.rotary_dims() % 2 != 0) {
-    // transformers would fail at run time: its cos/sin tables have an even
-    // number of columns.
-    return absl::InvalidArgumentError(
-        absl::StrCat("config.json: \"rotary_pct\" ", c.rotary_pct, " gives ",
-                     c.rotary_dims(), " rotary dimensions of head_dim ",
-                     c.head_dim(), "; they must be even"));
-  }
-  if (!(c.rotary_emb_base > 0)) {
-    return absl::InvalidArgumentError(
-        "config.json: \"rotary_emb_base\" must be positive");
-  }
-  if (!(c.layer_norm_eps > 0)) {
-    return absl::InvalidArgumentError(
-        "config.json: \"layer_norm_eps\" must be positive");
-  }
+  RETURN_IF_ERROR(ReadSizes(obj, &c));
+  RETURN_IF_ERROR(ReadOptions(obj, &c));
+  RETURN_IF_ERROR(ReadActivation(obj, &c));
+  RETURN_IF_ERROR(CheckConsistent(c));
   return c;
 }
 
 absl::StatusOr<GptNeoxConfig> ReadGptNeoxConfig(const std::string& dir) {
   const std::string path = dir + "/config.json";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  }
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  absl::StatusOr<GptNeoxConfig> config = GptNeoxConfig::FromJson(buffer.str());
-  if (!config.ok()) {
-    return absl::Status(config.status().code(),
-                        absl::StrCat(path, ": ", config.status().message()));
-  }
+  ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  absl::StatusOr<GptNeoxConfig> config = GptNeoxConfig::FromJson(text);
+  if (!config.ok()) return Annotate(config.status(), path);
   return config;
 }
 
@@ -247,10 +255,9 @@ absl::StatusOr<std::unique_ptr<SafetensorsWeightSource>>
 SafetensorsWeightSource::Open(const std::vector<std::string>& paths) {
   std::vector<std::shared_ptr<const SafetensorsFile>> files;
   for (const std::string& path : paths) {
-    absl::StatusOr<std::unique_ptr<SafetensorsFile>> file =
-        SafetensorsFile::Open(path);
-    if (!file.ok()) return file.status();
-    files.push_back(std::move(*file));
+    ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file,
+                     SafetensorsFile::Open(path));
+    files.push_back(std::move(file));
   }
   return std::make_unique<SafetensorsWeightSource>(std::move(files));
 }
@@ -392,38 +399,7 @@ at::Tensor GptNeoxForward(const GptNeoxConfig& config,
   const int64_t total = past + seq;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
 
-  if (cache != nullptr) {
-    const int64_t layers_n = config.num_hidden_layers;
-    const bool fits = static_cast<int64_t>(cache->keys_.size()) == layers_n &&
-                      cache->keys_[0].size(0) == batch &&
-                      cache->keys_[0].device() == device &&
-                      cache->keys_[0].scalar_type() == dtype &&
-                      cache->keys_[0].size(2) >= total;
-    if (!fits) {
-      // Grow geometrically (or allocate), keeping what is valid.
-      int64_t capacity = std::max<int64_t>(total, 32);
-      if (!cache->keys_.empty() && past > 0) {
-        capacity = std::max(capacity, 2 * cache->keys_[0].size(2));
-      }
-      capacity = std::min(capacity, config.max_position_embeddings);
-      auto tensor_options = at::TensorOptions().dtype(dtype).device(device);
-      std::vector<at::Tensor> keys(layers_n), values(layers_n);
-      for (int64_t i = 0; i < layers_n; ++i) {
-        keys[i] = at::empty({batch, heads, capacity, head_dim}, tensor_options);
-        values[i] =
-            at::empty({batch, heads, capacity, head_dim}, tensor_options);
-        if (past > 0) {
-          keys[i].narrow(2, 0, past).copy_(cache->keys_[i].narrow(2, 0, past));
-          values[i]
-              .narrow(2, 0, past)
-              .copy_(cache->values_[i].narrow(2, 0, past));
-        }
-      }
-      cache->keys_ = std::move(keys);
-      cache->values_ = std::move(values);
-      cache->batch_ = batch;
-    }
-  }
+  if (cache != nullptr) cache->Reserve(config, batch, total, device, dtype);
 
   // Query i (position past + i) may see keys 0 .. past + i. A single new
   // token sees everything, so decoding needs no mask.
@@ -494,6 +470,38 @@ at::Tensor GptNeoxForward(const GptNeoxConfig& config,
 }
 
 // -------------------------------------------------------------- KV cache ---
+
+void KvCache::Reserve(const GptNeoxConfig& config, int64_t batch,
+                      int64_t total, c10::Device device, at::ScalarType dtype) {
+  const int64_t layers_n = config.num_hidden_layers;
+  const int64_t heads = config.num_attention_heads;
+  const int64_t head_dim = config.head_dim();
+  const int64_t past = length_;
+  const bool fits = static_cast<int64_t>(keys_.size()) == layers_n &&
+                    keys_[0].size(0) == batch && keys_[0].device() == device &&
+                    keys_[0].scalar_type() == dtype &&
+                    keys_[0].size(2) >= total;
+  if (fits) return;
+  // Grow geometrically (or allocate), keeping what is valid.
+  int64_t capacity = std::max<int64_t>(total, 32);
+  if (!keys_.empty() && past > 0) {
+    capacity = std::max(capacity, 2 * keys_[0].size(2));
+  }
+  capacity = std::min(capacity, config.max_position_embeddings);
+  auto tensor_options = at::TensorOptions().dtype(dtype).device(device);
+  std::vector<at::Tensor> keys(layers_n), values(layers_n);
+  for (int64_t i = 0; i < layers_n; ++i) {
+    keys[i] = at::empty({batch, heads, capacity, head_dim}, tensor_options);
+    values[i] = at::empty({batch, heads, capacity, head_dim}, tensor_options);
+    if (past > 0) {
+      keys[i].narrow(2, 0, past).copy_(keys_[i].narrow(2, 0, past));
+      values[i].narrow(2, 0, past).copy_(values_[i].narrow(2, 0, past));
+    }
+  }
+  keys_ = std::move(keys);
+  values_ = std::move(values);
+  batch_ = batch;
+}
 
 KvCache::KvCache() = default;
 KvCache::~KvCache() = default;
@@ -591,7 +599,7 @@ template <typename Pick>
 absl::StatusOr<Generation> GptNeoxModel::Impl::Decode(
     absl::Span<const int64_t> prompt, int64_t max_new_tokens, bool use_cache,
     Pick&& pick, const TokenCallback& on_token) const {
-  if (auto s = CheckPrompt(prompt, max_new_tokens); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckPrompt(prompt, max_new_tokens));
   c10::InferenceMode guard;
   auto long_dev = at::TensorOptions().dtype(at::kLong).device(device);
   std::vector<int64_t> sequence(prompt.begin(), prompt.end());
@@ -632,61 +640,64 @@ const GptNeoxConfig& GptNeoxModel::config() const { return impl_->config; }
 
 std::string GptNeoxModel::device() const { return impl_->device.str(); }
 
-absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
-    const GptNeoxConfig& config, const WeightSource& weights,
-    const LoadOptions& options) {
-  auto impl = std::make_unique<Impl>();
-  impl->config = config;
+namespace {
 
-  // Device and dtype.
+// LoadOptions::device as a device this process has.
+absl::StatusOr<c10::Device> ResolveDevice(const LoadOptions& options) {
   std::string device_name = options.device;
   if (device_name == "auto") {
     device_name = torch::cuda::is_available() ? "cuda" : "cpu";
   }
+  c10::Device device = c10::Device(c10::kCPU);
   try {
-    impl->device = c10::Device(device_name);
+    device = c10::Device(device_name);
   } catch (const c10::Error&) {
     return absl::InvalidArgumentError(
         absl::StrCat("device \"", options.device,
                      "\" is not one of cpu, cuda, cuda:N, auto"));
   }
-  if (impl->device.is_cuda()) {
+  if (device.is_cuda()) {
     if (!torch::cuda::is_available()) {
       return absl::UnavailableError(absl::StrCat(
           "device \"", options.device,
           "\": no CUDA device (or this libtorch was built without CUDA)"));
     }
-    if (!impl->device.has_index()) impl->device.set_index(0);
-    if (impl->device.index() >= static_cast<int>(torch::cuda::device_count())) {
+    if (!device.has_index()) device.set_index(0);
+    if (device.index() >= static_cast<int>(torch::cuda::device_count())) {
       return absl::UnavailableError(
           absl::StrCat("device \"", options.device, "\": only ",
                        torch::cuda::device_count(), " CUDA devices"));
     }
-  } else if (!impl->device.is_cpu()) {
+  } else if (!device.is_cpu()) {
     return absl::InvalidArgumentError(
         absl::StrCat("device \"", options.device,
                      "\" is not one of cpu, cuda, cuda:N, auto"));
   }
-  if (options.dtype == "float32") {
-    impl->dtype = at::kFloat;
-  } else if (options.dtype == "float16" || options.dtype == "bfloat16") {
-    if (!impl->device.is_cuda()) {
+  return device;
+}
+
+// LoadOptions::dtype, if `device` computes in it.
+absl::StatusOr<at::ScalarType> ResolveDType(const LoadOptions& options,
+                                            const c10::Device& device) {
+  if (options.dtype == "float32") return at::kFloat;
+  if (options.dtype == "float16" || options.dtype == "bfloat16") {
+    if (!device.is_cuda()) {
       // CPU kernels for half types are slow and some are missing in 1.13.
       return absl::InvalidArgumentError(absl::StrCat(
           "dtype ", options.dtype, " is only supported on CUDA; use float32"));
     }
-    impl->dtype = options.dtype == "float16" ? at::kHalf : at::kBFloat16;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("dtype \"", options.dtype,
-                     "\" is not one of float32, float16, bfloat16"));
+    return options.dtype == "float16" ? at::kHalf : at::kBFloat16;
   }
+  return absl::InvalidArgumentError(
+      absl::StrCat("dtype \"", options.dtype,
+                   "\" is not one of float32, float16, bfloat16"));
+}
 
-  // Fetch and check every tensor before converting any, so that a broken
-  // checkpoint fails fast and with the first bad name.
-  const std::vector<GptNeoxTensorSlot> wanted =
-      GptNeoxTensorSlots(config, &impl->weights);
-
+// Every wanted tensor, checked (presence, shape, dtype, size) before any is
+// converted, so that a broken checkpoint fails fast and with the first bad
+// name.
+absl::StatusOr<std::vector<RawTensor>> FetchWeights(
+    const std::vector<GptNeoxTensorSlot>& wanted, const WeightSource& weights) {
   std::vector<RawTensor> raws;
   raws.reserve(wanted.size());
   for (const GptNeoxTensorSlot& want : wanted) {
@@ -719,6 +730,21 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
     }
     raws.push_back(*std::move(raw));
   }
+  return raws;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
+    const GptNeoxConfig& config, const WeightSource& weights,
+    const LoadOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  ASSIGN_OR_RETURN(impl->device, ResolveDevice(options));
+  ASSIGN_OR_RETURN(impl->dtype, ResolveDType(options, impl->device));
+  const std::vector<GptNeoxTensorSlot> wanted =
+      GptNeoxTensorSlots(config, &impl->weights);
+  ASSIGN_OR_RETURN(std::vector<RawTensor> raws, FetchWeights(wanted, weights));
 
   absl::Status converted = TorchGuarded("loading GPT-NeoX weights", [&] {
     c10::InferenceMode guard;
@@ -734,7 +760,7 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
     ComputeRotaryTables(config, impl->device, impl->dtype, &impl->weights);
     return absl::OkStatus();
   });
-  if (!converted.ok()) return converted;
+  RETURN_IF_ERROR(converted);
   return std::unique_ptr<GptNeoxModel>(new GptNeoxModel(std::move(impl)));
 }
 
@@ -743,7 +769,7 @@ absl::StatusOr<at::Tensor> GptNeoxModel::Forward(const at::Tensor& ids,
   return TorchGuarded(
       "GptNeoxModel::Forward", [&]() -> absl::StatusOr<at::Tensor> {
         c10::InferenceMode guard;
-        if (auto s = impl_->CheckIds(ids, cache); !s.ok()) return s;
+        RETURN_IF_ERROR(impl_->CheckIds(ids, cache));
         return impl_->Run(ids.to(impl_->device, at::kLong), cache,
                           /*last_only=*/false);
       });
@@ -754,7 +780,7 @@ absl::StatusOr<at::Tensor> GptNeoxModel::LogitsAt(
   return TorchGuarded(
       "GptNeoxModel::LogitsAt", [&]() -> absl::StatusOr<at::Tensor> {
         c10::InferenceMode guard;
-        if (auto s = impl_->CheckIds(ids, nullptr); !s.ok()) return s;
+        RETURN_IF_ERROR(impl_->CheckIds(ids, nullptr));
         const int64_t total = ids.numel();
         if (positions.dim() != 1 || positions.numel() == 0) {
           return absl::InvalidArgumentError(
@@ -886,7 +912,7 @@ absl::StatusOr<at::Tensor> GptNeoxModel::AttentionWeights(const at::Tensor& ids,
           return absl::InvalidArgumentError(
               "ids must be one sequence: [seq] or [1, seq]");
         }
-        if (auto s = impl_->CheckIds(batch, nullptr); !s.ok()) return s;
+        RETURN_IF_ERROR(impl_->CheckIds(batch, nullptr));
         at::Tensor probs =
             impl_->Run(batch.to(impl_->device, at::kLong), nullptr,
                        /*last_only=*/false, layer);

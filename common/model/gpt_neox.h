@@ -222,6 +222,11 @@ class KvCache {
   friend at::Tensor GptNeoxForward(const GptNeoxConfig&, const GptNeoxWeights&,
                                    const at::Tensor&,
                                    const GptNeoxForwardOptions&);
+  // Makes room for `total` positions of `batch` sequences in `dtype` on
+  // `device`, keeping the first length_ positions.
+  void Reserve(const GptNeoxConfig& config, int64_t batch, int64_t total,
+               c10::Device device, at::ScalarType dtype);
+
   int64_t length_ = 0;
   int64_t batch_ = 0;
   // Per layer: [batch, heads, capacity, head_dim]; the first length_

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
+#include "common/base/status.h"
 
 namespace garden {
 
@@ -170,10 +171,10 @@ absl::StatusOr<std::vector<ContinuationScore>> ScoreContinuations(
                             static_cast<int64_t>(t));
       }
     }
-    auto logits = model.LogitsAt(ids, at::tensor(positions, at::kLong));
-    if (!logits.ok()) return logits.status();
+    ASSIGN_OR_RETURN(const at::Tensor logits,
+                     model.LogitsAt(ids, at::tensor(positions, at::kLong)));
     try {
-      ScoreBatch(*logits, rows, order, next, batch, requests, scores);
+      ScoreBatch(logits, rows, order, next, batch, requests, scores);
     } catch (const c10::Error& e) {
       return absl::InternalError(
           absl::StrCat("scoring: ", e.what_without_backtrace()));

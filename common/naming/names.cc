@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/base/absl_compat.h"
+#include "common/base/status.h"
 
 namespace garden {
 namespace {
@@ -134,20 +135,15 @@ absl::StatusOr<ModelKey> MakeModelKey(std::string_view suite,
   // Folder names are lower case; users may type "Pythia" or "70M".
   key.suite = suite.empty() ? std::string(kDefaultSuite)
                             : absl::AsciiStrToLower(ToAbsl(suite));
-  if (auto s = ValidateName("suite", suite.empty() ? key.suite : suite);
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = ValidateName("size", size); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateName("suite", suite.empty() ? key.suite : suite));
+  RETURN_IF_ERROR(ValidateName("size", size));
   key.size = absl::AsciiStrToLower(ToAbsl(size));
   if (variant.empty()) {
     return absl::InvalidArgumentError(
         "variant is empty; use standard (alias NDD) or deduped (alias DD)");
   }
-  if (auto s = ValidateName("variant", variant); !s.ok()) return s;
-  auto canonical = CanonicalVariant(variant);
-  if (!canonical.ok()) return canonical.status();
-  key.variant = *canonical;
+  RETURN_IF_ERROR(ValidateName("variant", variant));
+  ASSIGN_OR_RETURN(key.variant, CanonicalVariant(variant));
   return key;
 }
 

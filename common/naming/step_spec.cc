@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/base/absl_compat.h"
+#include "common/base/status.h"
 
 namespace garden {
 namespace {
@@ -54,25 +55,22 @@ absl::StatusOr<StepSpec> StepSpec::Parse(std::string_view text_in) {
       return absl::InvalidArgumentError(absl::StrCat(
           "malformed steps \"", whole, "\": a range is FIRST:LAST"));
     }
-    auto first = ParseStep(parts[0], whole);
-    if (!first.ok()) return first.status();
-    auto last = ParseStep(parts[1], whole);
-    if (!last.ok()) return last.status();
-    if (*first > *last) {
+    ASSIGN_OR_RETURN(const int64_t first, ParseStep(parts[0], whole));
+    ASSIGN_OR_RETURN(const int64_t last, ParseStep(parts[1], whole));
+    if (first > last) {
       return absl::InvalidArgumentError(
-          absl::StrCat("malformed steps \"", whole, "\": range start ", *first,
-                       " is after its end ", *last));
+          absl::StrCat("malformed steps \"", whole, "\": range start ", first,
+                       " is after its end ", last));
     }
     spec.kind = Kind::kRange;
-    spec.first = *first;
-    spec.last = *last;
+    spec.first = first;
+    spec.last = last;
     return spec;
   }
   spec.kind = Kind::kList;
   for (absl::string_view token : absl::StrSplit(text, ',')) {
-    auto step = ParseStep(token, whole);
-    if (!step.ok()) return step.status();
-    spec.list.push_back(*step);
+    ASSIGN_OR_RETURN(const int64_t step, ParseStep(token, whole));
+    spec.list.push_back(step);
   }
   return spec;
 }

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
+#include "common/base/status.h"
 
 namespace garden {
 namespace {
@@ -77,7 +78,7 @@ absl::Status ValidateBins(int64_t bins) {
 }
 
 absl::StatusOr<Binner> Binner::Create(double lo, double hi, uint32_t bins) {
-  if (auto s = ValidateBins(bins); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateBins(bins));
   if (!std::isfinite(lo) || !std::isfinite(hi)) {
     return absl::InvalidArgumentError(
         absl::StrCat("range must be finite, got ", lo, ":", hi));
@@ -156,7 +157,7 @@ void CodeCounter::Fold() {
 
 absl::Status CodeCounter::Add(absl::Span<const uint8_t> bytes,
                               const CancelFlag* cancel) {
-  if (auto s = CheckAnalysable(bytes, dtype_); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAnalysable(bytes, dtype_));
   const size_t n = bytes.size() / 2;
   const uint8_t* data = bytes.data();
   uint32_t* t0 = tables_.data();
@@ -195,10 +196,9 @@ CodeCounts CodeCounter::Finish() {
 absl::StatusOr<CodeCounts> CodeCounts::Count(absl::Span<const uint8_t> bytes,
                                              DType dtype,
                                              const CancelFlag* cancel) {
-  auto counter = CodeCounter::Create(dtype);
-  if (!counter.ok()) return counter.status();
-  if (auto s = counter->Add(bytes, cancel); !s.ok()) return s;
-  return counter->Finish();
+  ASSIGN_OR_RETURN(CodeCounter counter, CodeCounter::Create(dtype));
+  RETURN_IF_ERROR(counter.Add(bytes, cancel));
+  return counter.Finish();
 }
 
 ValueSummary CodeCounts::Summarize() const {
@@ -249,7 +249,7 @@ Histogram CodeCounts::Bin(const Binner& binner) const {
 
 absl::StatusOr<ValueScanner> ValueScanner::Create(DType dtype,
                                                   const Binner* binner) {
-  if (auto s = CheckAnalysable({}, dtype); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAnalysable({}, dtype));
   return ValueScanner(dtype, binner);
 }
 
@@ -309,7 +309,7 @@ void DecodeInto(const uint8_t* p, size_t n, DType dtype, double* out) {
 
 absl::Status ValueScanner::Add(absl::Span<const uint8_t> bytes,
                                const CancelFlag* cancel) {
-  if (auto s = CheckAnalysable(bytes, dtype_); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckAnalysable(bytes, dtype_));
   const size_t item = DTypeSize(dtype_);
   const size_t n = bytes.size() / item;
   ValueSummary& s = result_.summary;
@@ -380,10 +380,9 @@ ScanResult ValueScanner::Finish() { return std::move(result_); }
 absl::StatusOr<ScanResult> ScanValues(absl::Span<const uint8_t> bytes,
                                       DType dtype, const Binner* binner,
                                       const CancelFlag* cancel) {
-  auto scanner = ValueScanner::Create(dtype, binner);
-  if (!scanner.ok()) return scanner.status();
-  if (auto s = scanner->Add(bytes, cancel); !s.ok()) return s;
-  return scanner->Finish();
+  ASSIGN_OR_RETURN(ValueScanner scanner, ValueScanner::Create(dtype, binner));
+  RETURN_IF_ERROR(scanner.Add(bytes, cancel));
+  return scanner.Finish();
 }
 
 }  // namespace garden

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
+#include "common/base/status.h"
 #include "common/text/tokenizer.h"
 #include "nlohmann/json.hpp"
 
@@ -236,19 +237,11 @@ absl::Status CheckOptions(const BpeTrainerOptions& options) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<std::string> TrainByteLevelBpe(
-    const std::vector<std::string>& documents,
-    const BpeTrainerOptions& options) {
-  if (documents.empty()) {
-    return absl::InvalidArgumentError("no documents to train on");
-  }
-  if (absl::Status status = CheckOptions(options); !status.ok()) return status;
-  const auto& specials = options.special_tokens;
-  const int32_t first_byte = static_cast<int32_t>(specials.size());
-
-  // 1. Word counts, then words in byte order (hash order is not stable).
+// Step 1: word counts, then words in byte order (hash order is not stable),
+// spelt as ids (byte b is id first_byte + b).
+std::vector<Word> CountWords(const std::vector<std::string>& documents,
+                             const std::vector<std::string>& specials,
+                             int32_t first_byte) {
   absl::flat_hash_map<std::string, int64_t> word_counts;
   std::vector<size_t> next;
   for (const std::string& doc : documents) {
@@ -275,43 +268,65 @@ absl::StatusOr<std::string> TrainByteLevelBpe(
     for (unsigned char b : text) w.symbols.push_back(first_byte + b);
     words.push_back(std::move(w));
   }
-  sorted.clear();
+  return words;
+}
 
-  // 2. The initial vocabulary: raw bytes per id, and ids by spelling.
-  std::vector<std::string> bytes_of(first_byte);
-  std::vector<std::string> piece_of(specials.begin(), specials.end());
-  absl::flat_hash_map<std::string, int32_t> id_of;  // tokens, by raw bytes
+// The vocabulary as it grows: per id its raw bytes and its spelling, and
+// ids by raw bytes.
+struct Vocabulary {
+  std::vector<std::string> bytes_of;
+  std::vector<std::string> piece_of;
+  absl::flat_hash_map<std::string, int32_t> id_of;
+};
+
+// Step 2: the special tokens, then the 256 bytes.
+Vocabulary InitialVocabulary(const std::vector<std::string>& specials) {
+  const int32_t first_byte = static_cast<int32_t>(specials.size());
+  Vocabulary v;
+  v.bytes_of.resize(first_byte);
+  v.piece_of.assign(specials.begin(), specials.end());
   for (int b = 0; b < 256; ++b) {
-    bytes_of.emplace_back(1, static_cast<char>(b));
-    piece_of.push_back(ByteSymbols()[b]);
-    id_of.emplace(bytes_of.back(), first_byte + b);
+    v.bytes_of.emplace_back(1, static_cast<char>(b));
+    v.piece_of.push_back(ByteSymbols()[b]);
+    v.id_of.emplace(v.bytes_of.back(), first_byte + b);
   }
-  const absl::flat_hash_set<std::string> special_set(specials.begin(),
-                                                     specials.end());
+  return v;
+}
 
-  // 3. Merges.
+// Step 3: merges, most frequent pair first, until the vocabulary is full or
+// no pair is frequent enough; none may spell a special token.
+std::vector<std::string> LearnMerges(std::vector<Word> words,
+                                     const BpeTrainerOptions& options,
+                                     Vocabulary& v) {
+  const absl::flat_hash_set<std::string> special_set(
+      options.special_tokens.begin(), options.special_tokens.end());
   Merger merger(std::move(words), std::max(options.min_frequency, 1));
   std::vector<std::string> merges;
   int32_t left, right;
-  while (static_cast<int>(bytes_of.size()) < options.vocab_size &&
+  while (static_cast<int>(v.bytes_of.size()) < options.vocab_size &&
          merger.Next(&left, &right)) {
-    std::string merged = bytes_of[left] + bytes_of[right];
+    std::string merged = v.bytes_of[left] + v.bytes_of[right];
     std::string piece = Tokenizer::ByteLevelSpelling(merged);
     if (special_set.contains(piece)) {
       merger.Block(left, right);
       continue;
     }
     auto [it, added] =
-        id_of.try_emplace(merged, static_cast<int32_t>(bytes_of.size()));
+        v.id_of.try_emplace(merged, static_cast<int32_t>(v.bytes_of.size()));
     if (added) {
-      bytes_of.push_back(std::move(merged));
-      piece_of.push_back(std::move(piece));
+      v.bytes_of.push_back(std::move(merged));
+      v.piece_of.push_back(std::move(piece));
     }
-    merges.push_back(absl::StrCat(piece_of[left], " ", piece_of[right]));
+    merges.push_back(absl::StrCat(v.piece_of[left], " ", v.piece_of[right]));
     merger.Merge(left, right, it->second);
   }
+  return merges;
+}
 
-  // 4. The tokenizer.json, fields in the Hugging Face library's order.
+// Step 4: the tokenizer.json, fields in the Hugging Face library's order.
+std::string TokenizerJson(const std::vector<std::string>& specials,
+                          const std::vector<std::string>& piece_of,
+                          const std::vector<std::string>& merges) {
   Json added_tokens = Json::array();
   for (size_t i = 0; i < specials.size(); ++i) {
     added_tokens.push_back({{"id", i},
@@ -349,6 +364,24 @@ absl::StatusOr<std::string> TrainByteLevelBpe(
   // Every string is valid UTF-8 (CheckOptions saw to the special tokens), so
   // this cannot throw.
   return json.dump(2) + "\n";
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> TrainByteLevelBpe(
+    const std::vector<std::string>& documents,
+    const BpeTrainerOptions& options) {
+  if (documents.empty()) {
+    return absl::InvalidArgumentError("no documents to train on");
+  }
+  RETURN_IF_ERROR(CheckOptions(options));
+  const auto& specials = options.special_tokens;
+  std::vector<Word> words =
+      CountWords(documents, specials, static_cast<int32_t>(specials.size()));
+  Vocabulary vocabulary = InitialVocabulary(specials);
+  const std::vector<std::string> merges =
+      LearnMerges(std::move(words), options, vocabulary);
+  return TokenizerJson(specials, vocabulary.piece_of, merges);
 }
 
 }  // namespace garden

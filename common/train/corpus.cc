@@ -217,17 +217,16 @@ absl::StatusOr<Corpus> LoadFortunes(const CorpusOptions& options) {
     const std::string path = absl::StrCat(options.dir, "/", name);
     struct stat st;
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    absl::StatusOr<std::string> text = ReadFileToString(path);
-    if (!text.ok()) return text.status();
+    ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
     std::vector<std::string>& same_hash =
-        contents[XXH3_64bits(text->data(), text->size())];
-    if (std::find(same_hash.begin(), same_hash.end(), *text) !=
+        contents[XXH3_64bits(text.data(), text.size())];
+    if (std::find(same_hash.begin(), same_hash.end(), text) !=
         same_hash.end()) {
       continue;
     }
-    if (IsValidUtf8(*text)) {
+    if (IsValidUtf8(text)) {
       corpus.files.push_back(name);
-      ForEachEntry(*text, [&](std::string_view doc) {
+      ForEachEntry(text, [&](std::string_view doc) {
         if (!seen.emplace(doc).second) {
           ++corpus.duplicates_removed;
           return;
@@ -239,7 +238,7 @@ absl::StatusOr<Corpus> LoadFortunes(const CorpusOptions& options) {
     } else {
       corpus.skipped_not_utf8.push_back(name);
     }
-    same_hash.push_back(*std::move(text));
+    same_hash.push_back(std::move(text));
   }
   if (corpus.train.empty() && corpus.heldout.empty()) {
     return absl::FailedPreconditionError(

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/absl_compat.h"
+#include "common/base/status.h"
 
 namespace garden {
 namespace {
@@ -283,7 +284,7 @@ absl::StatusOr<std::unique_ptr<GptNeoxTrainer>> GptNeoxTrainer::Create(
                         &impl->weights);
     return absl::OkStatus();
   });
-  if (!made.ok()) return made;
+  RETURN_IF_ERROR(made);
   return std::unique_ptr<GptNeoxTrainer>(new GptNeoxTrainer(std::move(impl)));
 }
 
@@ -299,24 +300,22 @@ int64_t GptNeoxTrainer::num_parameters() const {
 
 absl::StatusOr<double> GptNeoxTrainer::Loss(absl::Span<const int32_t> tokens,
                                             int64_t batch) const {
-  auto split = impl_->Split(tokens, batch);
-  if (!split.ok()) return split.status();
+  ASSIGN_OR_RETURN(const auto split, impl_->Split(tokens, batch));
   return TorchGuarded("GptNeoxTrainer::Loss", [&]() -> absl::StatusOr<double> {
     at::NoGradGuard no_grad;
-    return impl_->LossTensor(split->first, split->second).item<double>();
+    return impl_->LossTensor(split.first, split.second).item<double>();
   });
 }
 
 absl::StatusOr<double> GptNeoxTrainer::LossAndGradients(
     absl::Span<const int32_t> tokens, int64_t batch) {
-  auto split = impl_->Split(tokens, batch);
-  if (!split.ok()) return split.status();
+  ASSIGN_OR_RETURN(const auto split, impl_->Split(tokens, batch));
   return TorchGuarded(
       "GptNeoxTrainer::LossAndGradients", [&]() -> absl::StatusOr<double> {
         for (const GptNeoxTensorSlot& slot : impl_->slots) {
           slot.tensor->mutable_grad() = at::Tensor();
         }
-        at::Tensor loss = impl_->LossTensor(split->first, split->second);
+        at::Tensor loss = impl_->LossTensor(split.first, split.second);
         loss.backward();
         return loss.item<double>();
       });
@@ -324,11 +323,10 @@ absl::StatusOr<double> GptNeoxTrainer::LossAndGradients(
 
 absl::StatusOr<double> GptNeoxTrainer::Step(absl::Span<const int32_t> tokens,
                                             int64_t batch, double lr) {
-  absl::StatusOr<double> loss = LossAndGradients(tokens, batch);
-  if (!loss.ok()) return loss;
-  if (!std::isfinite(*loss)) {
+  ASSIGN_OR_RETURN(const double loss, LossAndGradients(tokens, batch));
+  if (!std::isfinite(loss)) {
     return absl::FailedPreconditionError(
-        absl::StrCat("loss is ", *loss, " at update ", impl_->step + 1,
+        absl::StrCat("loss is ", loss, " at update ", impl_->step + 1,
                      "; training diverged (lower the learning rate)"));
   }
   absl::Status updated = TorchGuarded("GptNeoxTrainer::Step", [&] {
@@ -363,7 +361,7 @@ absl::StatusOr<double> GptNeoxTrainer::Step(absl::Span<const int32_t> tokens,
     ++m.step;
     return absl::OkStatus();
   });
-  if (!updated.ok()) return updated;
+  RETURN_IF_ERROR(updated);
   return loss;
 }
 
@@ -390,10 +388,9 @@ absl::StatusOr<SafetensorsWriter> GptNeoxTrainer::ExportWeights(
                         at::NoGradGuard no_grad;
                         SafetensorsWriter writer;
                         for (const GptNeoxTensorSlot& slot : impl_->slots) {
-                          absl::Status s =
+                          RETURN_IF_ERROR(
                               writer.Add(slot.name, dtype, slot.shape,
-                                         TensorBytes(slot.tensor->to(type)));
-                          if (!s.ok()) return s;
+                                         TensorBytes(slot.tensor->to(type))));
                         }
                         return writer;
                       });
@@ -414,14 +411,9 @@ absl::StatusOr<SafetensorsWriter> GptNeoxTrainer::SaveState() const {
         const Impl& m = *impl_;
         for (size_t i = 0; i < m.slots.size(); ++i) {
           const GptNeoxTensorSlot& slot = m.slots[i];
-          if (auto s = add(slot.name, slot, *slot.tensor); !s.ok()) return s;
-          if (auto s = add(kExpAvg + slot.name, slot, m.exp_avg[i]); !s.ok()) {
-            return s;
-          }
-          if (auto s = add(kExpAvgSq + slot.name, slot, m.exp_avg_sq[i]);
-              !s.ok()) {
-            return s;
-          }
+          RETURN_IF_ERROR(add(slot.name, slot, *slot.tensor));
+          RETURN_IF_ERROR(add(kExpAvg + slot.name, slot, m.exp_avg[i]));
+          RETURN_IF_ERROR(add(kExpAvgSq + slot.name, slot, m.exp_avg_sq[i]));
         }
         writer.SetMetadata(kStepKey, absl::StrCat(m.step));
         writer.SetMetadata(kChecksumKey, sum.Hex());
