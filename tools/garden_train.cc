@@ -220,7 +220,8 @@ absl::StatusOr<Job> MakeJob(const CLI::App& app, const Flags& f) {
   options.overwrite = f.overwrite;
   options.stop_after = f.stop_after;
   options.eval_sequences = f.eval_sequences;
-  if (f.threads < 0) return absl::InvalidArgumentError("--threads must be >= 0");
+  if (f.threads < 0)
+    return absl::InvalidArgumentError("--threads must be >= 0");
   options.threads =
       f.threads > 0
           ? f.threads

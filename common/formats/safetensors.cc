@@ -178,8 +178,7 @@ absl::StatusOr<Json> ParseHeader(const std::string& path,
   } catch (const HeaderJsonError& e) {
     return DataLoss(path, e.message);
   } catch (const Json::exception& e) {
-    return DataLoss(path,
-                    absl::StrCat("header is not valid JSON: ", e.what()));
+    return DataLoss(path, absl::StrCat("header is not valid JSON: ", e.what()));
   }
   if (!json.is_object()) {
     return DataLoss(path, absl::StrCat("header must be a JSON object, got ",

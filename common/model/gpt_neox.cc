@@ -471,8 +471,8 @@ at::Tensor GptNeoxForward(const GptNeoxConfig& config,
 
 // -------------------------------------------------------------- KV cache ---
 
-void KvCache::Reserve(const GptNeoxConfig& config, int64_t batch,
-                      int64_t total, c10::Device device, at::ScalarType dtype) {
+void KvCache::Reserve(const GptNeoxConfig& config, int64_t batch, int64_t total,
+                      c10::Device device, at::ScalarType dtype) {
   const int64_t layers_n = config.num_hidden_layers;
   const int64_t heads = config.num_attention_heads;
   const int64_t head_dim = config.head_dim();

@@ -34,8 +34,7 @@ struct BpeModel::Cache {
   std::array<Shard, kCacheShards> shards;
 };
 
-BpeModel::BpeModel(const std::array<int32_t, 256>& byte_ids,
-                   MergeTable merges,
+BpeModel::BpeModel(const std::array<int32_t, 256>& byte_ids, MergeTable merges,
                    absl::flat_hash_map<std::string, int32_t> whole_words)
     : byte_ids_(byte_ids),
       merges_(std::move(merges)),

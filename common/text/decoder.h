@@ -21,7 +21,9 @@ class ByteLevelDecoder {
 
   // One more than the largest id.
   int32_t size() const { return static_cast<int32_t>(pieces_.size()); }
-  bool IsKnown(int32_t id) const { return id >= 0 && id < size() && known_[id]; }
+  bool IsKnown(int32_t id) const {
+    return id >= 0 && id < size() && known_[id];
+  }
   bool IsSpecial(int32_t id) const {
     return id >= 0 && id < size() && special_[id];
   }

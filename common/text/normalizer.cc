@@ -18,8 +18,8 @@ constexpr utf8proc_option_t kNfc =
 // at out_at) as regions, one per changed grapheme cluster if normalizing the
 // clusters one by one gives the same text (it does unless Unicode
 // surprises), else the whole run.
-void AddRunRegions(std::string_view run, size_t run_begin,
-                   std::string_view nfc, size_t out_at, NfcScratch& scratch,
+void AddRunRegions(std::string_view run, size_t run_begin, std::string_view nfc,
+                   size_t out_at, NfcScratch& scratch,
                    std::vector<Region>* regions) {
   std::vector<std::pair<size_t, size_t>> clusters;
   utf8proc_int32_t state = 0, prev = -1;
@@ -41,8 +41,8 @@ void AddRunRegions(std::string_view run, size_t run_begin,
     const size_t out_begin = pieces.size();
     AppendNfc(run.substr(b, e - b), scratch, &pieces);
     if (std::string_view(pieces).substr(out_begin) != run.substr(b, e - b)) {
-      fine.push_back({out_at + out_begin, out_at + pieces.size(),
-                      run_begin + b, run_begin + e});
+      fine.push_back({out_at + out_begin, out_at + pieces.size(), run_begin + b,
+                      run_begin + e});
     }
   }
   if (pieces == nfc) {

@@ -30,8 +30,9 @@
 // vocabulary. The file's truncation and padding settings are ignored.
 //
 // Each stage has its own file in common/text/: added_tokens.h (steps 1 and
-// 3), normalizer.h (2), pre_tokenizer.h (4), bpe.h (5) and decoder.h; this
-// one reads tokenizer.json and runs them in order.
+// 3), normalizer.h (2), pre_tokenizer.h (4), bpe.h (5) and decoder.h, and
+// tokenizer_json.h reads the file; Tokenizer builds the stages from what it
+// read and runs them in order.
 #ifndef GARDEN_COMMON_TEXT_TOKENIZER_H_
 #define GARDEN_COMMON_TEXT_TOKENIZER_H_
 

@@ -46,11 +46,10 @@ absl::StatusOr<double> HeldoutLoss(const GptNeoxTrainer& trainer,
   double sum = 0;
   for (int64_t first = 0; first < heldout.samples; first += kChunk) {
     const int64_t n = std::min(kChunk, heldout.samples - first);
-    ASSIGN_OR_RETURN(
-        const double loss,
-        trainer.Loss(absl::MakeConstSpan(heldout.tokens)
-                         .subspan(first * width, n * width),
-                     n));
+    ASSIGN_OR_RETURN(const double loss,
+                     trainer.Loss(absl::MakeConstSpan(heldout.tokens)
+                                      .subspan(first * width, n * width),
+                                  n));
     sum += loss * static_cast<double>(n);
   }
   return sum / static_cast<double>(heldout.samples);

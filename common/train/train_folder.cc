@@ -79,9 +79,7 @@ absl::Status WriteJsonFile(const std::string& path, const Json& j) {
   return WriteFileAtomic(path, j.dump(2) + "\n");
 }
 
-Json JsonNumber(double v) {
-  return std::isfinite(v) ? Json(v) : Json(nullptr);
-}
+Json JsonNumber(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
 std::string SettingsDiff(const Json& want, const Json& have) {
   std::vector<std::string> parts;

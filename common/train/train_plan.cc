@@ -160,8 +160,8 @@ absl::StatusOr<Corpus> ReadCorpus(const CorpusOptions& options) {
 
 std::string ChecksumOf(std::string_view bytes) {
   Checksum64 sum;
-  sum.Update(absl::MakeConstSpan(
-      reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  sum.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                 bytes.size()));
   return sum.Hex();
 }
 
@@ -268,8 +268,7 @@ absl::StatusOr<Plan> MakePlan(const TrainRunOptions& o) {
   RETURN_IF_ERROR(ValidateModel(o));
   RETURN_IF_ERROR(ValidateRun(o, plan.size));
   const TrainPreset& m = plan.model;
-  plan.model_name =
-      ModelKey{o.suite, plan.size, VariantName(o.variant)}.Name();
+  plan.model_name = ModelKey{o.suite, plan.size, VariantName(o.variant)}.Name();
   auto schedule =
       CheckpointSchedule(m.steps, m.checkpoint_every, o.extra_checkpoints);
   if (!schedule.ok()) {
@@ -295,8 +294,8 @@ absl::Status CompletePlan(const TrainRunOptions& o, Plan& plan) {
   plan.config_json = ConfigJson(m, padded, o.store_f32);
   ASSIGN_OR_RETURN(plan.config, ParseConfig(m, plan.config_json));
 
-  plan.train_stream = TokenStream(
-      *tokenizer, VariantDocuments(plan.corpus, o.variant, o.seed));
+  plan.train_stream =
+      TokenStream(*tokenizer, VariantDocuments(plan.corpus, o.variant, o.seed));
   if (static_cast<int64_t>(plan.train_stream.size()) < m.seq_len + 1) {
     return absl::FailedPreconditionError(absl::StrCat(
         "corpus: ", o.corpus.dir, " gives ", plan.train_stream.size(),

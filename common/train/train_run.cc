@@ -94,8 +94,8 @@ absl::Status Run::Prepare(ResumePoint resume) {
 }
 
 absl::Status Run::WriteSharedFiles() {
-  RETURN_IF_ERROR(train_internal::WriteJsonFile(p_.suite_file,
-                                                plan_.suite_record));
+  RETURN_IF_ERROR(
+      train_internal::WriteJsonFile(p_.suite_file, plan_.suite_record));
   if (!already_complete_) {
     RETURN_IF_ERROR(
         WriteClozeJsonl(ClozeExamples(plan_.corpus.heldout), p_.lambada));
@@ -140,8 +140,7 @@ absl::Status Run::WriteStepFolder(int64_t step) {
   RETURN_IF_ERROR(weights.WriteAtomic(staged + "/model.safetensors"));
   RETURN_IF_ERROR(
       WriteFileAtomic(staged + "/tokenizer.json", plan_.tokenizer_json));
-  return train_internal::Publish(staged,
-                                 absl::StrCat(p_.model_dir, "/", name));
+  return train_internal::Publish(staged, absl::StrCat(p_.model_dir, "/", name));
 }
 
 absl::Status Run::WriteState() {

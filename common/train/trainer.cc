@@ -383,17 +383,17 @@ absl::StatusOr<SafetensorsWriter> GptNeoxTrainer::ExportWeights(
           absl::StrCat("cannot export weights as ", ToAbsl(DTypeName(dtype)),
                        " (F32, F16 and BF16 are possible)"));
   }
-  return TorchGuarded("GptNeoxTrainer::ExportWeights",
-                      [&]() -> absl::StatusOr<SafetensorsWriter> {
-                        at::NoGradGuard no_grad;
-                        SafetensorsWriter writer;
-                        for (const GptNeoxTensorSlot& slot : impl_->slots) {
-                          RETURN_IF_ERROR(
-                              writer.Add(slot.name, dtype, slot.shape,
-                                         TensorBytes(slot.tensor->to(type))));
-                        }
-                        return writer;
-                      });
+  return TorchGuarded(
+      "GptNeoxTrainer::ExportWeights",
+      [&]() -> absl::StatusOr<SafetensorsWriter> {
+        at::NoGradGuard no_grad;
+        SafetensorsWriter writer;
+        for (const GptNeoxTensorSlot& slot : impl_->slots) {
+          RETURN_IF_ERROR(writer.Add(slot.name, dtype, slot.shape,
+                                     TensorBytes(slot.tensor->to(type))));
+        }
+        return writer;
+      });
 }
 
 absl::StatusOr<SafetensorsWriter> GptNeoxTrainer::SaveState() const {

@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/text/added_tokens.h"
+#include "common/text/normalizer.h"
+#include "common/text/pre_tokenizer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -21,6 +25,7 @@ namespace {
 
 using Json = nlohmann::json;
 using ::testing::ElementsAre;
+using ::testing::FieldsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -569,6 +574,85 @@ TEST(TokenizerFileTest, MalformedFilesAreDataLoss) {
   // A directory.
   auto dir = Tokenizer::Load("/tmp");
   EXPECT_FALSE(dir.ok());
+}
+
+// ------------------------------------------------------------------ stages ---
+// The pipeline's stages on their own (common/text/*.h), with values worked
+// out by hand.
+
+TEST(NormalizerTest, NfcRegionsAreTheChangedGraphemeClusters) {
+  using tokenizer_internal::Region;
+  tokenizer_internal::NfcScratch scratch;
+  // α + combining acute (4 bytes) composes to ά (2 bytes); β stays.
+  const std::string text = "\xCE\xB1\xCC\x81\xCE\xB2";
+  std::string out;
+  std::vector<Region> regions;
+  ASSERT_TRUE(tokenizer_internal::NormalizeNfc(text, scratch, &out, &regions));
+  EXPECT_EQ(out, "\xCE\xAC\xCE\xB2");
+  ASSERT_EQ(regions.size(), 1u);
+  EXPECT_THAT(regions[0], FieldsAre(0u, 2u, 0u, 4u));
+  // Inside the changed stretch a begin maps to its start, an end to its end;
+  // after it positions shift by the two bytes NFC saved.
+  EXPECT_EQ(tokenizer_internal::MapBack(regions, 1, false), 0u);
+  EXPECT_EQ(tokenizer_internal::MapBack(regions, 1, true), 4u);
+  EXPECT_EQ(tokenizer_internal::MapBack(regions, 2, false), 4u);
+  EXPECT_EQ(tokenizer_internal::MapBack(regions, 4, true), 6u);
+
+  // "a" then e + combining acute: the ASCII "e" belongs to the stretch.
+  out.clear();
+  regions.clear();
+  ASSERT_TRUE(
+      tokenizer_internal::NormalizeNfc("ae\xCC\x81!", scratch, &out, &regions));
+  EXPECT_EQ(out, "a\xC3\xA9!");
+  ASSERT_EQ(regions.size(), 1u);
+  EXPECT_THAT(regions[0], FieldsAre(1u, 3u, 1u, 4u));
+  // Already NFC: nothing written.
+  out = "untouched";
+  EXPECT_FALSE(
+      tokenizer_internal::NormalizeNfc("caf\xC3\xA9", scratch, &out, nullptr));
+  EXPECT_EQ(out, "untouched");
+}
+
+TEST(AddedTokenSplitterTest, LeftmostLongestFirstAddedWinsAndLstrip) {
+  tokenizer_internal::AddedTokenSplitter splitter;
+  auto token = [](int32_t id, std::string content, bool lstrip = false) {
+    return tokenizer_internal::AddedToken{id,    content, false, lstrip,
+                                          false, false,   true};
+  };
+  splitter.Add(token(7, "<a>"), "<a>");
+  splitter.Add(token(8, "<a>"), "<a>");  // same content: 7 wins
+  splitter.Add(token(9, "<ab>"), "<ab>");
+  splitter.Add(token(10, "[m]", /*lstrip=*/true), "[m]");
+  std::vector<std::string> pieces;
+  splitter.Split(
+      "x<ab>y<a>z  [m]",
+      [&](size_t b, size_t e) {
+        pieces.push_back(absl::StrCat("text ", b, "-", e));
+      },
+      [&](int32_t id, size_t b, size_t e) {
+        pieces.push_back(absl::StrCat("token ", id, " ", b, "-", e));
+      });
+  EXPECT_THAT(pieces,
+              ElementsAre("text 0-1", "token 9 1-5", "text 5-6", "token 7 6-9",
+                          "text 9-10", "token 10 10-15"));
+}
+
+TEST(SplitPatternTest, OnePatternSplitsAsGpt2) {
+  absl::StatusOr<const tokenizer_internal::SplitPattern*> pattern =
+      tokenizer_internal::SplitPattern::Get();
+  ASSERT_TRUE(pattern.ok()) << pattern.status();
+  EXPECT_EQ(*pattern, *tokenizer_internal::SplitPattern::Get());
+  const std::string text = "Hello world's 42  !?\n";
+  tokenizer_internal::SplitPattern::MatchData match =
+      (*pattern)->NewMatchData();
+  std::vector<std::string> splits;
+  (*pattern)->ForEach(match.get(), text, [&](size_t b, size_t e) {
+    splits.push_back(text.substr(b, e - b));
+  });
+  EXPECT_THAT(splits,
+              ElementsAre("Hello", " world", "'s", " 42", " ", " !?", "\n"));
+  EXPECT_EQ(tokenizer_internal::ByteLevelString(" the\n"),
+            "\xC4\xA0the\xC4\x8A");
 }
 
 }  // namespace

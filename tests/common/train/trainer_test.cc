@@ -345,6 +345,36 @@ TEST(SafetensorsWriterTest, WritesWhatTheReaderReads) {
   EXPECT_EQ((*file)->Find("a")->dtype, DType::kF16);
 }
 
+// config.json as the trainer writes it, read back the way gpt_neox_tool does:
+// errors name the file, a missing one is NOT_FOUND, a malformed one keeps
+// GptNeoxConfig::FromJson's code.
+TEST(ReadGptNeoxConfigTest, ReadsTheFileAndNamesItInErrors) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("config.json");
+  absl::StatusOr<GptNeoxConfig> missing = ReadGptNeoxConfig(dir.path());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()),
+              ::testing::StartsWith(path + ": cannot open"));
+
+  WriteFile(path, "{\"hidden_size\": 64");
+  absl::StatusOr<GptNeoxConfig> malformed = ReadGptNeoxConfig(dir.path());
+  EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(malformed.status().message(),
+            path + ": config.json: not valid JSON");
+
+  WriteFile(path,
+            R"({"hidden_size": 64, "num_hidden_layers": 3,
+                "num_attention_heads": 4, "intermediate_size": 256,
+                "vocab_size": 640, "rotary_pct": 0.25})");
+  absl::StatusOr<GptNeoxConfig> config = ReadGptNeoxConfig(dir.path());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->hidden_size, 64);
+  EXPECT_EQ(config->num_hidden_layers, 3);
+  EXPECT_EQ(config->head_dim(), 16);
+  EXPECT_EQ(config->rotary_dims(), 4);
+  EXPECT_EQ(config->vocab_size, 640);
+}
+
 // ------------------------------------------------------------ train runs ---
 
 // A fortune folder of deterministic pseudo-English documents.
