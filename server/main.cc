@@ -7,16 +7,19 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
-#include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/strings/match.h"
+#include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/absl_compat.h"
 #include "common/base/process.h"
 #include "common/model/gpt_neox.h"
 #include "grpcpp/grpcpp.h"
@@ -28,65 +31,148 @@
 #include "spdlog/sinks/stdout_color_sinks.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
-          "address to serve on; port 0 picks a free one");
-ABSL_FLAG(std::string, port_file, "",
-          "write the bound port here once serving (atomically)");
-ABSL_FLAG(std::string, checkpoints, "",
-          "a checkpoint root (plain layout or Hugging Face hub cache); repeat "
-          "the flag for several roots");
-ABSL_FLAG(int, threads, 0,
-          "worker threads shared by all requests (0: one per core)");
-ABSL_FLAG(std::string, log_level, "info", "trace, debug, info, warn, error");
-ABSL_FLAG(std::string, tokenizer, "",
-          "tokenizer.json for checkpoints that have none beside their weights");
-ABSL_FLAG(std::string, device, "auto",
-          "where models run: auto, cpu, cuda, cuda:N");
-ABSL_FLAG(std::string, dtype, "float32",
-          "model compute dtype: float32; float16 or bfloat16 on CUDA");
-ABSL_FLAG(uint64_t, model_cache_bytes, uint64_t{8} << 30,
-          "budget for cached models' parameters, in bytes (LRU)");
-ABSL_FLAG(uint32_t, max_new_tokens, 1024, "limit of Generate's max_new_tokens");
-ABSL_FLAG(std::string, dataset, "",
-          "an evaluation dataset, NAME=FILE.jsonl (one {\"text\": ...} per "
-          "line, as lambada_openai); repeat the flag for several");
-
 namespace {
 
-// Every value of a repeatable flag: absl keeps only the last one.
-std::vector<std::string> RepeatedFlag(int argc, char** argv,
-                                      const std::string& name) {
-  std::vector<std::string> values;
-  const std::string eq = "--" + name + "=";
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--") break;
-    if (absl::StartsWith(arg, eq)) {
-      values.push_back(arg.substr(eq.size()));
-    } else if (arg == "--" + name && i + 1 < argc) {
-      values.push_back(argv[++i]);
-    }
-  }
-  return values;
+constexpr char kUsage[] =
+    "gardend --listen 127.0.0.1:0 --port-file F --checkpoints DIR "
+    "[--checkpoints DIR2] [--threads N] [--tokenizer FILE] [--device auto] "
+    "[--model-cache-bytes N] [--max-new-tokens N] [--dataset NAME=FILE]";
+
+struct Flags {
+  std::string listen = "127.0.0.1:50051";
+  std::string port_file;
+  std::vector<std::string> checkpoints;  // repeatable
+  int threads = 0;
+  std::string log_level = "info";
+  std::string tokenizer;
+  std::string device = "auto";
+  std::string dtype = "float32";
+  uint64_t model_cache_bytes = uint64_t{8} << 30;
+  uint32_t max_new_tokens = 1024;
+  std::vector<std::string> datasets;  // repeatable
+};
+
+// Integers as gardend always read them: surrounding ASCII whitespace
+// ignored, decimal, or hexadecimal after "0x", within the type's range.
+template <typename T>
+bool ParseInteger(const std::string& text, T* out) {
+  const absl::string_view t = absl::StripAsciiWhitespace(text);
+  const bool hex = t.size() >= 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X');
+  return hex ? absl::SimpleHexAtoi(t, out) : absl::SimpleAtoi(t, out);
 }
 
-// Flags are spelled with dashes (--port-file); absl names them with
-// underscores, so dashes inside flag names are rewritten before parsing.
-std::vector<char*> DashesToUnderscores(int argc, char** argv,
-                                       std::vector<std::string>& storage) {
-  storage.assign(argv, argv + argc);
-  for (size_t i = 1; i < storage.size(); ++i) {
-    std::string& arg = storage[i];
-    if (arg == "--") break;
-    if (!absl::StartsWith(arg, "--")) continue;
-    const size_t end = std::min(arg.find('='), arg.size());
-    for (size_t k = 2; k < end; ++k) {
-      if (arg[k] == '-') arg[k] = '_';
+// An integer flag, read with ParseInteger; `name` as error messages spell it.
+template <typename T>
+void AddInteger(CLI::App& app, const std::string& names,
+                const std::string& name, T* value, const std::string& help) {
+  app.add_option_function<std::string>(
+         names,
+         [value, name](const std::string& text) {
+           if (!ParseInteger(text, value)) {
+             throw CLI::ValidationError(absl::StrCat(
+                 "Illegal value '", text, "' specified for flag '", name,
+                 "'"));
+           }
+         },
+         help)
+      ->type_name("INT")
+      ->default_str(std::to_string(*value));
+}
+
+void AddFlags(CLI::App& app, Flags& f) {
+  // A repeated flag takes its last value; --checkpoints and --dataset
+  // collect every value, one per occurrence.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--listen", f.listen,
+                 "address to serve on; port 0 picks a free one")
+      ->capture_default_str();
+  app.add_option("--port-file,--port_file", f.port_file,
+                 "write the bound port here once serving (atomically)");
+  app.add_option("--checkpoints", f.checkpoints,
+                 "a checkpoint root (plain layout or Hugging Face hub cache); "
+                 "repeat the flag for several roots")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  AddInteger(app, "--threads", "threads", &f.threads,
+             "worker threads shared by all requests (0: one per core)");
+  app.add_option("--log-level,--log_level", f.log_level,
+                 "trace, debug, info, warn, error")
+      ->capture_default_str();
+  app.add_option("--tokenizer", f.tokenizer,
+                 "tokenizer.json for checkpoints that have none beside their "
+                 "weights");
+  app.add_option("--device", f.device,
+                 "where models run: auto, cpu, cuda, cuda:N")
+      ->capture_default_str();
+  app.add_option("--dtype", f.dtype,
+                 "model compute dtype: float32; float16 or bfloat16 on CUDA")
+      ->capture_default_str();
+  AddInteger(app, "--model-cache-bytes,--model_cache_bytes",
+             "model_cache_bytes", &f.model_cache_bytes,
+             "budget for cached models' parameters, in bytes (LRU)");
+  AddInteger(app, "--max-new-tokens,--max_new_tokens", "max_new_tokens",
+             &f.max_new_tokens, "limit of Generate's max_new_tokens");
+  app.add_option("--dataset", f.datasets,
+                 "an evaluation dataset, NAME=FILE.jsonl (one {\"text\": ...} "
+                 "per line, as lambada_openai); repeat the flag for several")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+}
+
+// The flags, or the exit status: 1 for a bad flag (or --help), as gardend
+// has always exited. Words that are not flags are ignored, and so is
+// everything after "--"; "--flag=" gives the flag an empty value.
+std::variant<Flags, int> ParseFlags(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc && std::string_view(argv[i]) != "--"; ++i) {
+    const std::string_view arg = argv[i];
+    // CLI11 reads "--flag=" as "--flag" taking the next word: split it.
+    if (arg.size() > 3 && arg.substr(0, 2) == "--" && arg.back() == '=') {
+      args.emplace_back(arg.substr(0, arg.size() - 1));
+      args.emplace_back();
+    } else {
+      args.emplace_back(arg);
     }
   }
-  std::vector<char*> out;
-  for (auto& s : storage) out.push_back(s.data());
-  return out;
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  Flags flags;
+  const std::string program = std::filesystem::path(argv[0]).filename();
+  CLI::App app{absl::StrCat(program, ": ", kUsage), program};
+  app.set_help_flag("--help", "print this help and exit");
+  bool version = false;
+  app.add_flag("--version", version, "print the program's name and exit");
+  app.allow_extras();
+  AddFlags(app, flags);
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 1;
+  } catch (const CLI::ArgumentMismatch& e) {
+    // "--listen: 1 required TEXT missing"
+    const std::string what = e.what();
+    std::cerr << "ERROR: Missing the value for the flag '"
+              << what.substr(2, what.find(':') - 2) << "'\n";
+    return 1;
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "ERROR: " << e.what() << "\n";
+    return 1;
+  }
+  if (version) {
+    std::cout << program << "\n";
+    return 0;
+  }
+  for (const std::string& extra : app.remaining()) {
+    if (extra.size() > 1 && extra[0] == '-') {
+      // Named as Abseil's flags named it: no dashes, '_' for '-' within.
+      const size_t dashes = extra[1] == '-' ? 2 : 1;
+      std::string name = extra.substr(dashes, extra.find('=') - dashes);
+      std::replace(name.begin(), name.end(), '-', '_');
+      std::cerr << "ERROR: Unknown command line flag '" << name << "'\n";
+      return 1;
+    }
+  }
+  return flags;
 }
 
 bool WritePortFile(const std::string& path, int port) {
@@ -101,8 +187,6 @@ bool WritePortFile(const std::string& path, int port) {
   return !ec;
 }
 
-}  // namespace
-
 int g_signal_pipe[2] = {-1, -1};
 
 void OnStopSignal(int sig) {
@@ -110,97 +194,40 @@ void OnStopSignal(int sig) {
   [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &byte, 1);
 }
 
-int main(int argc, char** argv) {
-  garden::EnsurePassiveOpenMP(argv);
-  absl::SetProgramUsageMessage(
-      "gardend --listen 127.0.0.1:0 --port-file F --checkpoints DIR "
-      "[--checkpoints DIR2] [--threads N] [--tokenizer FILE] [--device auto] "
-      "[--model-cache-bytes N] [--max-new-tokens N] [--dataset NAME=FILE]");
-  const std::vector<std::string> roots =
-      RepeatedFlag(argc, argv, "checkpoints");
-  const std::vector<std::string> dataset_specs =
-      RepeatedFlag(argc, argv, "dataset");
-  std::vector<std::string> arg_storage;
-  std::vector<char*> args = DashesToUnderscores(argc, argv, arg_storage);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-
-  auto logger = spdlog::stderr_color_mt("gardend");
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(absl::GetFlag(FLAGS_log_level)));
-
-  if (roots.empty()) {
-    spdlog::error("no --checkpoints root given");
-    return 2;
-  }
-  auto store = garden::CheckpointStore::Open({.roots = roots});
-  if (!store.ok()) {
-    spdlog::error("{}", store.status().ToString());
-    return 2;
-  }
-  for (const auto& m : (*store)->ListModels("")) {
-    spdlog::info("model {} ({}): {} steps", m.key.Name(), m.layout,
-                 m.steps.size());
-  }
-  auto datasets = garden::DatasetRegistry::Open({.specs = dataset_specs});
-  if (!datasets.ok()) {
-    spdlog::error("{}", datasets.status().ToString());
-    return 2;
-  }
-  for (const auto& d : (*datasets)->List()) {
-    spdlog::info("dataset {}: {} examples from {}", d->name, d->texts.size(),
-                 d->path);
-  }
-
-  // SIGTERM and SIGINT go through a handler that writes to a pipe, which a
-  // waiting thread reads: libraries (OpenBLAS) start threads before main,
-  // so blocking the signals for sigwait cannot cover every thread. SIGPIPE
-  // never kills the server.
-  if (pipe(g_signal_pipe) != 0) {
-    spdlog::error("cannot create the signal pipe");
-    return 1;
-  }
+// SIGTERM and SIGINT go through a handler that writes to a pipe, which a
+// waiting thread reads: libraries (OpenBLAS) start threads before main, so
+// blocking the signals for sigwait cannot cover every thread. SIGPIPE never
+// kills the server.
+bool InstallStopSignals() {
+  if (pipe(g_signal_pipe) != 0) return false;
   struct sigaction action = {};
   action.sa_handler = OnStopSignal;
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return true;
+}
 
-  int threads = absl::GetFlag(FLAGS_threads);
-  if (threads <= 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  // Declared after the store and before the server: destroyed before the
-  // store, so no task outlives what it reads.
-  garden::ThreadPool pool(threads);
-  garden::SetComputeThreads(threads);
-  garden::ModelCache models(
-      **store, {.capacity_bytes = absl::GetFlag(FLAGS_model_cache_bytes),
-                .device = absl::GetFlag(FLAGS_device),
-                .dtype = absl::GetFlag(FLAGS_dtype),
-                .fallback_tokenizer = absl::GetFlag(FLAGS_tokenizer)});
-  garden::GardenService service(
-      **store, pool, models,
-      {.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens)},
-      datasets->get());
-
+// Serves until SIGTERM or SIGINT; the exit status.
+int Serve(const Flags& flags, garden::GardenService& service, int threads) {
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
-                           grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(),
+                           &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
-    spdlog::error("cannot listen on {}", absl::GetFlag(FLAGS_listen));
+    spdlog::error("cannot listen on {}", flags.listen);
     return 1;
   }
   spdlog::info("serving on port {} with {} threads, roots: {}", port, threads,
-               fmt::join(roots, ", "));
-  const std::string port_file = absl::GetFlag(FLAGS_port_file);
-  if (!port_file.empty() && !WritePortFile(port_file, port)) {
-    spdlog::error("cannot write the port file {}", port_file);
+               fmt::join(flags.checkpoints, ", "));
+  if (!flags.port_file.empty() && !WritePortFile(flags.port_file, port)) {
+    spdlog::error("cannot write the port file {}", flags.port_file);
     server->Shutdown();
     return 1;
   }
-
   std::thread waiter([&] {
     unsigned char sig = 0;
     while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
@@ -214,4 +241,62 @@ int main(int argc, char** argv) {
   waiter.join();
   spdlog::info("stopped");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  garden::EnsurePassiveOpenMP(argv);
+  auto parsed = ParseFlags(argc, argv);
+  if (const int* status = std::get_if<int>(&parsed)) return *status;
+  const Flags& flags = std::get<Flags>(parsed);
+
+  auto logger = spdlog::stderr_color_mt("gardend");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+
+  if (flags.checkpoints.empty()) {
+    spdlog::error("no --checkpoints root given");
+    return 2;
+  }
+  auto store = garden::CheckpointStore::Open({.roots = flags.checkpoints});
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().ToString());
+    return 2;
+  }
+  for (const auto& m : (*store)->ListModels("")) {
+    spdlog::info("model {} ({}): {} steps", m.key.Name(), m.layout,
+                 m.steps.size());
+  }
+  auto datasets = garden::DatasetRegistry::Open({.specs = flags.datasets});
+  if (!datasets.ok()) {
+    spdlog::error("{}", datasets.status().ToString());
+    return 2;
+  }
+  for (const auto& d : (*datasets)->List()) {
+    spdlog::info("dataset {}: {} examples from {}", d->name, d->texts.size(),
+                 d->path);
+  }
+  if (!InstallStopSignals()) {
+    spdlog::error("cannot create the signal pipe");
+    return 1;
+  }
+
+  const int threads =
+      flags.threads > 0
+          ? flags.threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Declared after the store and before the server: destroyed before the
+  // store, so no task outlives what it reads.
+  garden::ThreadPool pool(threads);
+  garden::SetComputeThreads(threads);
+  garden::ModelCache models(**store,
+                            {.capacity_bytes = flags.model_cache_bytes,
+                             .device = flags.device,
+                             .dtype = flags.dtype,
+                             .fallback_tokenizer = flags.tokenizer});
+  garden::GardenService service(**store, pool, models,
+                                {.max_new_tokens = flags.max_new_tokens},
+                                datasets->get());
+  return Serve(flags, service, threads);
 }

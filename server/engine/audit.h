@@ -5,21 +5,24 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/naming/names.h"
 #include "common/stats/analysis_defaults.h"
+#include "server/engine/step_tensors.h"
 #include "server/engine/thread_pool.h"
-#include "server/store/checkpoint_store.h"
 
 namespace garden {
 
 struct AuditOptions {
-  ModelKey model;
-  std::vector<int64_t> steps;  // ascending, present, at least one
-  std::string tensor = std::string(kDefaultTensor);
+  // The tensor at each step audited (at least one); MSD rates are taken on
+  // it, and it is the one hashed unless `all_tensors`.
+  std::shared_ptr<const StepTensors> steps;
+  // Every step the model has (the catalog's), for "missing"; empty skips
+  // that check.
+  std::vector<int64_t> present_steps;
   bool all_tensors = false;  // hash every float tensor of the first step
   // Consecutive MSD rates (msd / steps between) whose log lies further than
   // this many robust standard deviations (1.4826 MAD) from the median.
@@ -44,7 +47,7 @@ struct AuditReport {
 // that is an outlier, or a step k closer to step k-2 than to step k-1 (step
 // k-1 jumped away and back). missing: for suite "pythia", the published
 // steps between the first and last selected ones that are not present.
-absl::StatusOr<AuditReport> RunAudit(CheckpointStore& store, ThreadPool& pool,
+absl::StatusOr<AuditReport> RunAudit(ThreadPool& pool,
                                      const AuditOptions& options,
                                      const std::function<bool()>& cancelled);
 
@@ -53,6 +56,17 @@ absl::StatusOr<AuditReport> RunAudit(CheckpointStore& store, ThreadPool& pool,
 // outliers are reported, not excluded: a pair does not say which step is
 // wrong.
 std::vector<int64_t> FlaggedSteps(const AuditReport& report);
+
+// `steps` less the steps an audit of their tensor flags (FlaggedSteps), for
+// sweeps that leave suspect checkpoints out.
+struct UnflaggedSteps {
+  std::shared_ptr<const StepTensors> kept;
+  std::vector<int64_t> flagged;  // ascending
+};
+// FAILED_PRECONDITION naming the flagged steps when every step is flagged.
+absl::StatusOr<UnflaggedSteps> WithoutFlaggedSteps(
+    ThreadPool& pool, std::shared_ptr<const StepTensors> steps,
+    const std::function<bool()>& cancelled);
 
 }  // namespace garden
 

@@ -1,9 +1,12 @@
 #include "server/engine/histogram_sweep.h"
 
+#include <limits>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
+#include "common/base/status.h"
+#include "server/engine/chunk_reader.h"
 #include "server/engine/ordered_tasks.h"
 
 namespace garden {
@@ -19,21 +22,12 @@ struct StepScan {
   std::optional<CodeCounts> counts;    // 16-bit tensors, when asked to keep
 };
 
-// Tensors are streamed through one buffer per worker thread, sized to stay
-// in the core's L2 cache between the copy and the scan (bench/scan_bench).
-constexpr size_t kChunkBytes = size_t{4} << 20;
-
-absl::Span<uint8_t> ChunkBuffer() {
-  thread_local std::vector<uint8_t> buffer(kChunkBytes);
-  return absl::MakeSpan(buffer);
-}
-
 // Feeds a tensor's bytes to a CodeCounter or ValueScanner.
 template <typename Sink>
-absl::Status StreamInto(const SafetensorsFile& file, const TensorInfo& info,
-                        Sink& sink, const CancelFlag* cancel) {
-  return file.ReadChunks(
-      info, ChunkBuffer(),
+absl::Status StreamInto(const TensorHandle& tensor, Sink& sink,
+                        const CancelFlag* cancel) {
+  return ReadTensorChunks(
+      tensor, cancel, "histogram sweep",
       [&](absl::Span<const uint8_t> chunk) { return sink.Add(chunk, cancel); });
 }
 
@@ -41,139 +35,155 @@ bool IsSixteenBit(DType dtype) {
   return dtype == DType::kF16 || dtype == DType::kBF16;
 }
 
-absl::StatusOr<StepScan> ScanStep(const CheckpointStore& store,
-                                  const CheckpointLocation& where,
-                                  const std::string& tensor,
+absl::StatusOr<StepScan> ScanStep(const StepTensors& steps, size_t i,
                                   const Binner* binner, bool keep_counts,
                                   const CancelFlag* cancel) {
-  auto handle = store.OpenTensor(where, tensor);
-  if (!handle.ok()) return handle.status();
-  const TensorInfo& info = *handle->info;
+  ASSIGN_OR_RETURN(const TensorHandle tensor, steps.Open(i));
+  const TensorInfo& info = *tensor.info;
   if (!IsAnalysableFloat(info.dtype)) {
+    const CheckpointLocation& where = steps.location(i);
     return absl::FailedPreconditionError(absl::StrCat(
-        "tensor \"", tensor, "\" of ", where.model.Name(), " step ", where.step,
-        " has dtype ", ToAbsl(DTypeName(info.dtype)),
+        "tensor \"", steps.tensor(), "\" of ", where.model.Name(), " step ",
+        where.step, " has dtype ", ToAbsl(DTypeName(info.dtype)),
         "; histograms need F64, F32, F16 or BF16"));
   }
   StepScan scan;
-  scan.step = where.step;
+  scan.step = steps.step(i);
   scan.dtype = info.dtype;
   scan.shape = info.shape;
-  const auto& file = *handle->file;
   if (IsSixteenBit(info.dtype)) {
-    auto counter = CodeCounter::Create(info.dtype);
-    if (!counter.ok()) return counter.status();
-    if (auto s = StreamInto(file, info, *counter, cancel); !s.ok()) return s;
-    CodeCounts counts = counter->Finish();
+    ASSIGN_OR_RETURN(CodeCounter counter, CodeCounter::Create(info.dtype));
+    RETURN_IF_ERROR(StreamInto(tensor, counter, cancel));
+    CodeCounts counts = counter.Finish();
     scan.summary = counts.Summarize();
     if (binner != nullptr) scan.histogram = counts.Bin(*binner);
     if (keep_counts) scan.counts = std::move(counts);
   } else {
-    auto scanner = ValueScanner::Create(info.dtype, binner);
-    if (!scanner.ok()) return scanner.status();
-    if (auto s = StreamInto(file, info, *scanner, cancel); !s.ok()) return s;
-    ScanResult result = scanner->Finish();
+    ASSIGN_OR_RETURN(ValueScanner scanner,
+                     ValueScanner::Create(info.dtype, binner));
+    RETURN_IF_ERROR(StreamInto(tensor, scanner, cancel));
+    ScanResult result = scanner.Finish();
     scan.summary = result.summary;
     scan.histogram = std::move(result.histogram);
   }
   return scan;
 }
 
-}  // namespace
+StepHistogram Frame(const StepScan& scan, const Histogram& histogram) {
+  StepHistogram frame;
+  frame.step = scan.step;
+  frame.dtype = scan.dtype;
+  frame.shape = scan.shape;
+  frame.histogram = histogram;
+  frame.summary = scan.summary;
+  return frame;
+}
 
-absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
-                               const HistogramSweepOptions& options,
-                               const HistogramSweepCallbacks& callbacks) {
-  // Locate every step first: a missing one fails before any work is done.
-  auto located = store.LocateAll(options.model, options.steps);
-  if (!located.ok()) return located.status();
-  auto locations =
-      std::make_shared<std::vector<CheckpointLocation>>(*std::move(located));
-  const size_t total = locations->size();
-  const OrderedTasksOptions ordered{.window =
-                                        std::max<size_t>(2, pool.size() * 2)};
-  const std::string tensor = options.tensor;
-  CheckpointStore* store_ptr = &store;
+OrderedTasksOptions Window(const ThreadPool& pool) {
+  return {.window = std::max<size_t>(2, pool.size() * 2)};
+}
 
-  auto emit = [&](const StepScan& scan, const Histogram& histogram) {
-    StepHistogram frame;
-    frame.step = scan.step;
-    frame.dtype = scan.dtype;
-    frame.shape = scan.shape;
-    frame.histogram = histogram;
-    frame.summary = scan.summary;
-    return callbacks.frame(frame);
-  };
+// One read per step, binned over the given range.
+absl::Status SweepFixedRange(ThreadPool& pool,
+                             const HistogramSweepOptions& options,
+                             const HistogramSweepCallbacks& callbacks) {
+  ASSIGN_OR_RETURN(Binner binner,
+                   Binner::Create(options.range->first, options.range->second,
+                                  options.bins));
+  auto shared_binner = std::make_shared<const Binner>(std::move(binner));
+  std::shared_ptr<const StepTensors> steps = options.steps;
+  return RunOrdered<StepScan>(
+      pool, steps->size(), Window(pool),
+      [steps, shared_binner](size_t i, const CancelFlag* cancel) {
+        return ScanStep(*steps, i, shared_binner.get(), false, cancel);
+      },
+      [&](size_t, StepScan& scan) {
+        return callbacks.frame(Frame(scan, *scan.histogram));
+      },
+      callbacks.cancelled);
+}
 
-  if (options.range.has_value()) {
-    auto binner = Binner::Create(options.range->first, options.range->second,
-                                 options.bins);
-    if (!binner.ok()) return binner.status();
-    auto shared_binner = std::make_shared<const Binner>(*binner);
-    return RunOrdered<StepScan>(
-        pool, total, ordered,
-        [store_ptr, locations, tensor, shared_binner](
-            size_t i, const CancelFlag* cancel) {
-          return ScanStep(*store_ptr, (*locations)[i], tensor,
-                          shared_binner.get(), false, cancel);
-        },
-        [&](size_t, StepScan& scan) { return emit(scan, *scan.histogram); },
-        callbacks.cancelled);
-  }
-
-  // Automatic range: scan every step for its extremes, keeping the value
-  // counts of 16-bit tensors so they need no second read.
-  // Bad bin counts fail before any step is read.
-  if (auto s = Binner::Create(0, 1, options.bins); !s.ok()) return s.status();
-  std::vector<StepScan> scans(total);
+// One binner for all steps over their common extremes, or one per step over
+// its own.
+absl::StatusOr<std::vector<Binner>> AutoBinners(
+    const std::vector<StepScan>& scans, const HistogramSweepOptions& options) {
   double lo = std::numeric_limits<double>::infinity();
   double hi = -lo;
-  auto status = RunOrdered<StepScan>(
-      pool, total, ordered,
-      [store_ptr, locations, tensor](size_t i, const CancelFlag* cancel) {
-        return ScanStep(*store_ptr, (*locations)[i], tensor, nullptr, true,
-                        cancel);
+  for (const StepScan& scan : scans) {
+    lo = std::min(lo, scan.summary.min);
+    hi = std::max(hi, scan.summary.max);
+  }
+  std::vector<Binner> binners;
+  for (size_t i = 0; i < (options.per_step_range ? scans.size() : 1); ++i) {
+    const auto [range_lo, range_hi] =
+        options.per_step_range ? AutoRange(scans[i].summary.min,
+                                           scans[i].summary.max, options.bins)
+                               : AutoRange(lo, hi, options.bins);
+    ASSIGN_OR_RETURN(Binner binner,
+                     Binner::Create(range_lo, range_hi, options.bins));
+    binners.push_back(std::move(binner));
+  }
+  return binners;
+}
+
+// Automatic range: scan every step for its extremes, keeping the value
+// counts of 16-bit tensors so they need no second read, then bin.
+absl::Status SweepAutoRange(ThreadPool& pool,
+                            const HistogramSweepOptions& options,
+                            const HistogramSweepCallbacks& callbacks) {
+  // Bad bin counts fail before any step is read.
+  RETURN_IF_ERROR(Binner::Create(0, 1, options.bins).status());
+  std::shared_ptr<const StepTensors> steps = options.steps;
+  const size_t total = steps->size();
+  std::vector<StepScan> scans(total);
+  RETURN_IF_ERROR(RunOrdered<StepScan>(
+      pool, total, Window(pool),
+      [steps](size_t i, const CancelFlag* cancel) {
+        return ScanStep(*steps, i, nullptr, true, cancel);
       },
       [&](size_t i, StepScan& scan) {
-        lo = std::min(lo, scan.summary.min);
-        hi = std::max(hi, scan.summary.max);
         scans[i] = std::move(scan);
         return !callbacks.progress ||
                callbacks.progress(static_cast<uint32_t>(i + 1),
                                   static_cast<uint32_t>(total));
       },
-      callbacks.cancelled);
-  if (!status.ok()) return status;
-  // One binner for all steps, or one per step over its own extremes.
-  auto binners = std::make_shared<std::vector<Binner>>();
-  for (size_t i = 0; i < (options.per_step_range ? total : 1); ++i) {
-    const auto [range_lo, range_hi] =
-        options.per_step_range ? AutoRange(scans[i].summary.min,
-                                           scans[i].summary.max, options.bins)
-                               : AutoRange(lo, hi, options.bins);
-    auto binner = Binner::Create(range_lo, range_hi, options.bins);
-    if (!binner.ok()) return binner.status();
-    binners->push_back(*std::move(binner));
-  }
+      callbacks.cancelled));
+  ASSIGN_OR_RETURN(auto binners, AutoBinners(scans, options));
+  auto shared_binners =
+      std::make_shared<const std::vector<Binner>>(std::move(binners));
   auto kept = std::make_shared<std::vector<StepScan>>(std::move(scans));
   return RunOrdered<Histogram>(
-      pool, total, ordered,
-      [store_ptr, locations, tensor, binners, kept](
+      pool, total, Window(pool),
+      [steps, shared_binners, kept](
           size_t i, const CancelFlag* cancel) -> absl::StatusOr<Histogram> {
-        const Binner& binner = (*binners)[binners->size() == 1 ? 0 : i];
+        const auto& binners = *shared_binners;
+        const Binner& binner = binners[binners.size() == 1 ? 0 : i];
         const StepScan& scan = (*kept)[i];
         if (scan.counts.has_value()) return scan.counts->Bin(binner);
-        auto again = ScanStep(*store_ptr, (*locations)[i], tensor, &binner,
-                              false, cancel);
-        if (!again.ok()) return again.status();
+        // (Kept as a StatusOr: unwrapping it into a local makes GCC 12 warn
+        // of an uninitialised optional.)
+        absl::StatusOr<StepScan> again =
+            ScanStep(*steps, i, &binner, false, cancel);
+        RETURN_IF_ERROR(again.status());
         return std::move(*again->histogram);
       },
       [&](size_t i, Histogram& histogram) {
-        const bool more = emit((*kept)[i], histogram);
+        const bool more = callbacks.frame(Frame((*kept)[i], histogram));
         (*kept)[i].counts.reset();  // frees the table once it has been sent
         return more;
       },
       callbacks.cancelled);
+}
+
+}  // namespace
+
+absl::Status RunHistogramSweep(ThreadPool& pool,
+                               const HistogramSweepOptions& options,
+                               const HistogramSweepCallbacks& callbacks) {
+  if (options.range.has_value()) {
+    return SweepFixedRange(pool, options, callbacks);
+  }
+  return SweepAutoRange(pool, options, callbacks);
 }
 
 }  // namespace garden

@@ -3,24 +3,22 @@
 #define GARDEN_SERVER_ENGINE_HISTOGRAM_SWEEP_H_
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/naming/names.h"
 #include "common/stats/analysis_defaults.h"
 #include "common/stats/histogram.h"
+#include "server/engine/step_tensors.h"
 #include "server/engine/thread_pool.h"
-#include "server/store/checkpoint_store.h"
 
 namespace garden {
 
 struct HistogramSweepOptions {
-  ModelKey model;
-  std::vector<int64_t> steps;  // ascending, present
-  std::string tensor = std::string(kDefaultTensor);
+  std::shared_ptr<const StepTensors> steps;  // the tensor at each step
   uint32_t bins = kDefaultBins;
   // Absent: one range for all steps, AutoRange(min, max) over their finite
   // values. Needs every step scanned before the first frame; 16-bit tensors
@@ -49,9 +47,12 @@ struct HistogramSweepCallbacks {
 };
 
 // Streams the sweep through the callbacks. Steps run in parallel on `pool`,
-// at most `window` of this sweep's steps at a time, so memory stays bounded
-// by a few tensors whatever the number of steps.
-absl::Status RunHistogramSweep(CheckpointStore& store, ThreadPool& pool,
+// at most twice its size of this sweep's steps at a time, so memory stays
+// bounded by a few tensors whatever the number of steps. A step whose file
+// fails to open or read ends the sweep with that error after the frames of
+// the steps before it; a tensor of another dtype than F64, F32, F16 or BF16
+// is FAILED_PRECONDITION.
+absl::Status RunHistogramSweep(ThreadPool& pool,
                                const HistogramSweepOptions& options,
                                const HistogramSweepCallbacks& callbacks);
 

@@ -6,14 +6,13 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
-#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "common/naming/names.h"
+#include "server/engine/step_tensors.h"
 #include "server/engine/thread_pool.h"
-#include "server/store/checkpoint_store.h"
 
 namespace garden {
 
@@ -25,9 +24,7 @@ struct MsdSweepOptions {
     // apart, of mean((w(t + tau) - w(t))^2); one point per tau, ascending.
     kLag,
   };
-  ModelKey model;
-  std::vector<int64_t> steps;  // ascending, present
-  std::string tensor = std::string(kDefaultTensor);
+  std::shared_ptr<const StepTensors> steps;  // the tensor at each step
   Mode mode = Mode::kReference;
   // kReference: t0, one of `steps` (INVALID_ARGUMENT otherwise).
   int64_t reference_step = 0;
@@ -51,16 +48,17 @@ struct MsdPoint {
 };
 
 // Calls `point` in ascending step order (false stops the sweep; lags for
-// kLag, all computed before the first is sent). Tensors of
-// a different shape than the first step's are FAILED_PRECONDITION naming
-// both steps and shapes. The reference (or previous) tensor is held in
-// memory exactly, as float for 16- and 32-bit dtypes and double for F64.
+// kLag, all computed before the first is sent). Every step's header is
+// checked before any data is read: a missing tensor, a dtype other than
+// F64, F32, F16 or BF16 (FAILED_PRECONDITION), or a shape other than the
+// first step's (FAILED_PRECONDITION naming both steps and shapes) fails
+// before the first point. The reference (or previous) tensor is held in
+// memory exactly, as its stored bytes.
 // kLag reads every step's tensor once, a block of entries of all steps at a
 // time: the Gram matrix of the displacements from the first step, summed
 // over blocks in float64, gives every pair's MSD as
 // (G_ii + G_jj - 2 G_ij) / n; memory is O(steps x block + steps^2).
-absl::Status RunMsdSweep(CheckpointStore& store, ThreadPool& pool,
-                         const MsdSweepOptions& options,
+absl::Status RunMsdSweep(ThreadPool& pool, const MsdSweepOptions& options,
                          const std::function<bool(const MsdPoint&)>& point,
                          const std::function<bool()>& cancelled);
 

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/stats/histogram.h"
+#include "common/base/cancel.h"
 #include "server/engine/thread_pool.h"
 
 namespace garden {

@@ -1,14 +1,14 @@
-// The gRPC face of gardend: validates requests, asks the store and engines,
-// and maps absl::Status to gRPC status codes.
+// The gRPC face of gardend. Handlers parse a request, call an engine
+// (server/engine) and convert what it yields; their definitions live by
+// kind: catalog_rpcs.cc (models, tensors, datasets), stats_rpcs.cc
+// (histograms, MSD, bifurcation, audit), model_rpcs.cc (the RPCs that run
+// a model; the one file needing libtorch). The request prologue is in
+// request_prologue.h, proto <-> domain conversion in convert.h.
 #ifndef GARDEN_SERVER_SERVICE_GARDEN_SERVICE_H_
 #define GARDEN_SERVER_SERVICE_GARDEN_SERVICE_H_
 
-#include <chrono>
-#include <string>
-#include <string_view>
+#include <cstdint>
 
-#include "common/naming/names.h"
-#include "common/naming/step_spec.h"
 #include "garden/v1/garden.grpc.pb.h"
 #include "server/engine/thread_pool.h"
 #include "server/store/checkpoint_store.h"
@@ -66,8 +66,7 @@ class GardenService final : public garden::v1::Garden::Service {
                      const garden::v1::AuditRequest* request,
                      garden::v1::AuditResponse* response) override;
 
-  // Model RPCs, in garden_service_lm.cc (the one service file that needs
-  // libtorch).
+  // Model RPCs, in model_rpcs.cc.
   grpc::Status Tokenize(grpc::ServerContext* context,
                         const garden::v1::TokenizeRequest* request,
                         garden::v1::TokenizeResponse* response) override;
@@ -94,56 +93,12 @@ class GardenService final : public garden::v1::Garden::Service {
                             garden::v1::ListDatasetsResponse* response) override;
 
  private:
-  // The steps a sweep of `tensor` runs over: the present steps `selection`
-  // names, less those an audit of `tensor` flags when `exclude_flagged`;
-  // `what` names the sweep in the RPC log.
-  struct SweepSteps {
-    std::vector<int64_t> steps;
-    std::string what;
-  };
-  absl::StatusOr<SweepSteps> StepsToSweep(
-      grpc::ServerContext* context, const ModelKey& key,
-      const std::string& tensor, const garden::v1::StepSelection& selection,
-      bool exclude_flagged);
-
   CheckpointStore& store_;
   ThreadPool& pool_;
   ModelCache& models_;
   ServiceOptions options_;
   const DatasetRegistry* datasets_;
 };
-
-// Logs one RPC's outcome with its duration and converts its status.
-class RpcLog {
- public:
-  RpcLog(std::string_view method, grpc::ServerContext* context);
-  grpc::Status Done(const absl::Status& status, std::string_view what);
-
- private:
-  std::string method_, peer_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-// The model and step of a request, validated and canonical.
-absl::StatusOr<ModelKey> KeyOf(const garden::v1::ModelRef& ref);
-void FillRef(const ModelKey& key, garden::v1::ModelRef* ref);
-absl::StatusOr<StepSpec> SpecOf(const garden::v1::StepSelection& selection);
-
-// The tensor a request names, validated; empty means embed_out.weight.
-absl::StatusOr<std::string> TensorOf(const std::string& requested);
-
-// The present steps a request selects for a model, and the selection as
-// given (for logs).
-struct SelectedSteps {
-  StepSpec spec;
-  std::vector<int64_t> steps;
-};
-absl::StatusOr<SelectedSteps> SelectSteps(
-    CheckpointStore& store, const ModelKey& key,
-    const garden::v1::StepSelection& selection);
-
-// absl and gRPC share their code numbering.
-grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace garden
 

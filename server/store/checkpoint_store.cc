@@ -5,9 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -16,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/base/absl_compat.h"
+#include "common/base/files.h"
+#include "common/base/status.h"
 #include "common/naming/step_spec.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -61,13 +61,7 @@ std::optional<int64_t> ParseStepName(std::string_view name) {
 }
 
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot be opened"));
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  std::string text = out.str();
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
   if (text.size() > kMaxSmallFile) {
     return absl::DataLossError(absl::StrCat(
         path, ": ", text.size(), " bytes exceeds the limit ", kMaxSmallFile));
@@ -79,14 +73,11 @@ bool HasWeights(const fs::path& dir) {
   return IsFile(dir / kSingleFile) || IsFile(dir / kShardIndex);
 }
 
-// Catalog under construction during a scan.
+// Catalog under construction during a scan (the listings' steps are
+// filled in at the end).
 class Scanner {
  public:
-  explicit Scanner(
-      std::map<ModelKey,
-               std::pair<ModelListing, std::map<int64_t, CheckpointLocation>>>*
-          out)
-      : out_(out) {}
+  explicit Scanner(std::map<ModelKey, ModelSnapshot>* out) : out_(out) {}
 
   void ScanRoot(const std::string& root) {
     const fs::path root_path(root);
@@ -160,7 +151,7 @@ class Scanner {
       return;
     }
     auto& [listing, checkpoints] = (*out_)[key];
-    if (listing.steps.empty() && checkpoints.empty()) {
+    if (checkpoints.empty()) {
       listing.key = key;
       listing.repo_id = repo_id;
       listing.layout = layout;
@@ -173,9 +164,7 @@ class Scanner {
     checkpoints[step] = CheckpointLocation{key, step, root, canonical};
   }
 
-  std::map<ModelKey,
-           std::pair<ModelListing, std::map<int64_t, CheckpointLocation>>>*
-      out_;
+  std::map<ModelKey, ModelSnapshot>* out_;
 };
 
 }  // namespace
@@ -203,17 +192,11 @@ CheckpointStore::CheckpointStore(Options options,
     : options_(std::move(options)), roots_(std::move(roots)) {}
 
 void CheckpointStore::Refresh() {
-  std::map<ModelKey,
-           std::pair<ModelListing, std::map<int64_t, CheckpointLocation>>>
-      found;
-  Scanner scanner(&found);
-  for (const auto& root : roots_) scanner.ScanRoot(root);
   auto catalog = std::make_shared<Catalog>();
+  Scanner scanner(catalog.get());
+  for (const auto& root : roots_) scanner.ScanRoot(root);
   size_t checkpoints = 0;
-  for (auto& [key, entry] : found) {
-    Model& model = (*catalog)[key];
-    model.listing = std::move(entry.first);
-    model.checkpoints = std::move(entry.second);
+  for (auto& [key, model] : *catalog) {
     for (const auto& [step, _] : model.checkpoints) {
       model.listing.steps.push_back(step);
     }
@@ -226,7 +209,7 @@ void CheckpointStore::Refresh() {
   last_scan_ = std::chrono::steady_clock::now();
 }
 
-std::shared_ptr<const CheckpointStore::Catalog> CheckpointStore::Snapshot()
+std::shared_ptr<const CheckpointStore::Catalog> CheckpointStore::Current()
     const {
   std::lock_guard lock(mu_);
   return catalog_;
@@ -246,7 +229,7 @@ void CheckpointStore::MaybeRescan() {
 std::vector<ModelListing> CheckpointStore::ListModels(
     std::string_view suite_filter) const {
   std::vector<ModelListing> out;
-  for (const auto& [key, model] : *Snapshot()) {
+  for (const auto& [key, model] : *Current()) {
     if (suite_filter.empty() || key.suite == suite_filter) {
       out.push_back(model.listing);
     }
@@ -254,14 +237,38 @@ std::vector<ModelListing> CheckpointStore::ListModels(
   return out;
 }
 
-absl::StatusOr<ModelListing> CheckpointStore::FindModel(const ModelKey& key) {
-  auto catalog = Snapshot();
+absl::StatusOr<CheckpointLocation> ModelSnapshot::Locate(int64_t step) const {
+  auto it = checkpoints.find(step);
+  if (it != checkpoints.end()) return it->second;
+  return absl::NotFoundError(
+      absl::StrCat("step ", step, " is not present for ", listing.key.Name(),
+                   "; nearest present: ",
+                   FormatSteps(NearestSteps(listing.steps, step))));
+}
+
+absl::StatusOr<std::vector<CheckpointLocation>> ModelSnapshot::LocateAll(
+    const std::vector<int64_t>& steps) const {
+  std::vector<CheckpointLocation> out;
+  for (int64_t step : steps) {
+    ASSIGN_OR_RETURN(CheckpointLocation where, Locate(step));
+    out.push_back(std::move(where));
+  }
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<const ModelSnapshot>> CheckpointStore::FindModel(
+    const ModelKey& key) {
+  ++model_lookups_;
+  auto catalog = Current();
   if (!catalog->count(key)) {
     MaybeRescan();
-    catalog = Snapshot();
+    catalog = Current();
   }
   auto it = catalog->find(key);
-  if (it != catalog->end()) return it->second.listing;
+  if (it != catalog->end()) {
+    // Shares the catalog's ownership: the snapshot outlives later rescans.
+    return std::shared_ptr<const ModelSnapshot>(catalog, &it->second);
+  }
   std::vector<std::string> names;
   for (const auto& [k, _] : *catalog) names.push_back(k.Name());
   if (names.empty()) {
@@ -277,34 +284,11 @@ absl::StatusOr<ModelListing> CheckpointStore::FindModel(const ModelKey& key) {
 
 absl::StatusOr<CheckpointLocation> CheckpointStore::Locate(const ModelKey& key,
                                                            int64_t step) {
-  auto model = FindModel(key);
-  if (!model.ok()) return model.status();
-  auto find = [&]() -> std::optional<CheckpointLocation> {
-    auto catalog = Snapshot();
-    auto model_it = catalog->find(key);
-    if (model_it == catalog->end()) return std::nullopt;
-    auto it = model_it->second.checkpoints.find(step);
-    if (it == model_it->second.checkpoints.end()) return std::nullopt;
-    return it->second;
-  };
-  if (auto found = find()) return *found;
+  ASSIGN_OR_RETURN(auto model, FindModel(key));
+  if (auto where = model->Locate(step); where.ok()) return where;
   MaybeRescan();  // the step may have been downloaded since the last scan
-  if (auto found = find()) return *found;
-  if (auto again = FindModel(key); again.ok()) model = std::move(again);
-  return absl::NotFoundError(absl::StrCat(
-      "step ", step, " is not present for ", key.Name(),
-      "; nearest present: ", FormatSteps(NearestSteps(model->steps, step))));
-}
-
-absl::StatusOr<std::vector<CheckpointLocation>> CheckpointStore::LocateAll(
-    const ModelKey& key, const std::vector<int64_t>& steps) {
-  std::vector<CheckpointLocation> out;
-  for (int64_t step : steps) {
-    auto where = Locate(key, step);
-    if (!where.ok()) return where.status();
-    out.push_back(*std::move(where));
-  }
-  return out;
+  if (auto again = FindModel(key); again.ok()) model = *std::move(again);
+  return model->Locate(step);
 }
 
 absl::StatusOr<std::string> CheckpointStore::ResolveInside(
@@ -329,21 +313,19 @@ absl::StatusOr<std::string> CheckpointStore::ResolveInside(
 
 absl::StatusOr<std::map<std::string, std::string>>
 CheckpointStore::ReadShardIndex(const CheckpointLocation& where) const {
-  auto path = ResolveInside(where, kShardIndex);
-  if (!path.ok()) return path.status();
-  auto text = ReadSmallFile(*path);
-  if (!text.ok()) return text.status();
-  const auto index = nlohmann::json::parse(*text, nullptr, false);
+  ASSIGN_OR_RETURN(const std::string path, ResolveInside(where, kShardIndex));
+  ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(path));
+  const auto index = nlohmann::json::parse(text, nullptr, false);
   if (index.is_discarded() || !index.is_object() ||
       !index.contains("weight_map") || !index["weight_map"].is_object()) {
     return absl::DataLossError(absl::StrCat(
-        *path,
+        path,
         ": not a shard index (a JSON object with a \"weight_map\" object)"));
   }
   std::map<std::string, std::string> map;
   for (const auto& [name, file] : index["weight_map"].items()) {
     if (!file.is_string()) {
-      return absl::DataLossError(absl::StrCat(*path, ": weight_map entry \"",
+      return absl::DataLossError(absl::StrCat(path, ": weight_map entry \"",
                                               name, "\" is not a file name"));
     }
     map[name] = file.get<std::string>();
@@ -351,24 +333,9 @@ CheckpointStore::ReadShardIndex(const CheckpointLocation& where) const {
   return map;
 }
 
-absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
-    const CheckpointLocation& where, std::string_view tensor) const {
-  if (auto s = ValidateName("tensor", tensor); !s.ok()) return s;
-  std::string file(kSingleFile);
-  if (IsFile(fs::path(where.dir) / kShardIndex)) {
-    auto index = ReadShardIndex(where);
-    if (!index.ok()) return index.status();
-    auto it = index->find(std::string(tensor));
-    if (it == index->end()) {
-      std::vector<std::string> names;
-      for (const auto& [name, _] : *index) names.push_back(name);
-      return absl::NotFoundError(absl::StrCat(
-          "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(),
-          " step ", where.step,
-          "; closest: ", absl::StrJoin(ClosestNames(tensor, names), ", ")));
-    }
-    file = it->second;
-  }
+absl::StatusOr<std::shared_ptr<const SafetensorsFile>>
+CheckpointStore::OpenWeightFile(const CheckpointLocation& where,
+                                const std::string& file) const {
   auto path = ResolveInside(where, file);
   if (!path.ok()) {
     if (absl::IsNotFound(path.status()) && file != kSingleFile) {
@@ -377,54 +344,69 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
     }
     return path.status();
   }
-  auto opened = SafetensorsFile::Open(*path);
-  if (!opened.ok()) return opened.status();
-  std::shared_ptr<const SafetensorsFile> shared = std::move(*opened);
-  const TensorInfo* info = shared->Find(tensor);
+  return SafetensorsFile::Open(*path);
+}
+
+namespace {
+
+absl::Status TensorNotFound(std::string_view tensor,
+                            const CheckpointLocation& where,
+                            const std::vector<std::string>& names) {
+  return absl::NotFoundError(absl::StrCat(
+      "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(), " step ",
+      where.step,
+      "; closest: ", absl::StrJoin(ClosestNames(tensor, names), ", ")));
+}
+
+}  // namespace
+
+absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
+    const CheckpointLocation& where, std::string_view tensor) const {
+  RETURN_IF_ERROR(ValidateName("tensor", tensor));
+  std::string file(kSingleFile);
+  if (IsFile(fs::path(where.dir) / kShardIndex)) {
+    ASSIGN_OR_RETURN(const auto index, ReadShardIndex(where));
+    auto it = index.find(std::string(tensor));
+    if (it == index.end()) {
+      std::vector<std::string> names;
+      for (const auto& [name, _] : index) names.push_back(name);
+      return TensorNotFound(tensor, where, names);
+    }
+    file = it->second;
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const SafetensorsFile> opened,
+                   OpenWeightFile(where, file));
+  const TensorInfo* info = opened->Find(tensor);
   if (info == nullptr) {
     std::vector<std::string> names;
-    for (const auto& t : shared->tensors()) names.push_back(t.name);
-    return absl::NotFoundError(absl::StrCat(
-        "tensor \"", ToAbsl(tensor), "\" not in ", where.model.Name(), " step ",
-        where.step,
-        "; closest: ", absl::StrJoin(ClosestNames(tensor, names), ", ")));
+    for (const auto& t : opened->tensors()) names.push_back(t.name);
+    return TensorNotFound(tensor, where, names);
   }
-  return TensorHandle{std::move(shared), info};
+  return TensorHandle{std::move(opened), info};
 }
 
 absl::StatusOr<std::vector<CheckpointStore::WeightFile>>
 CheckpointStore::OpenWeightFiles(const CheckpointLocation& where) const {
   std::set<std::string> names;
   if (IsFile(fs::path(where.dir) / kShardIndex)) {
-    auto index = ReadShardIndex(where);
-    if (!index.ok()) return index.status();
-    for (const auto& [_, file] : *index) names.insert(file);
+    ASSIGN_OR_RETURN(const auto index, ReadShardIndex(where));
+    for (const auto& [_, file] : index) names.insert(file);
   } else {
     names.insert(std::string(kSingleFile));
   }
   std::vector<WeightFile> files;
   for (const auto& name : names) {
-    auto path = ResolveInside(where, name);
-    if (!path.ok()) {
-      if (absl::IsNotFound(path.status()) && name != kSingleFile) {
-        return absl::DataLossError(absl::StrCat(
-            where.dir, ": the shard index names ", name, ", which is missing"));
-      }
-      return path.status();
-    }
-    auto opened = SafetensorsFile::Open(*path);
-    if (!opened.ok()) return opened.status();
-    files.push_back(WeightFile{name, std::move(*opened)});
+    ASSIGN_OR_RETURN(auto opened, OpenWeightFile(where, name));
+    files.push_back(WeightFile{name, std::move(opened)});
   }
   return files;
 }
 
 absl::StatusOr<std::vector<TensorListing>> CheckpointStore::ListTensors(
     const CheckpointLocation& where) const {
-  auto files = OpenWeightFiles(where);
-  if (!files.ok()) return files.status();
+  ASSIGN_OR_RETURN(const auto files, OpenWeightFiles(where));
   std::vector<TensorListing> out;
-  for (const auto& [name, file] : *files) {
+  for (const auto& [name, file] : files) {
     for (const auto& info : file->tensors()) {
       out.push_back(TensorListing{info, name});
     }
@@ -444,9 +426,8 @@ absl::StatusOr<std::string> CheckpointStore::TokenizerPath(
 absl::StatusOr<std::string> CheckpointStore::ReadConfig(
     const CheckpointLocation& where) const {
   if (!IsFile(fs::path(where.dir) / kConfig)) return std::string();
-  auto path = ResolveInside(where, kConfig);
-  if (!path.ok()) return path.status();
-  return ReadSmallFile(*path);
+  ASSIGN_OR_RETURN(const std::string path, ResolveInside(where, kConfig));
+  return ReadSmallFile(path);
 }
 
 }  // namespace garden

@@ -12,6 +12,7 @@
 #ifndef GARDEN_SERVER_STORE_CHECKPOINT_STORE_H_
 #define GARDEN_SERVER_STORE_CHECKPOINT_STORE_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -38,6 +39,20 @@ struct ModelListing {
   std::vector<int64_t> steps;  // ascending
   std::string repo_id;         // "EleutherAI/pythia-70m-deduped" where known
   std::string layout;          // "plain" or "hf-cache"
+};
+
+// One model as one scan of the roots saw it. A request resolves its model
+// once (CheckpointStore::FindModel) and locates every step it needs here:
+// no further lookups, no rescans, one consistent set of steps.
+struct ModelSnapshot {
+  ModelListing listing;
+  std::map<int64_t, CheckpointLocation> checkpoints;  // by step
+
+  // NOT_FOUND naming the nearest present steps.
+  absl::StatusOr<CheckpointLocation> Locate(int64_t step) const;
+  // Locate for each of `steps`, stopping at the first missing one.
+  absl::StatusOr<std::vector<CheckpointLocation>> LocateAll(
+      const std::vector<int64_t>& steps) const;
 };
 
 // One tensor of a checkpoint, its file mapped.
@@ -68,15 +83,19 @@ class CheckpointStore {
 
   std::vector<ModelListing> ListModels(std::string_view suite_filter) const;
 
-  // NOT_FOUND naming the models that do exist nearby.
-  absl::StatusOr<ModelListing> FindModel(const ModelKey& key);
+  // The model as the catalog holds it now, rescanning first when it is
+  // missing. NOT_FOUND naming the models that do exist nearby.
+  absl::StatusOr<std::shared_ptr<const ModelSnapshot>> FindModel(
+      const ModelKey& key);
 
-  // NOT_FOUND naming the nearest present steps.
+  // One step, for requests about one checkpoint: a step missing from the
+  // catalog is looked for again after a rescan. NOT_FOUND naming the
+  // nearest present steps.
   absl::StatusOr<CheckpointLocation> Locate(const ModelKey& key, int64_t step);
 
-  // Locate for each of `steps`, stopping at the first missing one.
-  absl::StatusOr<std::vector<CheckpointLocation>> LocateAll(
-      const ModelKey& key, const std::vector<int64_t>& steps);
+  // Model lookups (FindModel calls, Locate's included) since the store was
+  // opened: tests check with it that a request resolves its model once.
+  uint64_t model_lookups() const { return model_lookups_.load(); }
 
   // Opens the file holding `tensor` and only that one. NOT_FOUND with close
   // names when the checkpoint lacks it; DATA_LOSS naming the file when a
@@ -107,26 +126,27 @@ class CheckpointStore {
   const std::vector<std::string>& roots() const { return roots_; }
 
  private:
-  struct Model {
-    ModelListing listing;
-    std::map<int64_t, CheckpointLocation> checkpoints;
-  };
-  using Catalog = std::map<ModelKey, Model>;
+  using Catalog = std::map<ModelKey, ModelSnapshot>;
 
   explicit CheckpointStore(Options options, std::vector<std::string> roots);
-  std::shared_ptr<const Catalog> Snapshot() const;
+  std::shared_ptr<const Catalog> Current() const;
   void MaybeRescan();
   absl::StatusOr<std::string> ResolveInside(const CheckpointLocation& where,
                                             std::string_view file) const;
   // Maps tensor names to shard files for a sharded checkpoint.
   absl::StatusOr<std::map<std::string, std::string>> ReadShardIndex(
       const CheckpointLocation& where) const;
+  // One weight file of the checkpoint, opened; a shard the index names but
+  // the folder lacks is DATA_LOSS.
+  absl::StatusOr<std::shared_ptr<const SafetensorsFile>> OpenWeightFile(
+      const CheckpointLocation& where, const std::string& file) const;
 
   Options options_;
   std::vector<std::string> roots_;  // canonical
   mutable std::mutex mu_;
   std::shared_ptr<const Catalog> catalog_;
   std::chrono::steady_clock::time_point last_scan_;
+  std::atomic<uint64_t> model_lookups_{0};
 };
 
 }  // namespace garden

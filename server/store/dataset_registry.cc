@@ -27,11 +27,10 @@ absl::StatusOr<std::vector<std::string>> ReadTexts(const std::string& path,
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": ", st.st_size, " bytes; the limit is ", max_bytes));
   }
-  auto contents = ReadFileToString(path);
-  if (!contents.ok()) return contents.status();
+  ASSIGN_OR_RETURN(const std::string contents, ReadFileToString(path));
   std::vector<std::string> texts;
   size_t line_number = 0;
-  for (absl::string_view piece : absl::StrSplit(*contents, '\n')) {
+  for (absl::string_view piece : absl::StrSplit(contents, '\n')) {
     std::string_view line(piece.data(), piece.size());
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -66,14 +65,13 @@ absl::StatusOr<std::unique_ptr<DatasetRegistry>> DatasetRegistry::Open(
     auto dataset = std::make_shared<Dataset>();
     dataset->name = spec.substr(0, eq);
     dataset->path = spec.substr(eq + 1);
-    if (auto s = ValidateName("dataset name", dataset->name); !s.ok()) return s;
+    RETURN_IF_ERROR(ValidateName("dataset name", dataset->name));
     if (registry->datasets_.count(dataset->name)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "dataset \"", dataset->name, "\" is registered twice"));
     }
-    auto texts = ReadTexts(dataset->path, options.max_file_bytes);
-    if (!texts.ok()) return texts.status();
-    dataset->texts = *std::move(texts);
+    ASSIGN_OR_RETURN(dataset->texts,
+                     ReadTexts(dataset->path, options.max_file_bytes));
     registry->datasets_[dataset->name] = std::move(dataset);
   }
   return registry;

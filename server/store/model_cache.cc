@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/files.h"
+#include "common/base/status.h"
 #include "spdlog/spdlog.h"
 
 namespace garden {
@@ -23,25 +24,23 @@ ModelCache::ModelCache(const CheckpointStore& store, Options options)
 
 absl::StatusOr<std::pair<std::shared_ptr<const GptNeoxModel>, uint64_t>>
 ModelCache::Load(const CheckpointLocation& where) const {
-  auto config_text = store_.ReadConfig(where);
-  if (!config_text.ok()) return config_text.status();
-  if (config_text->empty()) {
+  ASSIGN_OR_RETURN(const std::string config_text, store_.ReadConfig(where));
+  if (config_text.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat(where.model.Name(), " step ", where.step, " has no ",
                      where.dir, "/config.json, so no model can be built"));
   }
-  auto config = GptNeoxConfig::FromJson(*config_text);
+  auto config = GptNeoxConfig::FromJson(config_text);
   if (!config.ok()) {
     // The parser's messages start with "config.json: "; say which one.
     return absl::Status(
         config.status().code(),
         absl::StrCat(where.dir, "/", config.status().message()));
   }
-  auto files = store_.OpenWeightFiles(where);
-  if (!files.ok()) return files.status();
+  ASSIGN_OR_RETURN(const auto files, store_.OpenWeightFiles(where));
   std::vector<std::shared_ptr<const SafetensorsFile>> opened;
   uint64_t parameters = 0;
-  for (const auto& f : *files) {
+  for (const auto& f : files) {
     opened.push_back(f.file);
     for (const auto& t : f.file->tensors()) parameters += t.numel();
   }
@@ -49,11 +48,11 @@ ModelCache::Load(const CheckpointLocation& where) const {
   LoadOptions load;
   load.device = options_.device;
   load.dtype = options_.dtype;
-  auto model = GptNeoxModel::Load(*config, source, load);
-  if (!model.ok()) return model.status();
+  ASSIGN_OR_RETURN(std::shared_ptr<const GptNeoxModel> model,
+                   GptNeoxModel::Load(*config, source, load));
   spdlog::info("loaded {} step {} on {} ({} parameters)", where.model.Name(),
-               where.step, (*model)->device(), parameters);
-  return std::make_pair(std::shared_ptr<const GptNeoxModel>(std::move(*model)),
+               where.step, model->device(), parameters);
+  return std::make_pair(std::move(model),
                         parameters * ComputeBytes(options_.dtype));
 }
 
@@ -93,7 +92,7 @@ absl::StatusOr<std::shared_ptr<const GptNeoxModel>> ModelCache::Model(
     }
   }
   loaded_.notify_all();
-  if (!result.ok()) return result.status();
+  RETURN_IF_ERROR(result.status());
   return result->first;
 }
 
@@ -118,10 +117,8 @@ uint64_t ModelCache::cached_bytes() const {
 
 absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(
     const CheckpointLocation& where) {
-  auto beside = store_.TokenizerPath(where);
-  if (!beside.ok()) return beside.status();
-  const std::string path =
-      beside->empty() ? options_.fallback_tokenizer : *beside;
+  ASSIGN_OR_RETURN(const std::string beside, store_.TokenizerPath(where));
+  const std::string path = beside.empty() ? options_.fallback_tokenizer : beside;
   if (path.empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("no tokenizer for ", where.model.Name(), " step ",
@@ -133,10 +130,9 @@ absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(
     auto it = tokenizers_.find(path);
     if (it != tokenizers_.end()) return it->second;
   }
-  auto bytes = ReadFileToString(path);
-  if (!bytes.ok()) return bytes.status();
-  const XXH128_hash_t hash = XXH3_128bits(bytes->data(), bytes->size());
-  const auto content = std::make_tuple(hash.high64, hash.low64, bytes->size());
+  ASSIGN_OR_RETURN(const std::string bytes, ReadFileToString(path));
+  const XXH128_hash_t hash = XXH3_128bits(bytes.data(), bytes.size());
+  const auto content = std::make_tuple(hash.high64, hash.low64, bytes.size());
   {
     std::lock_guard lock(mu_);
     auto it = tokenizers_by_content_.find(content);
@@ -144,9 +140,8 @@ absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(
       return tokenizers_.try_emplace(path, it->second).first->second;
     }
   }
-  auto loaded = Tokenizer::FromJson(*bytes, path);
-  if (!loaded.ok()) return loaded.status();
-  std::shared_ptr<const Tokenizer> shared = std::move(*loaded);
+  ASSIGN_OR_RETURN(std::shared_ptr<const Tokenizer> shared,
+                   Tokenizer::FromJson(bytes, path));
   std::lock_guard lock(mu_);
   shared = tokenizers_by_content_.try_emplace(content, std::move(shared))
                .first->second;

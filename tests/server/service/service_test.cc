@@ -1,6 +1,7 @@
 // The gRPC service in-process: request validation and status codes for
 // inputs the CLI cannot even send (NUL bytes, unset fields).
 #include <filesystem>
+#include <functional>
 
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -170,6 +171,74 @@ TEST_F(ServiceTest, ListsModelsWithTheirGapsInPythiasSchedule) {
   EXPECT_EQ(model.steps_size(), 3);
   EXPECT_EQ(model.missing_from_schedule_size(), 154 - 3);
   EXPECT_EQ(model.missing_from_schedule(0), 4);
+}
+
+// Reads a stream to its end; its status.
+template <typename Reader, typename Message>
+grpc::Status Drain(Reader reader, Message message) {
+  while (reader->Read(&message)) {
+  }
+  return reader->Finish();
+}
+
+TEST_F(ServiceTest, ASweepLooksItsModelUpOnce) {
+  // The model lookups one call makes.
+  auto lookups = [&](const std::function<grpc::Status()>& call) {
+    const uint64_t before = store_->model_lookups();
+    EXPECT_TRUE(call().ok());
+    return store_->model_lookups() - before;
+  };
+  // Three steps, an audit first (all three are identical: steps 1 and 2 are
+  // left out), then the sweep: one lookup of the model, not one per step.
+  auto hist = Request();
+  hist.set_exclude_flagged(true);
+  std::vector<pb::HistogramFrame> frames;
+  EXPECT_EQ(lookups([&] {
+              auto [got, status] = Stream(hist);
+              frames = got;
+              return status;
+            }),
+            1u);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].step(), 0);
+
+  for (auto mode : {pb::StreamMSDRequest::REFERENCE,
+                    pb::StreamMSDRequest::CONSECUTIVE,
+                    pb::StreamMSDRequest::LAG}) {
+    pb::StreamMSDRequest msd;
+    *msd.mutable_model() = hist.model();
+    *msd.mutable_steps() = hist.steps();
+    msd.set_mode(mode);
+    EXPECT_EQ(lookups([&] {
+                grpc::ClientContext context;
+                return Drain(stub_->StreamMSD(&context, msd),
+                             pb::StreamMSDResponse());
+              }),
+              1u)
+        << mode;
+  }
+  pb::StreamBifurcationRequest bifurcation;
+  *bifurcation.mutable_model() = hist.model();
+  *bifurcation.mutable_steps() = hist.steps();
+  bifurcation.set_exclude_flagged(true);
+  EXPECT_EQ(lookups([&] {
+              grpc::ClientContext context;
+              return Drain(stub_->StreamBifurcation(&context, bifurcation),
+                           pb::StreamBifurcationResponse());
+            }),
+            1u);
+  pb::AuditRequest audit;
+  *audit.mutable_model() = hist.model();
+  *audit.mutable_steps() = hist.steps();
+  pb::AuditResponse report;
+  EXPECT_EQ(lookups([&] {
+              grpc::ClientContext context;
+              return stub_->Audit(&context, audit, &report);
+            }),
+            1u);
+  EXPECT_EQ(report.steps_checked(), 3u);
+  ASSERT_GE(report.findings_size(), 1);
+  EXPECT_EQ(report.findings(0).kind(), "identical");
 }
 
 TEST_F(ServiceTest, ClientCancellationEndsTheStream) {

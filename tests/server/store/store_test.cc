@@ -10,6 +10,7 @@
 #include "server/engine/histogram_sweep.h"
 #include "server/store/checkpoint_store.h"
 #include "server/store/model_cache.h"
+#include "tests/server/testing/suite.h"
 #include "tests/testing/brute_force.h"
 #include "tests/testing/test_files.h"
 
@@ -56,18 +57,11 @@ std::vector<TensorSpec> Checkpoint(int64_t step,
 
 void WritePlain(const std::string& root, const std::string& model, int64_t step,
                 const std::vector<TensorSpec>& tensors) {
-  const fs::path dir = fs::path(root) / model / ("step" + std::to_string(step));
-  fs::create_directories(dir);
-  testing::WriteSafetensors((dir / "model.safetensors").string(), tensors);
-  testing::WriteFile((dir / "config.json").string(), R"({"hidden_size": 16})");
+  testing::WritePlainCheckpoint(root, model, step, tensors);
 }
 
 std::unique_ptr<CheckpointStore> OpenStore(std::vector<std::string> roots) {
-  auto store =
-      CheckpointStore::Open({.roots = std::move(roots),
-                             .rescan_interval = std::chrono::milliseconds(0)});
-  EXPECT_TRUE(store.ok()) << store.status();
-  return std::move(*store);
+  return testing::OpenTestStore(std::move(roots));
 }
 
 ModelKey Key(const std::string& size, const std::string& variant = "standard") {
@@ -232,6 +226,34 @@ TEST(CheckpointStoreTest, MissesNameWhatExists) {
               HasSubstr("closest: embed_out.weight"));
 }
 
+TEST(CheckpointStoreTest, ASnapshotLocatesStepsWithoutLookingAgain) {
+  TempDir root;
+  for (int64_t step : {0, 1000, 2000}) {
+    WritePlain(root.path(), "pythia-70m", step, Checkpoint(step));
+  }
+  auto store = OpenStore({root.path()});
+  EXPECT_EQ(store->model_lookups(), 0u);
+  auto model = store->FindModel(Key("70m"));
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_THAT((*model)->listing.steps, ElementsAre(0, 1000, 2000));
+  auto located = (*model)->LocateAll({0, 2000});
+  ASSERT_TRUE(located.ok()) << located.status();
+  EXPECT_EQ((*located)[1].step, 2000);
+  EXPECT_EQ((*located)[1].dir, fs::canonical(root.Join("pythia-70m/step2000")));
+  auto missing = (*model)->LocateAll({0, 1400});
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(missing.status().message(),
+              HasSubstr("step 1400 is not present for pythia-70m; nearest "
+                        "present: 1000, 2000"));
+  EXPECT_EQ(store->model_lookups(), 1u);
+  // A snapshot outlives rescans and keeps what it saw.
+  WritePlain(root.path(), "pythia-70m", 3000, Checkpoint(3000));
+  store->Refresh();
+  EXPECT_EQ((*model)->listing.steps.size(), 3u);
+  EXPECT_TRUE(store->Locate(Key("70m"), 3000).ok());
+  EXPECT_EQ(store->model_lookups(), 2u);
+}
+
 TEST(CheckpointStoreTest, FindsCheckpointsAddedWhileRunning) {
   TempDir root;
   WritePlain(root.path(), "pythia-70m", 0, Checkpoint(0));
@@ -285,9 +307,8 @@ struct Collected {
   std::vector<uint32_t> progress;
 };
 
-absl::Status Sweep(CheckpointStore& store, const HistogramSweepOptions& options,
-                   Collected& out, size_t stop_after = SIZE_MAX,
-                   bool cancel = false) {
+absl::Status Sweep(HistogramSweepOptions options, Collected& out,
+                   size_t stop_after = SIZE_MAX, bool cancel = false) {
   ThreadPool pool(2);
   HistogramSweepCallbacks callbacks;
   callbacks.frame = [&](const StepHistogram& h) {
@@ -299,7 +320,7 @@ absl::Status Sweep(CheckpointStore& store, const HistogramSweepOptions& options,
     return true;
   };
   callbacks.cancelled = [cancel] { return cancel; };
-  return RunHistogramSweep(store, pool, options, callbacks);
+  return RunHistogramSweep(pool, options, callbacks);
 }
 
 class SweepTest : public ::testing::Test {
@@ -316,10 +337,13 @@ class SweepTest : public ::testing::Test {
     if (step == 4) return std::vector<double>(xs.begin(), xs.end());
     return StoredF16(xs);
   }
-  HistogramSweepOptions Options() {
+  std::shared_ptr<const StepTensors> Tensors(const std::string& tensor,
+                                             std::vector<int64_t> steps) {
+    return testing::TensorAtSteps(*store_, Key("70m"), steps, tensor);
+  }
+  HistogramSweepOptions Options(const std::string& tensor = "embed_out.weight") {
     HistogramSweepOptions options;
-    options.model = Key("70m");
-    options.steps = steps_;
+    options.steps = Tensors(tensor, steps_);
     options.bins = 20;
     return options;
   }
@@ -332,7 +356,7 @@ TEST_F(SweepTest, ExplicitRangeMatchesBruteForceInStepOrder) {
   auto options = Options();
   options.range = {-0.03, 0.05};
   Collected got;
-  ASSERT_TRUE(Sweep(*store_, options, got).ok());
+  ASSERT_TRUE(Sweep(options, got).ok());
   ASSERT_EQ(got.frames.size(), steps_.size());
   EXPECT_TRUE(got.progress.empty());
   for (size_t i = 0; i < steps_.size(); ++i) {
@@ -353,7 +377,7 @@ TEST_F(SweepTest, ExplicitRangeMatchesBruteForceInStepOrder) {
 
 TEST_F(SweepTest, AutomaticRangeIsCommonToAllSteps) {
   Collected got;
-  ASSERT_TRUE(Sweep(*store_, Options(), got).ok());
+  ASSERT_TRUE(Sweep(Options(), got).ok());
   ASSERT_EQ(got.frames.size(), steps_.size());
   EXPECT_THAT(got.progress, ElementsAre(1, 2, 3, 4, 5, 6, 7));
   double lo = INFINITY, hi = -INFINITY;
@@ -376,12 +400,12 @@ TEST_F(SweepTest, StopsWhenTheClientStopsReading) {
   auto options = Options();
   options.range = {-1, 1};
   Collected got;
-  const absl::Status status = Sweep(*store_, options, got, /*stop_after=*/2);
+  const absl::Status status = Sweep(options, got, /*stop_after=*/2);
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(got.frames.size(), 2u);
   Collected cancelled;
   EXPECT_EQ(
-      Sweep(*store_, options, cancelled, SIZE_MAX, /*cancel=*/true).code(),
+      Sweep(options, cancelled, SIZE_MAX, /*cancel=*/true).code(),
       absl::StatusCode::kCancelled);
 }
 
@@ -392,31 +416,29 @@ TEST_F(SweepTest, CorruptStepEndsTheStreamWithDataLoss) {
   auto options = Options();
   options.range = {-1, 1};
   Collected got;
-  const absl::Status status = Sweep(*store_, options, got);
+  const absl::Status status = Sweep(options, got);
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(status.message(), HasSubstr(bad));
   EXPECT_EQ(got.frames.size(), 4u);  // steps 0, 1, 2, 4 came first
   // The other steps are still served.
-  options.steps = {1000, 3000};
+  options.steps = Tensors("embed_out.weight", {1000, 3000});
   Collected rest;
-  EXPECT_TRUE(Sweep(*store_, options, rest).ok());
+  EXPECT_TRUE(Sweep(options, rest).ok());
   EXPECT_EQ(rest.frames.size(), 2u);
 }
 
 TEST_F(SweepTest, NonFloatTensorsAreRefused) {
-  auto options = Options();
-  options.tensor = "gpt_neox.layers.0.attention.bias";
+  auto options = Options("gpt_neox.layers.0.attention.bias");
   Collected got;
-  const absl::Status status = Sweep(*store_, options, got);
+  const absl::Status status = Sweep(options, got);
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(status.message(), HasSubstr("BOOL"));
 }
 
 TEST_F(SweepTest, ConstantTensorGetsNumpysWidenedRange) {
-  auto options = Options();
-  options.tensor = "gpt_neox.final_layer_norm.weight";
+  auto options = Options("gpt_neox.final_layer_norm.weight");
   Collected got;
-  ASSERT_TRUE(Sweep(*store_, options, got).ok());
+  ASSERT_TRUE(Sweep(options, got).ok());
   EXPECT_EQ(got.frames[0].histogram.lo, 0.5);
   EXPECT_EQ(got.frames[0].histogram.hi, 1.5);
   EXPECT_EQ(got.frames[0].histogram.counts[10], 16u);  // 1.0 opens bin 10 of 20

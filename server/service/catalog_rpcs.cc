@@ -1,0 +1,104 @@
+// The catalog RPCs of GardenService: the models, a checkpoint's tensors and
+// the evaluation datasets this server has.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status.h"
+#include "common/naming/step_spec.h"
+#include "server/service/convert.h"
+#include "server/service/garden_service.h"
+#include "server/service/rpc_log.h"
+#include "server/store/dataset_registry.h"
+
+namespace garden {
+namespace {
+
+namespace pb = ::garden::v1;
+
+// Pythia's published steps a listing lacks.
+void FillMissingFromSchedule(const ModelListing& listing, pb::ModelInfo* info) {
+  for (int64_t step : PythiaSchedule()) {
+    if (!std::binary_search(listing.steps.begin(), listing.steps.end(),
+                            step)) {
+      info->add_missing_from_schedule(step);
+    }
+  }
+}
+
+struct TensorsOfCheckpoint {
+  CheckpointLocation where;
+  std::vector<TensorListing> tensors;
+  std::string config_json;
+};
+
+absl::StatusOr<TensorsOfCheckpoint> ReadTensors(CheckpointStore& store,
+                                                const ModelKey& key,
+                                                int64_t step) {
+  RETURN_IF_ERROR(ValidateStep(step));
+  TensorsOfCheckpoint out;
+  ASSIGN_OR_RETURN(out.where, store.Locate(key, step));
+  ASSIGN_OR_RETURN(out.tensors, store.ListTensors(out.where));
+  ASSIGN_OR_RETURN(out.config_json, store.ReadConfig(out.where));
+  return out;
+}
+
+}  // namespace
+
+grpc::Status GardenService::ListDatasets(grpc::ServerContext* context,
+                                         const pb::ListDatasetsRequest*,
+                                         pb::ListDatasetsResponse* response) {
+  return RunLogged("ListDatasets", context, [&](std::string& what) {
+    if (datasets_ != nullptr) {
+      for (const auto& dataset : datasets_->List()) {
+        pb::DatasetInfo* info = response->add_datasets();
+        info->set_name(dataset->name);
+        info->set_examples(dataset->texts.size());
+      }
+    }
+    what = absl::StrCat(response->datasets_size(), " datasets");
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status GardenService::ListModels(grpc::ServerContext* context,
+                                       const pb::ListModelsRequest* request,
+                                       pb::ListModelsResponse* response) {
+  return RunLogged("ListModels", context, [&](std::string& what) {
+    if (!request->suite().empty()) {
+      what = request->suite();
+      RETURN_IF_ERROR(ValidateName("suite", request->suite()));
+    }
+    store_.Refresh();
+    for (const auto& listing : store_.ListModels(request->suite())) {
+      pb::ModelInfo* info = response->add_models();
+      FillRef(listing.key, info->mutable_model());
+      for (int64_t step : listing.steps) info->add_steps(step);
+      info->set_repo_id(listing.repo_id);
+      info->set_layout(listing.layout);
+      if (listing.key.suite == kDefaultSuite) {
+        FillMissingFromSchedule(listing, info);
+      }
+    }
+    what = absl::StrCat(response->models_size(), " models");
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status GardenService::ListTensors(grpc::ServerContext* context,
+                                        const pb::ListTensorsRequest* request,
+                                        pb::ListTensorsResponse* response) {
+  return RunLogged("ListTensors", context, [&](std::string& what) {
+    ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->checkpoint().model()));
+    const int64_t step = request->checkpoint().step();
+    what = absl::StrCat(key.Name(), " step ", step);
+    ASSIGN_OR_RETURN(const TensorsOfCheckpoint read,
+                     ReadTensors(store_, key, step));
+    FillRef(key, response->mutable_checkpoint()->mutable_model());
+    response->mutable_checkpoint()->set_step(read.where.step);
+    response->set_config_json(read.config_json);
+    for (const auto& t : read.tensors) ToProto(t, response->add_tensors());
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace garden

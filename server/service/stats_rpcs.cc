@@ -1,0 +1,239 @@
+// The stats RPCs of GardenService: histograms, MSD, bifurcation and audit
+// of one tensor across a model's steps. Each opens with StatsCall, runs an
+// engine and converts what it yields.
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status.h"
+#include "common/stats/analysis_defaults.h"
+#include "common/stats/bifurcation.h"
+#include "server/engine/audit.h"
+#include "server/engine/histogram_sweep.h"
+#include "server/engine/msd_sweep.h"
+#include "server/service/convert.h"
+#include "server/service/garden_service.h"
+#include "server/service/request_prologue.h"
+#include "server/service/rpc_log.h"
+
+namespace garden {
+namespace {
+
+namespace pb = ::garden::v1;
+
+absl::Status ParseHistogramOptions(const pb::StreamHistogramsRequest& request,
+                                   HistogramSweepOptions& options) {
+  if (request.has_bins()) {
+    RETURN_IF_ERROR(ValidateBins(request.bins()));
+    options.bins = request.bins();
+  }
+  if (request.has_range()) {
+    const double lo = request.range().lo(), hi = request.range().hi();
+    if (!std::isfinite(lo) || !std::isfinite(hi) || !(lo < hi) ||
+        !std::isfinite(hi - lo)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("range ", lo, ":", hi,
+                       " is invalid: lo and hi must be finite with lo < hi"));
+    }
+    options.range.emplace(lo, hi);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseBifurcationOptions(
+    const pb::StreamBifurcationRequest& request, HistogramSweepOptions& sweep,
+    uint32_t& persist, BifurcationOptions& shape) {
+  sweep.per_step_range = true;
+  sweep.bins = request.has_bins() ? request.bins() : kDefaultBifurcationBins;
+  RETURN_IF_ERROR(ValidateBins(sweep.bins));
+  persist =
+      request.has_persist() ? request.persist() : kDefaultBifurcationPersist;
+  if (persist < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("persist must be at least 1, got ", persist));
+  }
+  if (request.has_min_dip()) shape.min_dip = request.min_dip();
+  if (!(shape.min_dip > 0 && shape.min_dip < 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("min_dip must be in (0, 1), got ", shape.min_dip));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseAuditOptions(const pb::AuditRequest& request,
+                               AuditOptions& options) {
+  options.all_tensors = request.all_tensors();
+  if (request.has_z_threshold()) {
+    options.z_threshold = request.z_threshold();
+    if (!(options.z_threshold > 0) || !std::isfinite(options.z_threshold)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("z_threshold must be a positive number, got ",
+                       options.z_threshold));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A sweep's progress callback, writing progress messages.
+template <typename Response>
+std::function<bool(uint32_t, uint32_t)> ProgressTo(
+    grpc::ServerWriter<Response>* writer) {
+  return [writer](uint32_t done, uint32_t total) {
+    Response message;
+    message.mutable_progress()->set_done(done);
+    message.mutable_progress()->set_total(total);
+    return writer->Write(message);
+  };
+}
+
+// The message that ends a stream, written after its engine succeeded.
+template <typename Message>
+absl::Status WriteLast(absl::Status status, const Message& message,
+                       grpc::ServerWriter<Message>* writer) {
+  if (status.ok() && !writer->Write(message)) {
+    return absl::CancelledError("the client went away");
+  }
+  return status;
+}
+
+}  // namespace
+
+grpc::Status GardenService::StreamHistograms(
+    grpc::ServerContext* context, const pb::StreamHistogramsRequest* request,
+    grpc::ServerWriter<pb::StreamHistogramsResponse>* writer) {
+  return RunLogged("StreamHistograms", context, [&](std::string& what) {
+    HistogramSweepOptions options;
+    StatsRequest call(store_, pool_, context);
+    RETURN_IF_ERROR(call.Open(
+        request->model(), request->tensor(), request->steps(),
+        request->exclude_flagged(),
+        [&] { return ParseHistogramOptions(*request, options); }, what));
+    options.steps = call.steps();
+    const uint32_t total = static_cast<uint32_t>(options.steps->size());
+    uint32_t sent = 0;
+    HistogramSweepCallbacks callbacks;
+    callbacks.cancelled = call.cancelled();
+    callbacks.progress = ProgressTo(writer);
+    callbacks.frame = [&](const StepHistogram& h) {
+      pb::StreamHistogramsResponse message;
+      ToProto(h, message.mutable_frame());
+      message.mutable_frame()->set_index(sent++);
+      message.mutable_frame()->set_total(total);
+      return writer->Write(message);
+    };
+    const absl::Status status = RunHistogramSweep(pool_, options, callbacks);
+    what = absl::StrCat(call.what(), ", ", sent, " sent");
+    return status;
+  });
+}
+
+grpc::Status GardenService::StreamMSD(
+    grpc::ServerContext* context, const pb::StreamMSDRequest* request,
+    grpc::ServerWriter<pb::StreamMSDResponse>* writer) {
+  return RunLogged("StreamMSD", context, [&](std::string& what) {
+    MsdSweepOptions options;
+    StatsRequest call(store_, pool_, context);
+    RETURN_IF_ERROR(call.Open(
+        request->model(), request->tensor(), request->steps(),
+        request->exclude_flagged(),
+        [&]() -> absl::Status {
+          ASSIGN_OR_RETURN(options.mode, MsdModeOf(request->mode()));
+          return absl::OkStatus();
+        },
+        what));
+    options.steps = call.steps();
+    if (request->has_reference_step()) {
+      if (options.mode != MsdSweepOptions::Mode::kReference) {
+        return absl::InvalidArgumentError(
+            "reference_step applies to the reference mode only");
+      }
+      options.reference_step = request->reference_step();
+    } else {
+      options.reference_step = options.steps->step(0);
+    }
+    pb::StreamMSDResponse last;  // the peak
+    last.mutable_peak()->set_msd(-1);
+    uint32_t sent = 0;
+    absl::Status status = RunMsdSweep(
+        pool_, options,
+        [&](const MsdPoint& p) {
+          if (p.msd > last.peak().msd()) {
+            last.mutable_peak()->set_step(p.step);
+            last.mutable_peak()->set_msd(p.msd);
+          }
+          pb::StreamMSDResponse message;
+          ToProto(p, message.mutable_point());
+          ++sent;
+          return writer->Write(message);
+        },
+        call.cancelled());
+    what = absl::StrCat(call.what(), ", ", sent, " sent");
+    return WriteLast(status, last, writer);
+  });
+}
+
+grpc::Status GardenService::StreamBifurcation(
+    grpc::ServerContext* context, const pb::StreamBifurcationRequest* request,
+    grpc::ServerWriter<pb::StreamBifurcationResponse>* writer) {
+  return RunLogged("StreamBifurcation", context, [&](std::string& what) {
+    HistogramSweepOptions sweep;
+    uint32_t persist = 0;
+    BifurcationOptions shape_options;
+    StatsRequest call(store_, pool_, context);
+    RETURN_IF_ERROR(call.Open(
+        request->model(), request->tensor(), request->steps(),
+        request->exclude_flagged(),
+        [&] {
+          return ParseBifurcationOptions(*request, sweep, persist,
+                                         shape_options);
+        },
+        what));
+    sweep.steps = call.steps();
+    std::vector<bool> bimodal;
+    HistogramSweepCallbacks callbacks;
+    callbacks.cancelled = call.cancelled();
+    callbacks.progress = ProgressTo(writer);
+    callbacks.frame = [&](const StepHistogram& h) {
+      const StepShape shape =
+          AnalyzeShape(h.histogram, h.summary, shape_options);
+      bimodal.push_back(shape.bimodal);
+      pb::StreamBifurcationResponse message;
+      ToProto(h.step, shape, message.mutable_step());
+      return writer->Write(message);
+    };
+    const absl::Status status = RunHistogramSweep(pool_, sweep, callbacks);
+    what = call.what();
+    pb::StreamBifurcationResponse last;  // the summary
+    last.mutable_summary();
+    if (auto onset = BifurcationOnset(bimodal, persist)) {
+      last.mutable_summary()->set_onset(sweep.steps->step(*onset));
+    }
+    return WriteLast(status, last, writer);
+  });
+}
+
+grpc::Status GardenService::Audit(grpc::ServerContext* context,
+                                  const pb::AuditRequest* request,
+                                  pb::AuditResponse* response) {
+  return RunLogged("Audit", context, [&](std::string& what) -> absl::Status {
+    AuditOptions options;
+    StatsRequest call(store_, pool_, context);
+    RETURN_IF_ERROR(call.Open(
+        request->model(), request->tensor(), request->steps(),
+        /*exclude_flagged=*/false,
+        [&] { return ParseAuditOptions(*request, options); }, what));
+    options.steps = call.steps();
+    options.present_steps = call.model().listing.steps;
+    ASSIGN_OR_RETURN(const AuditReport report,
+                     RunAudit(pool_, options, call.cancelled()));
+    for (const AuditFinding& f : report.findings) {
+      ToProto(f, response->add_findings());
+    }
+    response->set_steps_checked(static_cast<uint32_t>(options.steps->size()));
+    response->set_tensors_checked(report.tensors_checked);
+    what = absl::StrCat(call.key().Name(), " ", options.steps->size(),
+                        " steps, ", response->findings_size(), " findings");
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace garden
