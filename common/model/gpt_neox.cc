@@ -9,6 +9,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -28,48 +29,51 @@ std::string ShapeString(absl::Span<const int64_t> shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
 
-// Reads a required or optional integer key. Integral floats (e.g. 512.0) are
-// refused: configs written by transformers always use JSON integers, and a
-// float here means the file is not what we think it is.
-absl::Status ReadInt(const Json& obj, const char* key, bool required,
-                     int64_t* out) {
+// What a config value must be, for its checks and messages.
+template <typename T>
+struct ConfigType;
+// Integral floats (e.g. 512.0) are refused: configs written by transformers
+// always use JSON integers, and a float here means the file is not what we
+// think it is.
+template <>
+struct ConfigType<int64_t> {
+  static constexpr const char* kName = "an integer";
+  static bool Holds(const Json& j) { return j.is_number_integer(); }
+};
+template <>
+struct ConfigType<double> {
+  static constexpr const char* kName = "a number";
+  static bool Holds(const Json& j) { return j.is_number(); }
+};
+template <>
+struct ConfigType<bool> {
+  static constexpr const char* kName = "a boolean";
+  static bool Holds(const Json& j) { return j.is_boolean(); }
+};
+
+// Reads `key` into *out; an absent or null key leaves *out as it is, unless
+// `required`. Numbers must be finite.
+template <typename T>
+absl::Status ReadValue(const Json& obj, const char* key, T* out,
+                       bool required = false) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) {
     if (!required) return absl::OkStatus();
     return absl::FailedPreconditionError(
         absl::StrCat("config.json: missing required key \"", key, "\""));
   }
-  if (!it->is_number_integer()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: \"", key, "\" must be an integer, got ", it->dump()));
-  }
-  *out = it->get<int64_t>();
-  return absl::OkStatus();
-}
-
-absl::Status ReadDouble(const Json& obj, const char* key, double* out) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_number()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: \"", key, "\" must be a number, got ", it->dump()));
-  }
-  *out = it->get<double>();
-  if (!std::isfinite(*out)) {
+  if (!ConfigType<T>::Holds(*it)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("config.json: \"", key, "\" must be finite"));
+        absl::StrCat("config.json: \"", key, "\" must be ",
+                     ConfigType<T>::kName, ", got ", it->dump()));
   }
-  return absl::OkStatus();
-}
-
-absl::Status ReadBool(const Json& obj, const char* key, bool* out) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_boolean()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: \"", key, "\" must be a boolean, got ", it->dump()));
+  *out = it->get<T>();
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!std::isfinite(*out)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config.json: \"", key, "\" must be finite"));
+    }
   }
-  *out = it->get<bool>();
   return absl::OkStatus();
 }
 
@@ -88,13 +92,13 @@ absl::Status ReadSizes(const Json& obj, GptNeoxConfig* c) {
            std::pair{"intermediate_size", &c->intermediate_size},
            std::pair{"vocab_size", &c->vocab_size},
        }) {
-    RETURN_IF_ERROR(ReadInt(obj, key, /*required=*/true, field));
+    RETURN_IF_ERROR(ReadValue(obj, key, field, /*required=*/true));
     if (*field <= 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           "config.json: \"", key, "\" must be positive, got ", *field));
     }
   }
-  RETURN_IF_ERROR(ReadInt(obj, "max_position_embeddings", false,
+  RETURN_IF_ERROR(ReadValue(obj, "max_position_embeddings",
                           &c->max_position_embeddings));
   if (c->max_position_embeddings <= 0) {
     return absl::InvalidArgumentError(
@@ -107,16 +111,16 @@ absl::Status ReadSizes(const Json& obj, GptNeoxConfig* c) {
 absl::Status ReadOptions(const Json& obj, GptNeoxConfig* c) {
   // Newer transformers name these partial_rotary_factor and rope_theta.
   for (const char* key : {"partial_rotary_factor", "rotary_pct"}) {
-    RETURN_IF_ERROR(ReadDouble(obj, key, &c->rotary_pct));
+    RETURN_IF_ERROR(ReadValue(obj, key, &c->rotary_pct));
   }
   for (const char* key : {"rope_theta", "rotary_emb_base"}) {
-    RETURN_IF_ERROR(ReadDouble(obj, key, &c->rotary_emb_base));
+    RETURN_IF_ERROR(ReadValue(obj, key, &c->rotary_emb_base));
   }
-  RETURN_IF_ERROR(ReadDouble(obj, "layer_norm_eps", &c->layer_norm_eps));
+  RETURN_IF_ERROR(ReadValue(obj, "layer_norm_eps", &c->layer_norm_eps));
   RETURN_IF_ERROR(
-      ReadBool(obj, "use_parallel_residual", &c->use_parallel_residual));
+      ReadValue(obj, "use_parallel_residual", &c->use_parallel_residual));
   bool tie = false;
-  RETURN_IF_ERROR(ReadBool(obj, "tie_word_embeddings", &tie));
+  RETURN_IF_ERROR(ReadValue(obj, "tie_word_embeddings", &tie));
   if (tie) {
     return absl::FailedPreconditionError(
         "config.json: \"tie_word_embeddings\" is true; only untied embed_out "

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,24 +21,28 @@ namespace garden::train_internal {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// UNAVAILABLE "<path>: <what>: <reason>" when `ec` holds an error.
+absl::Status FileSystemStatus(const std::error_code& ec, const std::string& path,
+                              std::string_view what) {
+  if (!ec) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat(path, ": ", ToAbsl(what), ": ", ec.message()));
+}
+
+}  // namespace
+
 absl::Status MakeDirs(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat(dir, ": cannot create: ", ec.message()));
-  }
-  return absl::OkStatus();
+  return FileSystemStatus(ec, dir, "cannot create");
 }
 
 absl::Status RemoveTree(const std::string& path) {
   std::error_code ec;
   fs::remove_all(path, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat(path, ": cannot remove: ", ec.message()));
-  }
-  return absl::OkStatus();
+  return FileSystemStatus(ec, path, "cannot remove");
 }
 
 absl::Status Publish(const std::string& staged, const std::string& target) {
@@ -59,10 +64,7 @@ absl::Status Discard(const std::string& path, const std::string& trash) {
   RETURN_IF_ERROR(MakeDirs(fs::path(trash).parent_path().string()));
   RETURN_IF_ERROR(RemoveTree(trash));
   fs::rename(path, trash, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat(path, ": cannot move aside: ", ec.message()));
-  }
+  RETURN_IF_ERROR(FileSystemStatus(ec, path, "cannot move aside"));
   return RemoveTree(trash);
 }
 

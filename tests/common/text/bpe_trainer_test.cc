@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/byte_alphabet.h"
 
 namespace garden {
 namespace {
@@ -159,31 +160,7 @@ TEST(BpeTrainerTest, TiesBetweenBytesGoByByteValueAndSpacesAreG) {
   EXPECT_THAT(Merges(json), ElementsAre("\u0120 a", "b a", "\u0120a b"));
 }
 
-// Raw bytes as tokenizer.json spells them, in GPT-2's byte alphabet:
-// printable bytes as themselves, the others from U+0100 on, in byte order.
-std::string ByteLevel(std::string_view raw) {
-  static const auto* symbols = [] {
-    auto* table = new std::vector<std::string>();
-    int next = 256;
-    for (int b = 0; b < 256; ++b) {
-      const bool printable =
-          (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-      const int c = printable ? b : next++;
-      std::string s;
-      if (c < 0x80) {
-        s += static_cast<char>(c);
-      } else {
-        s += static_cast<char>(0xC0 | (c >> 6));
-        s += static_cast<char>(0x80 | (c & 0x3F));
-      }
-      table->push_back(s);
-    }
-    return table;
-  }();
-  std::string out;
-  for (unsigned char b : raw) out += (*symbols)[b];
-  return out;
-}
+using ::garden::testing::ByteLevel;
 
 // The textbook algorithm, recounting every pair before each merge, with the
 // same ids and tie rule: the merges TrainByteLevelBpe must reproduce.

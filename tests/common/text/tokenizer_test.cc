@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/testing/byte_alphabet.h"
 
 namespace garden {
 namespace {
@@ -394,25 +395,7 @@ class TempFile {
   std::string path_;
 };
 
-// GPT-2's byte alphabet, as tokenizer.json spells the 256 byte symbols.
-std::vector<std::string> ByteSymbols() {
-  std::vector<std::string> out;
-  int next = 256;
-  for (int b = 0; b < 256; ++b) {
-    const bool printable =
-        (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
-    const int c = printable ? b : next++;
-    std::string s;
-    if (c < 0x80) {
-      s += static_cast<char>(c);
-    } else {
-      s += static_cast<char>(0xC0 | (c >> 6));
-      s += static_cast<char>(0x80 | (c & 0x3F));
-    }
-    out.push_back(s);
-  }
-  return out;
-}
+using ::garden::testing::ByteSymbols;
 
 // A valid tiny tokenizer: ids 0..255 the bytes, then "ab", "Ġa" and "<s>"
 // (added, special, with the given flags).
