@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 #include "common/base/status.h"
@@ -58,7 +59,8 @@ absl::StatusOr<Loaded> LoadCheckpoint(CheckpointStore& store,
                                       bool need_model) {
   ASSIGN_OR_RETURN(const ModelKey key, KeyOf(ref.model()));
   RETURN_IF_ERROR(ValidateStep(ref.step()));
-  ASSIGN_OR_RETURN(const CheckpointLocation where, store.Locate(key, ref.step()));
+  ASSIGN_OR_RETURN(const CheckpointLocation where,
+                   store.Locate(key, ref.step()));
   return Load(models, where, need_model);
 }
 
@@ -87,12 +89,9 @@ struct PreparedText {
 };
 
 // `what` names the checkpoint as the request spelled it, then as found.
-absl::StatusOr<PreparedText> PrepareText(CheckpointStore& store,
-                                         ModelCache& models,
-                                         const pb::CheckpointRef& ref,
-                                         const std::string& text,
-                                         uint64_t max_text_bytes,
-                                         std::string& what) {
+absl::StatusOr<PreparedText> PrepareText(
+    CheckpointStore& store, ModelCache& models, const pb::CheckpointRef& ref,
+    const std::string& text, uint64_t max_text_bytes, std::string& what) {
   what = RefName(ref);
   RETURN_IF_ERROR(CheckText("text", text, max_text_bytes));
   PreparedText out;
@@ -105,14 +104,32 @@ absl::StatusOr<PreparedText> PrepareText(CheckpointStore& store,
   return out;
 }
 
+// RunLogged for the RPCs that run the model over one text (Logits,
+// Attention): PrepareText's errors, else `body` with the checkpoint's model
+// and the text's tokens.
+grpc::Status RunOnText(
+    std::string_view method, grpc::ServerContext* context,
+    CheckpointStore& store, ModelCache& models, const pb::CheckpointRef& ref,
+    const std::string& text, uint64_t max_text_bytes,
+    absl::FunctionRef<absl::Status(const Loaded& loaded,
+                                   const std::vector<int64_t>& ids,
+                                   std::string& what)>
+        body) {
+  return RunLogged(method, context, [&](std::string& what) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        const PreparedText prepared,
+        PrepareText(store, models, ref, text, max_text_bytes, what));
+    return body(prepared.loaded, prepared.ids, what);
+  });
+}
+
 absl::StatusOr<GenerationOptions> GenerationOptionsOf(
     const pb::GenerateRequest& request, uint32_t max_new_tokens) {
   GenerationOptions options;
   const uint32_t max_new = request.max_new_tokens();
   if (max_new < 1 || max_new > max_new_tokens) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_new_tokens must be in [1, ", max_new_tokens,
-                     "], got ", max_new));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_new_tokens must be in [1, ", max_new_tokens, "], got ", max_new));
   }
   options.max_new_tokens = max_new;
   if (!request.has_sampling() || request.sampling().greedy()) return options;
@@ -167,17 +184,18 @@ void ToProto(int64_t step, const PerplexityResult& r,
 
 // The dataset a perplexity request names and how many of its examples.
 absl::StatusOr<std::pair<std::shared_ptr<const Dataset>, size_t>> DatasetOf(
-    const DatasetRegistry* datasets, const pb::StreamPerplexityRequest& request) {
+    const DatasetRegistry* datasets,
+    const pb::StreamPerplexityRequest& request) {
   if (request.dataset().empty()) {
     return absl::InvalidArgumentError(
         "dataset is required (a name registered with gardend --dataset)");
   }
   RETURN_IF_ERROR(ValidateName("dataset", request.dataset()));
   if (datasets == nullptr) {
-    return absl::NotFoundError(absl::StrCat(
-        "dataset \"", request.dataset(),
-        "\" is not registered; this server has no datasets "
-        "(start gardend with --dataset NAME=FILE.jsonl)"));
+    return absl::NotFoundError(
+        absl::StrCat("dataset \"", request.dataset(),
+                     "\" is not registered; this server has no datasets "
+                     "(start gardend with --dataset NAME=FILE.jsonl)"));
   }
   ASSIGN_OR_RETURN(auto dataset, datasets->Find(request.dataset()));
   size_t count = dataset->texts.size();
@@ -207,9 +225,9 @@ absl::Status UnmaskCheckpoint(const Loaded& loaded,
     if (context->IsCancelled()) {
       return absl::CancelledError("request cancelled");
     }
-    ASSIGN_OR_RETURN(const Unmasking unmasked,
-                     Unmask(*loaded.model, *loaded.tokenizer, ids, k,
-                            CancelledBy(context)));
+    ASSIGN_OR_RETURN(
+        const Unmasking unmasked,
+        Unmask(*loaded.model, *loaded.tokenizer, ids, k, CancelledBy(context)));
     pb::UnmaskFrame frame;
     ToProto(loaded.where.step, ids, unmasked, &frame);
     if (frames == 0) {
@@ -284,119 +302,120 @@ grpc::Status GardenService::Generate(
 grpc::Status GardenService::CausalUnmask(
     grpc::ServerContext* context, const pb::CausalUnmaskRequest* request,
     grpc::ServerWriter<pb::UnmaskFrame>* writer) {
-  return RunLogged("CausalUnmask", context, [&](std::string& what) -> absl::Status {
-    RETURN_IF_ERROR(
-        CheckText("text", request->text(), options_.max_text_bytes));
-    ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->model()));
-    what = key.Name();
-    ASSIGN_OR_RETURN(const SelectedSteps selected,
-                     SelectSteps(store_, key, request->steps()));
-    uint32_t frames = 0;
-    for (const CheckpointLocation& where : selected.steps) {
-      what = key.Name();
-      ASSIGN_OR_RETURN(const Loaded loaded,
-                       Load(models_, where, /*need_model=*/true));
-      what = What(loaded);
-      RETURN_IF_ERROR(
-          UnmaskCheckpoint(loaded, *request, context, writer, frames));
-    }
-    what = absl::StrCat(key.Name(), ", ", frames, " frames");
-    return absl::OkStatus();
-  });
+  return RunLogged(
+      "CausalUnmask", context, [&](std::string& what) -> absl::Status {
+        RETURN_IF_ERROR(
+            CheckText("text", request->text(), options_.max_text_bytes));
+        ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->model()));
+        what = key.Name();
+        ASSIGN_OR_RETURN(const SelectedSteps selected,
+                         SelectSteps(store_, key, request->steps()));
+        uint32_t frames = 0;
+        for (const CheckpointLocation& where : selected.steps) {
+          what = key.Name();
+          ASSIGN_OR_RETURN(const Loaded loaded,
+                           Load(models_, where, /*need_model=*/true));
+          what = What(loaded);
+          RETURN_IF_ERROR(
+              UnmaskCheckpoint(loaded, *request, context, writer, frames));
+        }
+        what = absl::StrCat(key.Name(), ", ", frames, " frames");
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status GardenService::Logits(grpc::ServerContext* context,
                                    const pb::LogitsRequest* request,
                                    pb::LogitsResponse* response) {
-  return RunLogged("Logits", context, [&](std::string& what) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        const PreparedText prepared,
-        PrepareText(store_, models_, request->checkpoint(), request->text(),
-                    options_.max_text_bytes, what));
-    const auto& [loaded, ids] = prepared;
-    ASSIGN_OR_RETURN(const std::vector<float> mean,
-                     MeanLogits(*loaded.model, ids));
-    response->set_tokens(static_cast<uint32_t>(ids.size()));
-    const int64_t k = request->top_k() ? request->top_k() : kDefaultLogitsTopK;
-    for (const TokenLogit& top : TopK(mean, k)) {
-      pb::TokenScore* score = response->add_top();
-      score->set_id(static_cast<int32_t>(top.id));
-      score->set_piece(
-          loaded.tokenizer->IdToPiece(static_cast<int32_t>(top.id)));
-      score->set_logit(top.logit);
-    }
-    if (request->include_all()) {
-      response->mutable_mean_logits()->Add(mean.begin(), mean.end());
-    }
-    absl::StrAppend(&what, ", ", ids.size(), " tokens");
-    return absl::OkStatus();
-  });
+  return RunOnText(
+      "Logits", context, store_, models_, request->checkpoint(),
+      request->text(), options_.max_text_bytes,
+      [&](const Loaded& loaded, const std::vector<int64_t>& ids,
+          std::string& what) -> absl::Status {
+        ASSIGN_OR_RETURN(const std::vector<float> mean,
+                         MeanLogits(*loaded.model, ids));
+        response->set_tokens(static_cast<uint32_t>(ids.size()));
+        const int64_t k =
+            request->top_k() ? request->top_k() : kDefaultLogitsTopK;
+        for (const TokenLogit& top : TopK(mean, k)) {
+          pb::TokenScore* score = response->add_top();
+          score->set_id(static_cast<int32_t>(top.id));
+          score->set_piece(
+              loaded.tokenizer->IdToPiece(static_cast<int32_t>(top.id)));
+          score->set_logit(top.logit);
+        }
+        if (request->include_all()) {
+          response->mutable_mean_logits()->Add(mean.begin(), mean.end());
+        }
+        absl::StrAppend(&what, ", ", ids.size(), " tokens");
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status GardenService::Attention(grpc::ServerContext* context,
                                       const pb::AttentionRequest* request,
                                       pb::AttentionResponse* response) {
-  return RunLogged("Attention", context, [&](std::string& what) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        const PreparedText prepared,
-        PrepareText(store_, models_, request->checkpoint(), request->text(),
-                    options_.max_text_bytes, what));
-    const auto& [loaded, ids] = prepared;
-    const uint64_t heads = request->average_heads()
-                               ? 1
-                               : loaded.model->config().num_attention_heads;
-    const uint64_t values = heads * ids.size() * ids.size();
-    if (values > options_.max_attention_values) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "attention of ", ids.size(), " tokens x ", heads, " heads is ",
-          values, " values; the limit is ", options_.max_attention_values,
-          " (average the heads or use a shorter text)"));
-    }
-    ASSIGN_OR_RETURN(const std::vector<float> weights,
-                     AttentionMatrix(*loaded.model, ids, request->layer(),
-                                     request->average_heads()));
-    response->set_heads(static_cast<uint32_t>(heads));
-    response->set_tokens(static_cast<uint32_t>(ids.size()));
-    for (int64_t id : ids) {
-      response->add_pieces(
-          loaded.tokenizer->IdToPiece(static_cast<int32_t>(id)));
-    }
-    response->mutable_weights()->Add(weights.begin(), weights.end());
-    absl::StrAppend(&what, " layer ", request->layer());
-    return absl::OkStatus();
-  });
+  return RunOnText(
+      "Attention", context, store_, models_, request->checkpoint(),
+      request->text(), options_.max_text_bytes,
+      [&](const Loaded& loaded, const std::vector<int64_t>& ids,
+          std::string& what) -> absl::Status {
+        const uint64_t heads = request->average_heads()
+                                   ? 1
+                                   : loaded.model->config().num_attention_heads;
+        const uint64_t values = heads * ids.size() * ids.size();
+        if (values > options_.max_attention_values) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "attention of ", ids.size(), " tokens x ", heads, " heads is ",
+              values, " values; the limit is ", options_.max_attention_values,
+              " (average the heads or use a shorter text)"));
+        }
+        ASSIGN_OR_RETURN(const std::vector<float> weights,
+                         AttentionMatrix(*loaded.model, ids, request->layer(),
+                                         request->average_heads()));
+        response->set_heads(static_cast<uint32_t>(heads));
+        response->set_tokens(static_cast<uint32_t>(ids.size()));
+        for (int64_t id : ids) {
+          response->add_pieces(
+              loaded.tokenizer->IdToPiece(static_cast<int32_t>(id)));
+        }
+        response->mutable_weights()->Add(weights.begin(), weights.end());
+        absl::StrAppend(&what, " layer ", request->layer());
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status GardenService::StreamPerplexity(
     grpc::ServerContext* context, const pb::StreamPerplexityRequest* request,
     grpc::ServerWriter<pb::PerplexityPoint>* writer) {
-  return RunLogged("StreamPerplexity", context, [&](std::string& what) -> absl::Status {
-    ASSIGN_OR_RETURN(const auto dataset, DatasetOf(datasets_, *request));
-    const auto& [examples, count] = dataset;
-    ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->model()));
-    what = key.Name();
-    ASSIGN_OR_RETURN(const SelectedSteps selected,
-                     SelectSteps(store_, key, request->steps()));
-    PerplexityEvaluation evaluation(examples, count);
-    for (const CheckpointLocation& where : selected.steps) {
-      what = key.Name();
-      ASSIGN_OR_RETURN(const Loaded loaded,
-                       Load(models_, where, /*need_model=*/true));
-      what = What(loaded);
-      ASSIGN_OR_RETURN(const PerplexityResult result,
-                       evaluation.Evaluate(*loaded.model, loaded.tokenizer,
-                                           CancelledBy(context)));
-      pb::PerplexityPoint point;
-      ToProto(where.step, result, &point);
-      if (!writer->Write(point)) {
-        return absl::CancelledError("the client went away");
-      }
-    }
-    what = absl::StrCat(key.Name(), " on ", request->dataset(), ", ",
-                        selected.steps.size(), " steps x ", count,
-                        " examples");
-    return absl::OkStatus();
-  });
+  return RunLogged(
+      "StreamPerplexity", context, [&](std::string& what) -> absl::Status {
+        ASSIGN_OR_RETURN(const auto dataset, DatasetOf(datasets_, *request));
+        const auto& [examples, count] = dataset;
+        ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->model()));
+        what = key.Name();
+        ASSIGN_OR_RETURN(const SelectedSteps selected,
+                         SelectSteps(store_, key, request->steps()));
+        PerplexityEvaluation evaluation(examples, count);
+        for (const CheckpointLocation& where : selected.steps) {
+          what = key.Name();
+          ASSIGN_OR_RETURN(const Loaded loaded,
+                           Load(models_, where, /*need_model=*/true));
+          what = What(loaded);
+          ASSIGN_OR_RETURN(const PerplexityResult result,
+                           evaluation.Evaluate(*loaded.model, loaded.tokenizer,
+                                               CancelledBy(context)));
+          pb::PerplexityPoint point;
+          ToProto(where.step, result, &point);
+          if (!writer->Write(point)) {
+            return absl::CancelledError("the client went away");
+          }
+        }
+        what = absl::StrCat(key.Name(), " on ", request->dataset(), ", ",
+                            selected.steps.size(), " steps x ", count,
+                            " examples");
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace garden

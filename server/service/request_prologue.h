@@ -55,6 +55,15 @@ class StatsRequest {
                     bool exclude_flagged,
                     absl::FunctionRef<absl::Status()> parse_options,
                     std::string& what);
+  // The same, with the fields of a sweep request (model, tensor, steps,
+  // exclude_flagged).
+  template <typename SweepRequest>
+  absl::Status Open(const SweepRequest& request,
+                    absl::FunctionRef<absl::Status()> parse_options,
+                    std::string& what) {
+    return Open(request.model(), request.tensor(), request.steps(),
+                request.exclude_flagged(), parse_options, what);
+  }
 
   // After a successful Open().
   const ModelKey& key() const { return key_; }

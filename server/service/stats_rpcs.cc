@@ -65,9 +65,8 @@ absl::Status ParseAuditOptions(const pb::AuditRequest& request,
   if (request.has_z_threshold()) {
     options.z_threshold = request.z_threshold();
     if (!(options.z_threshold > 0) || !std::isfinite(options.z_threshold)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("z_threshold must be a positive number, got ",
-                       options.z_threshold));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "z_threshold must be a positive number, got ", options.z_threshold));
     }
   }
   return absl::OkStatus();
@@ -104,9 +103,8 @@ grpc::Status GardenService::StreamHistograms(
     HistogramSweepOptions options;
     StatsRequest call(store_, pool_, context);
     RETURN_IF_ERROR(call.Open(
-        request->model(), request->tensor(), request->steps(),
-        request->exclude_flagged(),
-        [&] { return ParseHistogramOptions(*request, options); }, what));
+        *request, [&] { return ParseHistogramOptions(*request, options); },
+        what));
     options.steps = call.steps();
     const uint32_t total = static_cast<uint32_t>(options.steps->size());
     uint32_t sent = 0;
@@ -133,8 +131,7 @@ grpc::Status GardenService::StreamMSD(
     MsdSweepOptions options;
     StatsRequest call(store_, pool_, context);
     RETURN_IF_ERROR(call.Open(
-        request->model(), request->tensor(), request->steps(),
-        request->exclude_flagged(),
+        *request,
         [&]() -> absl::Status {
           ASSIGN_OR_RETURN(options.mode, MsdModeOf(request->mode()));
           return absl::OkStatus();
@@ -180,8 +177,7 @@ grpc::Status GardenService::StreamBifurcation(
     BifurcationOptions shape_options;
     StatsRequest call(store_, pool_, context);
     RETURN_IF_ERROR(call.Open(
-        request->model(), request->tensor(), request->steps(),
-        request->exclude_flagged(),
+        *request,
         [&] {
           return ParseBifurcationOptions(*request, sweep, persist,
                                          shape_options);
