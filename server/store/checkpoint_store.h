@@ -1,9 +1,10 @@
 // The one place that knows where checkpoints live and how they are named.
 //
 // A store scans its roots for two layouts:
-//   plain     ROOT/<suite>-<size>[-deduped]/step<N>/{config.json,
-//   model.safetensors} hub cache ROOT/models--<org>--<suite>-<size>[-deduped]/
-//                 {refs/step<N>, snapshots/<commit>/...}
+//   plain      ROOT/<suite>-<size>[-deduped]/step<N>/{config.json,
+//                                                     model.safetensors}
+//   hub cache  ROOT/models--<org>--<suite>-<size>[-deduped]/
+//                  {refs/step<N>, snapshots/<commit>/...}
 // A root may also be a model folder of the plain layout itself. Checkpoints
 // hold either model.safetensors or model.safetensors.index.json and shards.
 // Every path is resolved and checked to lie inside its root before it is
