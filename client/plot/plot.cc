@@ -1169,38 +1169,29 @@ absl::StatusOr<FigureLayout> Layout(const Figure& figure) {
 }
 
 absl::Status CheckWritable(const std::string& path) {
-  if (absl::StatusOr<Format> format = FormatOf(path); !format.ok()) {
-    return format.status();
-  }
-  absl::StatusOr<std::string> target = TargetOf(path);
-  if (!target.ok()) return target.status();
+  RETURN_IF_ERROR(FormatOf(path).status());
+  ASSIGN_OR_RETURN(const std::string target, TargetOf(path));
   // Creating a file is the one sure test (ACLs, read-only mounts, ...).
-  return TempFile::Create(*target, path).status();
+  return TempFile::Create(target, path).status();
 }
 
 absl::Status Render(const Figure& figure, const std::string& path) {
-  absl::StatusOr<Format> format = FormatOf(path);
-  if (!format.ok()) return format.status();
-  absl::StatusOr<FigureLayout> layout = Layout(figure);
-  if (!layout.ok()) return layout.status();
-  if (*format == Format::kPng &&
-      std::max(layout->width, layout->height) * figure.png_scale > kMaxPixels) {
+  ASSIGN_OR_RETURN(const Format format, FormatOf(path));
+  ASSIGN_OR_RETURN(const FigureLayout layout, Layout(figure));
+  if (format == Format::kPng &&
+      std::max(layout.width, layout.height) * figure.png_scale > kMaxPixels) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": the figure is ", layout->width * figure.png_scale, "x",
-        layout->height * figure.png_scale, " pixels; PNG allows at most ",
+        path, ": the figure is ", layout.width * figure.png_scale, "x",
+        layout.height * figure.png_scale, " pixels; PNG allows at most ",
         kMaxPixels, " a side (lower png_scale, or write .svg)"));
   }
-  absl::StatusOr<std::string> target = TargetOf(path);
-  if (!target.ok()) return target.status();
-  absl::StatusOr<std::unique_ptr<TempFile>> temp =
-      TempFile::Create(*target, path);
-  if (!temp.ok()) return temp.status();
-  Sink sink{(*temp)->fd()};
-  const absl::Status written = *format == Format::kPng
-                                   ? WritePng(figure, *layout, sink, path)
-                                   : WriteSvg(figure, *layout, sink, path);
-  if (!written.ok()) return written;
-  return (*temp)->Commit(*target, path);
+  ASSIGN_OR_RETURN(const std::string target, TargetOf(path));
+  ASSIGN_OR_RETURN(const std::unique_ptr<TempFile> temp,
+                   TempFile::Create(target, path));
+  Sink sink{temp->fd()};
+  RETURN_IF_ERROR(format == Format::kPng ? WritePng(figure, layout, sink, path)
+                                         : WriteSvg(figure, layout, sink, path));
+  return temp->Commit(target, path);
 }
 
 }  // namespace garden::plot
