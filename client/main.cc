@@ -11,17 +11,9 @@
 //
 // Each subcommand lives in client/commands/, its output in client/output/.
 // Errors print "garden: CODE: message" on stderr and exit 1 (2 for usage).
-#include <memory>
-#include <vector>
-
 #include "CLI/CLI.hpp"
-#include "client/commands/catalog.h"
-#include "client/commands/command.h"
+#include "client/commands/commands.h"
 #include "client/commands/connection.h"
-#include "client/commands/distribution.h"
-#include "client/commands/dynamics.h"
-#include "client/commands/evaluation.h"
-#include "client/commands/language_model.h"
 
 int main(int argc, char** argv) {
   namespace client = ::garden::client;
@@ -31,18 +23,8 @@ int main(int argc, char** argv) {
   client::Connection connection;
   connection.AddTo(app);
 
-  // In the order `garden --help` lists them.
-  using Factory = std::unique_ptr<client::Command> (*)();
-  std::vector<std::unique_ptr<client::Command>> commands;
-  for (Factory make :
-       {client::ModelsCommand, client::TensorsCommand, client::HistCommand,
-        client::TokenizeCommand, client::GenerateCommand,
-        client::UnmaskCommand, client::LogitsCommand, client::AttentionCommand,
-        client::MsdCommand, client::BifurcationCommand, client::AuditCommand,
-        client::DatasetsCommand, client::PerplexityCommand}) {
-    commands.push_back(make());
-    commands.back()->Register(app);
-  }
+  client::Commands commands = client::AllCommands();
+  for (auto& command : commands) command->Register(app);
 
   try {
     app.parse(argc, argv);

@@ -3,11 +3,10 @@
 // and gRPC statuses as absl::Status for the error line main prints.
 //
 //   pb::ListModelsResponse response;
-//   RETURN_IF_ERROR(connection.Call(&pb::Garden::Stub::ListModels, request,
+//   RETURN_IF_ERROR(connection.Call(&Stub::ListModels, request,
 //                                   &response));
-//   auto stream = connection.Stream(&pb::Garden::Stub::StreamMSD, request);
-//   while (stream.Read(&message)) ...
-//   RETURN_IF_ERROR(stream.Finish());
+//   auto stream = connection.Stream(&Stub::StreamMSD, request);
+//   RETURN_IF_ERROR(stream.ReadAll([&](const pb::StreamMSDResponse& m) {...}));
 #ifndef GARDEN_CLIENT_COMMANDS_CONNECTION_H_
 #define GARDEN_CLIENT_COMMANDS_CONNECTION_H_
 
@@ -42,22 +41,37 @@ class ServerStream {
   // The status the stream ended with.
   absl::Status Finish() { return FromGrpc(reader_->Finish()); }
 
+  // Hands every message to handle(message) as it arrives, then Finish().
+  template <typename Handle>
+  absl::Status ReadAll(Handle handle) {
+    Message message;
+    while (Read(&message)) handle(message);
+    return Finish();
+  }
+
  private:
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<grpc::ClientReader<Message>> reader_;
 };
 
+// The generated client of the Garden service.
+using Stub = garden::v1::Garden::Stub;
+
+// A unary RPC of the stub, e.g. &Stub::Audit.
+template <typename Request, typename Response>
+using UnaryMethod = grpc::Status (Stub::*)(grpc::ClientContext*, const Request&,
+                                           Response*);
+
 class Connection {
  public:
-  using Stub = garden::v1::Garden::Stub;
+  using Stub = ::garden::client::Stub;
 
   // --server (default $GARDEN_SERVER, else 127.0.0.1:50051) and --timeout.
   void AddTo(CLI::App& app);
 
   // A unary RPC, e.g. Call(&Stub::Audit, request, &response).
   template <typename Request, typename Response>
-  absl::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*,
-                                                 const Request&, Response*),
+  absl::Status Call(UnaryMethod<Request, Response> method,
                     const Request& request, Response* response) {
     std::unique_ptr<grpc::ClientContext> context = NewContext();
     return FromGrpc((stub().*method)(context.get(), request, response));
@@ -65,10 +79,10 @@ class Connection {
 
   // A server-streaming RPC, e.g. Stream(&Stub::StreamMSD, request).
   template <typename Request, typename Message>
-  ServerStream<Message> Stream(
-      std::unique_ptr<grpc::ClientReader<Message>> (Stub::*method)(
-          grpc::ClientContext*, const Request&),
-      const Request& request) {
+  ServerStream<Message> Stream(std::unique_ptr<grpc::ClientReader<Message>> (
+                                   Stub::*method)(grpc::ClientContext*,
+                                                  const Request&),
+                               const Request& request) {
     std::unique_ptr<grpc::ClientContext> context = NewContext();
     auto reader = (stub().*method)(context.get(), request);
     return ServerStream<Message>(std::move(context), std::move(reader));

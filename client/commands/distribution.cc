@@ -1,5 +1,5 @@
-#include "client/commands/distribution.h"
-
+// A tensor's distribution over training: hist, bifurcation (see
+// commands.h).
 #include <cstdint>
 #include <iostream>
 #include <limits>
@@ -10,20 +10,16 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/commands/options.h"
+#include "client/commands/commands.h"
 #include "client/output/bifurcation.h"
 #include "client/output/histogram.h"
 #include "client/output/progress.h"
 #include "client/plot/figures.h"
-#include "common/base/status.h"
 #include "common/stats/analysis_defaults.h"
 #include "common/stats/histogram.h"
 
 namespace garden::client {
 namespace {
-
-namespace pb = ::garden::v1;
-using Stub = Connection::Stub;
 
 // 0 and values past kMaxBins go to the server, which names the limit;
 // values no request can carry are refused here the same way.
@@ -49,57 +45,53 @@ absl::StatusOr<std::pair<double, double>> ParseRange(const std::string& text) {
 
 class Hist : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ =
-        app.add_subcommand("hist", "histogram of a tensor at each step");
-    address_.AddTo(*subcommand_);
-    steps_.AddTo(*subcommand_, "all, a list 0,1,2,512, or a range 1000:5000");
-    tensor_.AddTo(*subcommand_);
-    subcommand_->add_option("--bins", bins_, absl::StrCat("1..", kMaxBins))
-        ->capture_default_str();
-    subcommand_->add_option(
-        "--range", range_,
-        "LO:HI (write --range=-0.1:0.1); default: min..max over all steps");
-    format_.AddTo(*subcommand_, {"jsonl", "csv", "table"}, "table");
-    progress_.AddTo(*subcommand_);
-    exclude_.AddTo(*subcommand_);
-    figure_.AddTo(*subcommand_);
-    subcommand_->add_flag("--branches", branches_,
-                          "with --plot: overlay the modes of the smoothed "
-                          "density and the bifurcation onset");
-  }
+  Hist() : Command("hist", "histogram of a tensor at each step") {}
 
   absl::Status Run(Connection& connection) override {
     if (branches_ && !figure_.drawing()) {
       return absl::InvalidArgumentError("--branches draws on a --plot");
     }
-    ASSIGN_OR_RETURN(const std::vector<NamedModel> models,
-                     figure_.Models(address_));
-    ASSIGN_OR_RETURN(pb::StreamHistogramsRequest request, Request());
-    HistogramRenderer renderer(format_.format(), models.size() > 1, std::cout);
-    std::vector<ModelSeries> figure;
-    for (const NamedModel& model : models) {
-      *request.mutable_model() = model.ref;
-      ModelSeries& series = figure.emplace_back();
-      series.model = model.name;
-      RETURN_IF_ERROR(Frames(connection, request, renderer, series));
-      if (branches_) {
-        RETURN_IF_ERROR(Branches(connection, request, series));
-      }
-    }
-    if (!figure_.drawing()) return absl::OkStatus();
-    return figure_.Draw(HistogramFigure(figure, tensor_.name));
+    HistogramRenderer renderer(format_.format(), figure_.comparing(),
+                               std::cout);
+    ASSIGN_OR_RETURN(
+        const std::vector<ModelSeries> figure,
+        figure_.Sweep(
+            model_steps_.address, [this] { return Request(); },
+            [&](const pb::StreamHistogramsRequest& request,
+                ModelSeries& series) {
+              RETURN_IF_ERROR(Frames(connection, request, renderer, series));
+              if (!branches_) return absl::OkStatus();
+              return Branches(connection, request, series);
+            }));
+    return figure_.Draw([&] { return HistogramFigure(figure, tensor_.name); });
   }
 
  private:
-  // Everything but the model.
+  void AddOptions(CLI::App& command) override {
+    model_steps_.AddTo(command, "all, a list 0,1,2,512, or a range 1000:5000");
+    tensor_.AddTo(command);
+    command.add_option("--bins", bins_, absl::StrCat("1..", kMaxBins))
+        ->capture_default_str();
+    command.add_option(
+        "--range", range_,
+        "LO:HI (write --range=-0.1:0.1); default: min..max over all steps");
+    format_.AddTo(command, {"jsonl", "csv", "table"}, "table");
+    progress_.AddTo(command);
+    exclude_.AddTo(command);
+    figure_.AddTo(command);
+    command.add_flag("--branches", branches_,
+                     "with --plot: overlay the modes of the smoothed "
+                     "density and the bifurcation onset");
+  }
+
+  // The request for the main model (Sweep sets each model in turn).
   absl::StatusOr<pb::StreamHistogramsRequest> Request() const {
     pb::StreamHistogramsRequest request;
     request.set_tensor(tensor_.name);
     request.set_exclude_flagged(exclude_.exclude);
     ASSIGN_OR_RETURN(const uint32_t bins, RequestBins(bins_));
     request.set_bins(bins);
-    ASSIGN_OR_RETURN(*request.mutable_steps(), steps_.Selection());
+    RETURN_IF_ERROR(model_steps_.Fill(&request));
     if (!range_.empty()) {
       ASSIGN_OR_RETURN(const auto range, ParseRange(range_));
       request.mutable_range()->set_lo(range.first);
@@ -112,64 +104,52 @@ class Hist : public Command {
   absl::Status Frames(Connection& connection,
                       const pb::StreamHistogramsRequest& request,
                       HistogramRenderer& renderer, ModelSeries& series) const {
-    ProgressBar progress(progress_.Enabled());
-    auto stream = connection.Stream(&Stub::StreamHistograms, request);
-    pb::StreamHistogramsResponse message;
-    while (stream.Read(&message)) {
-      if (message.has_progress()) {
-        progress.Update(message.progress().done(), message.progress().total(),
-                        "scanning for the common range");
-        continue;
-      }
-      const pb::HistogramFrame& frame = message.frame();
-      progress.Clear();
-      if (figure_.drawing()) {
-        series.heat.push_back(
-            {.x = static_cast<double>(frame.step()),
-             .lo = frame.lo(),
-             .hi = frame.hi(),
-             .counts = std::vector<double>(frame.counts().begin(),
-                                           frame.counts().end())});
-      }
-      renderer.Frame(frame, series.model);
-      progress.Update(frame.index() + 1, frame.total(),
-                      absl::StrCat(series.model, " step ", frame.step()));
-    }
-    progress.Clear();
-    return stream.Finish();
+    return progress_.ReadAll(
+        connection.Stream(&Stub::StreamHistograms, request),
+        "scanning for the common range",
+        [&](const pb::StreamHistogramsResponse& message, ProgressBar& bar) {
+          const pb::HistogramFrame& frame = message.frame();
+          if (figure_.drawing()) {
+            series.heat.push_back(
+                {.x = static_cast<double>(frame.step()),
+                 .lo = frame.lo(),
+                 .hi = frame.hi(),
+                 .counts = std::vector<double>(frame.counts().begin(),
+                                               frame.counts().end())});
+          }
+          renderer.Frame(frame, series.model);
+          bar.Update(frame.index() + 1, frame.total(),
+                     absl::StrCat(series.model, " step ", frame.step()));
+        });
   }
 
   // --branches: the modes at each step and the onset, for the figure.
-  absl::Status Branches(Connection& connection,
-                        const pb::StreamHistogramsRequest& hist,
-                        ModelSeries& series) const {
+  static absl::Status Branches(Connection& connection,
+                               const pb::StreamHistogramsRequest& hist,
+                               ModelSeries& series) {
     pb::StreamBifurcationRequest request;
     *request.mutable_model() = hist.model();
     *request.mutable_steps() = hist.steps();
     request.set_tensor(hist.tensor());
     request.set_exclude_flagged(hist.exclude_flagged());
-    auto stream = connection.Stream(&Stub::StreamBifurcation, request);
-    pb::StreamBifurcationResponse message;
-    while (stream.Read(&message)) {
-      if (message.has_summary() && message.summary().has_onset()) {
-        series.onset = message.summary().onset();
-      } else if (message.has_step()) {
-        for (double mode : message.step().mode_locations()) {
-          series.branch_steps.push_back(
-              static_cast<double>(message.step().step()));
-          series.branch_values.push_back(mode);
-        }
-      }
-    }
-    return stream.Finish();
+    return connection.Stream(&Stub::StreamBifurcation, request)
+        .ReadAll([&](const pb::StreamBifurcationResponse& message) {
+          if (message.has_summary() && message.summary().has_onset()) {
+            series.onset = message.summary().onset();
+          } else if (message.has_step()) {
+            for (double mode : message.step().mode_locations()) {
+              series.branch_steps.push_back(
+                  static_cast<double>(message.step().step()));
+              series.branch_values.push_back(mode);
+            }
+          }
+        });
   }
 
-  AddressOptions address_;
-  StepsOption steps_;
+  ModelStepsOptions model_steps_;
   TensorOption tensor_;
   int64_t bins_ = kDefaultBins;
   std::string range_;
-  FormatOption format_;
   ProgressOption progress_;
   ExcludeFlaggedOption exclude_;
   FigureOptions figure_;
@@ -178,59 +158,48 @@ class Hist : public Command {
 
 class Bifurcation : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ = app.add_subcommand(
-        "bifurcation", "bimodality of a tensor's distribution over training");
-    exclude_.AddTo(*subcommand_);
-    address_.AddTo(*subcommand_);
-    steps_.AddTo(*subcommand_);
-    tensor_.AddTo(*subcommand_);
-    subcommand_
-        ->add_option("--persist", persist_,
-                     "consecutive bimodal steps that make the onset")
-        ->capture_default_str();
-    subcommand_->add_option(
-        "--min-dip", min_dip_,
-        absl::StrCat("dip that makes a step bimodal (default ", kDefaultMinDip,
-                     ")"));
-    subcommand_->add_option(
-        "--bins", bins_,
-        absl::StrCat("density resolution (default ", kDefaultBifurcationBins,
-                     ")"));
-    format_.AddTo(*subcommand_, {"json", "jsonl", "table"}, "table");
-    progress_.AddTo(*subcommand_);
-  }
+  Bifurcation()
+      : Command("bifurcation",
+                "bimodality of a tensor's distribution over training") {}
 
   absl::Status Run(Connection& connection) override {
     ASSIGN_OR_RETURN(const pb::StreamBifurcationRequest request, Request());
     BifurcationRenderer renderer(format_.format(), std::cout);
-    ProgressBar progress(progress_.Enabled());
-    auto stream = connection.Stream(&Stub::StreamBifurcation, request);
-    pb::StreamBifurcationResponse message;
-    while (stream.Read(&message)) {
-      if (message.has_progress()) {
-        progress.Update(message.progress().done(), message.progress().total(),
-                        "scanning");
-        continue;
-      }
-      progress.Clear();
-      if (message.has_summary()) {
-        renderer.Summary(message.summary());
-      } else {
-        renderer.Step(message.step());
-      }
-    }
-    progress.Clear();
-    RETURN_IF_ERROR(stream.Finish());
+    RETURN_IF_ERROR(progress_.ReadAll(
+        connection.Stream(&Stub::StreamBifurcation, request), "scanning",
+        [&](const pb::StreamBifurcationResponse& message, ProgressBar&) {
+          if (message.has_summary()) {
+            renderer.Summary(message.summary());
+          } else {
+            renderer.Step(message.step());
+          }
+        }));
     renderer.Finish();
     return absl::OkStatus();
   }
 
  private:
+  void AddOptions(CLI::App& command) override {
+    exclude_.AddTo(command);
+    model_steps_.AddTo(command);
+    tensor_.AddTo(command);
+    command
+        .add_option("--persist", persist_,
+                    "consecutive bimodal steps that make the onset")
+        ->capture_default_str();
+    command.add_option("--min-dip", min_dip_,
+                       absl::StrCat("dip that makes a step bimodal (default ",
+                                    kDefaultMinDip, ")"));
+    command.add_option("--bins", bins_,
+                       absl::StrCat("density resolution (default ",
+                                    kDefaultBifurcationBins, ")"));
+    format_.AddTo(command, {"json", "jsonl", "table"}, "table");
+    progress_.AddTo(command);
+  }
+
   absl::StatusOr<pb::StreamBifurcationRequest> Request() const {
     pb::StreamBifurcationRequest request;
-    address_.Fill(request.mutable_model());
-    ASSIGN_OR_RETURN(*request.mutable_steps(), steps_.Selection());
+    RETURN_IF_ERROR(model_steps_.Fill(&request));
     request.set_tensor(tensor_.name);
     request.set_exclude_flagged(exclude_.exclude);
     if (persist_ < 1 || persist_ > std::numeric_limits<uint32_t>::max()) {
@@ -247,21 +216,16 @@ class Bifurcation : public Command {
   }
 
   ExcludeFlaggedOption exclude_;
-  AddressOptions address_;
-  StepsOption steps_;
+  ModelStepsOptions model_steps_;
   TensorOption tensor_;
   int64_t persist_ = kDefaultBifurcationPersist;
   std::optional<double> min_dip_;
   std::optional<int64_t> bins_;
-  FormatOption format_;
   ProgressOption progress_;
 };
 
 }  // namespace
 
-std::unique_ptr<Command> HistCommand() { return std::make_unique<Hist>(); }
-std::unique_ptr<Command> BifurcationCommand() {
-  return std::make_unique<Bifurcation>();
-}
+Commands DistributionCommands() { return MakeCommands<Hist, Bifurcation>(); }
 
 }  // namespace garden::client

@@ -1,84 +1,76 @@
-#include "client/commands/evaluation.h"
-
+// How well a model predicts over training: ppl (see commands.h).
 #include <cstdint>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "client/commands/options.h"
+#include "client/commands/commands.h"
 #include "client/output/perplexity.h"
 #include "client/plot/figures.h"
-#include "common/base/status.h"
 
 namespace garden::client {
 namespace {
 
-namespace pb = ::garden::v1;
-using Stub = Connection::Stub;
-
 class Perplexity : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ = app.add_subcommand(
-        "ppl", "LAMBADA-style perplexity and accuracy at each step");
-    address_.AddTo(*subcommand_);
-    steps_.AddTo(*subcommand_);
-    subcommand_
-        ->add_option("--dataset", dataset_,
-                     "a dataset name the server registered (garden datasets)")
-        ->required();
-    subcommand_->add_option("--limit", limit_,
-                            "score the first N examples (default: all)");
-    figure_.AddTo(*subcommand_);
-    format_.AddTo(*subcommand_, {"jsonl", "json", "csv", "table"}, "table");
-    // The perplexity stream carries no progress yet: accepted like the other
-    // sweeps.
-    progress_.AddTo(*subcommand_);
-  }
+  Perplexity()
+      : Command("ppl", "LAMBADA-style perplexity and accuracy at each step") {}
 
   absl::Status Run(Connection& connection) override {
-    ASSIGN_OR_RETURN(const std::vector<NamedModel> models,
-                     figure_.Models(address_));
-    pb::StreamPerplexityRequest request;
-    ASSIGN_OR_RETURN(*request.mutable_steps(), steps_.Selection());
-    request.set_dataset(dataset_);
-    if (limit_) request.set_limit(*limit_);
-    PerplexityRenderer renderer(format_.format(), models.size() > 1,
+    PerplexityRenderer renderer(format_.format(), figure_.comparing(),
                                 std::cout);
-    std::vector<ModelSeries> figure;
-    for (const NamedModel& model : models) {
-      *request.mutable_model() = model.ref;
-      ModelSeries& series = figure.emplace_back();
-      series.model = model.name;
-      auto stream = connection.Stream(&Stub::StreamPerplexity, request);
-      pb::PerplexityPoint point;
-      while (stream.Read(&point)) {
-        series.x.push_back(static_cast<double>(point.step()));
-        series.y.push_back(point.perplexity());
-        renderer.Point(point, model.name);
-      }
-      RETURN_IF_ERROR(stream.Finish());
-    }
+    ASSIGN_OR_RETURN(
+        const std::vector<ModelSeries> figure,
+        figure_.Sweep(
+            model_steps_.address, [this] { return Request(); },
+            [&](const pb::StreamPerplexityRequest& request,
+                ModelSeries& series) {
+              return connection.Stream(&Stub::StreamPerplexity, request)
+                  .ReadAll([&](const pb::PerplexityPoint& point) {
+                    series.x.push_back(static_cast<double>(point.step()));
+                    series.y.push_back(point.perplexity());
+                    renderer.Point(point, series.model);
+                  });
+            }));
     renderer.Finish();
-    if (!figure_.drawing()) return absl::OkStatus();
-    return figure_.Draw(PerplexityFigure(figure, dataset_));
+    return figure_.Draw([&] { return PerplexityFigure(figure, dataset_); });
   }
 
  private:
-  AddressOptions address_;
-  StepsOption steps_;
+  // The request for the main model (Sweep sets each model in turn).
+  absl::StatusOr<pb::StreamPerplexityRequest> Request() const {
+    pb::StreamPerplexityRequest request;
+    RETURN_IF_ERROR(model_steps_.Fill(&request));
+    request.set_dataset(dataset_);
+    if (limit_) request.set_limit(*limit_);
+    return request;
+  }
+
+  void AddOptions(CLI::App& command) override {
+    model_steps_.AddTo(command);
+    command
+        .add_option("--dataset", dataset_,
+                    "a dataset name the server registered (garden datasets)")
+        ->required();
+    command.add_option("--limit", limit_,
+                       "score the first N examples (default: all)");
+    figure_.AddTo(command);
+    format_.AddTo(command, {"jsonl", "json", "csv", "table"}, "table");
+    // The perplexity stream carries no progress yet: accepted like the other
+    // sweeps.
+    progress_.AddTo(command);
+  }
+
+  ModelStepsOptions model_steps_;
   std::string dataset_;
   std::optional<int64_t> limit_;
   FigureOptions figure_;
-  FormatOption format_;
   ProgressOption progress_;
 };
 
 }  // namespace
 
-std::unique_ptr<Command> PerplexityCommand() {
-  return std::make_unique<Perplexity>();
-}
+Commands EvaluationCommands() { return MakeCommands<Perplexity>(); }
 
 }  // namespace garden::client

@@ -1,4 +1,6 @@
-#include "client/commands/language_model.h"
+// A checkpoint used as a language model: tokenize, generate, unmask, logits,
+// attention (see commands.h).
+#include "client/output/language_model.h"
 
 #include <cstdint>
 #include <iostream>
@@ -7,62 +9,34 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "client/commands/options.h"
-#include "client/output/language_model.h"
-#include "common/base/status.h"
+#include "client/commands/commands.h"
 #include "common/naming/step_spec.h"
 
 namespace garden::client {
 namespace {
 
-namespace pb = ::garden::v1;
-using Stub = Connection::Stub;
-
 class Tokenize : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ = app.add_subcommand("tokenize", "token ids of a text");
-    checkpoint_.AddTo(*subcommand_);
-    subcommand_->add_option("--text", text_)->required();
-    format_.AddTo(*subcommand_, {"json", "table"}, "table");
-  }
+  Tokenize() : Command("tokenize", "token ids of a text") {}
 
   absl::Status Run(Connection& connection) override {
     pb::TokenizeRequest request;
-    RETURN_IF_ERROR(checkpoint_.Fill(request.mutable_checkpoint()));
-    request.set_text(text_);
-    pb::TokenizeResponse response;
-    RETURN_IF_ERROR(connection.Call(&Stub::Tokenize, request, &response));
-    RenderTokens(response, format_.format(), std::cout);
-    return absl::OkStatus();
+    RETURN_IF_ERROR(input_.Fill(&request));
+    return CallAndRender(connection, &Stub::Tokenize, request, RenderTokens);
   }
 
  private:
-  CheckpointOptions checkpoint_;
-  std::string text_;
-  FormatOption format_;
+  void AddOptions(CLI::App& command) override {
+    input_.AddTo(command);
+    format_.AddTo(command, {"json", "table"}, "table");
+  }
+
+  CheckpointTextOptions input_;
 };
 
 class Generate : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ = app.add_subcommand("generate", "continue a prompt");
-    checkpoint_.AddTo(*subcommand_);
-    subcommand_->add_option("--prompt", prompt_)->required();
-    subcommand_->add_option("--max-new-tokens", max_new_tokens_)
-        ->capture_default_str();
-    subcommand_->add_flag("--greedy", greedy_,
-                          "argmax decoding (the default unless "
-                          "--temperature/--top-k/--top-p/--seed is given)");
-    subcommand_->add_option("--temperature", temperature_, ">= 0 (default 1)");
-    subcommand_->add_option("--top-k", top_k_,
-                            "keep the k likeliest tokens (0: all)");
-    subcommand_->add_option("--top-p", top_p_,
-                            "nucleus mass in (0, 1] (default 1)");
-    subcommand_->add_option("--seed", seed_, "same seed, same text on CPU");
-    format_.AddTo(*subcommand_, {"json", "text", "table"}, "text",
-                  "text (or table) streams as it comes");
-  }
+  Generate() : Command("generate", "continue a prompt") {}
 
   absl::Status Run(Connection& connection) override {
     pb::GenerateRequest request;
@@ -70,8 +44,7 @@ class Generate : public Command {
     request.set_prompt(prompt_);
     request.set_max_new_tokens(max_new_tokens_);
     const bool sampled =
-        !greedy_ && (temperature_ || top_p_ || top_k_ != 0 ||
-                     subcommand_->count("--seed") > 0);
+        !greedy_ && (temperature_ || top_p_ || top_k_ != 0 || Given("--seed"));
     pb::Sampling* sampling = request.mutable_sampling();
     sampling->set_greedy(!sampled);
     if (temperature_) sampling->set_temperature(*temperature_);
@@ -79,15 +52,33 @@ class Generate : public Command {
     sampling->set_top_k(top_k_);
     sampling->set_seed(seed_);
     GenerateRenderer renderer(format_.format(), std::cout);
-    auto stream = connection.Stream(&Stub::Generate, request);
-    pb::GenerateResponse message;
-    while (stream.Read(&message)) renderer.Token(message);
-    absl::Status status = stream.Finish();
+    const absl::Status status =
+        connection.Stream(&Stub::Generate, request)
+            .ReadAll([&](const pb::GenerateResponse& message) {
+              renderer.Token(message);
+            });
     renderer.Finish(status.ok());
     return status;
   }
 
  private:
+  void AddOptions(CLI::App& command) override {
+    checkpoint_.AddTo(command);
+    command.add_option("--prompt", prompt_)->required();
+    command.add_option("--max-new-tokens", max_new_tokens_)
+        ->capture_default_str();
+    command.add_flag("--greedy", greedy_,
+                     "argmax decoding (the default unless "
+                     "--temperature/--top-k/--top-p/--seed is given)");
+    command.add_option("--temperature", temperature_, ">= 0 (default 1)");
+    command.add_option("--top-k", top_k_,
+                       "keep the k likeliest tokens (0: all)");
+    command.add_option("--top-p", top_p_, "nucleus mass in (0, 1] (default 1)");
+    command.add_option("--seed", seed_, "same seed, same text on CPU");
+    format_.AddTo(command, {"json", "text", "table"}, "text",
+                  "text (or table) streams as it comes");
+  }
+
   CheckpointOptions checkpoint_;
   std::string prompt_;
   uint32_t max_new_tokens_ = 32;
@@ -95,40 +86,39 @@ class Generate : public Command {
   std::optional<double> temperature_, top_p_;
   int32_t top_k_ = 0;
   uint64_t seed_ = 0;
-  FormatOption format_;
 };
 
 class Unmask : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ = app.add_subcommand(
-        "unmask", "causal unmasking: greedy completions from growing prefixes");
-    address_.AddTo(*subcommand_);
-    steps_.AddTo(*subcommand_);
-    subcommand_->add_option("--text", text_)->required();
-    subcommand_->add_option("--prefix-lengths", prefix_lengths_,
-                            "k values, e.g. 1,3,5 (default: 6 evenly spaced)");
-    format_.AddTo(*subcommand_, {"json", "jsonl", "table"}, "table");
-    // The unmasking stream carries no progress yet: accepted like the sweeps.
-    progress_.AddTo(*subcommand_);
-  }
+  Unmask()
+      : Command("unmask",
+                "causal unmasking: greedy completions from growing prefixes") {}
 
   absl::Status Run(Connection& connection) override {
     pb::CausalUnmaskRequest request;
-    address_.Fill(request.mutable_model());
-    ASSIGN_OR_RETURN(*request.mutable_steps(), steps_.Selection());
+    RETURN_IF_ERROR(model_steps_.Fill(&request));
     request.set_text(text_);
     RETURN_IF_ERROR(AddPrefixLengths(&request));
     UnmaskRenderer renderer(format_.format(), std::cout);
-    auto stream = connection.Stream(&Stub::CausalUnmask, request);
-    pb::UnmaskFrame frame;
-    while (stream.Read(&frame)) renderer.Frame(frame);
-    RETURN_IF_ERROR(stream.Finish());
+    RETURN_IF_ERROR(connection.Stream(&Stub::CausalUnmask, request)
+                        .ReadAll([&](const pb::UnmaskFrame& frame) {
+                          renderer.Frame(frame);
+                        }));
     renderer.Finish();
     return absl::OkStatus();
   }
 
  private:
+  void AddOptions(CLI::App& command) override {
+    model_steps_.AddTo(command);
+    command.add_option("--text", text_)->required();
+    command.add_option("--prefix-lengths", prefix_lengths_,
+                       "k values, e.g. 1,3,5 (default: 6 evenly spaced)");
+    format_.AddTo(command, {"json", "jsonl", "table"}, "table");
+    // The unmasking stream carries no progress yet: accepted like the sweeps.
+    progress_.AddTo(command);
+  }
+
   // --prefix-lengths, in the list syntax of --steps.
   absl::Status AddPrefixLengths(pb::CausalUnmaskRequest* request) const {
     if (prefix_lengths_.empty()) return absl::OkStatus();
@@ -148,90 +138,75 @@ class Unmask : public Command {
     return absl::OkStatus();
   }
 
-  AddressOptions address_;
-  StepsOption steps_;
+  ModelStepsOptions model_steps_;
   std::string text_;
   std::string prefix_lengths_;
-  FormatOption format_;
   ProgressOption progress_;
 };
 
 class Logits : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ =
-        app.add_subcommand("logits", "mean next-token logits of a text");
-    checkpoint_.AddTo(*subcommand_);
-    subcommand_->add_option("--text", text_)->required();
-    subcommand_->add_option("--top-k", top_k_)->capture_default_str();
-    subcommand_->add_flag("--all", all_, "include the whole mean logit vector");
-    format_.AddTo(*subcommand_, {"json", "table"}, "table");
-  }
+  Logits() : Command("logits", "mean next-token logits of a text") {}
 
   absl::Status Run(Connection& connection) override {
     pb::LogitsRequest request;
-    RETURN_IF_ERROR(checkpoint_.Fill(request.mutable_checkpoint()));
-    request.set_text(text_);
+    RETURN_IF_ERROR(input_.Fill(&request));
     request.set_top_k(top_k_);
     request.set_include_all(all_);
-    pb::LogitsResponse response;
-    RETURN_IF_ERROR(connection.Call(&Stub::Logits, request, &response));
-    RenderLogits(response, all_, format_.format(), std::cout);
-    return absl::OkStatus();
+    return CallAndRender(connection, &Stub::Logits, request,
+                         [this](const pb::LogitsResponse& response,
+                                Format format, std::ostream& out) {
+                           RenderLogits(response, all_, format, out);
+                         });
   }
 
  private:
-  CheckpointOptions checkpoint_;
-  std::string text_;
+  void AddOptions(CLI::App& command) override {
+    input_.AddTo(command);
+    command.add_option("--top-k", top_k_)->capture_default_str();
+    command.add_flag("--all", all_, "include the whole mean logit vector");
+    format_.AddTo(command, {"json", "table"}, "table");
+  }
+
+  CheckpointTextOptions input_;
   uint32_t top_k_ = 10;
   bool all_ = false;
-  FormatOption format_;
 };
 
 class Attention : public Command {
  public:
-  void Register(CLI::App& app) override {
-    subcommand_ =
-        app.add_subcommand("attention", "attention matrix of a layer");
-    checkpoint_.AddTo(*subcommand_);
-    subcommand_->add_option("--text", text_)->required();
-    subcommand_->add_option("--layer", layer_)->capture_default_str();
-    subcommand_->add_flag("--average-heads", average_heads_);
-    format_.AddTo(*subcommand_, {"json", "table"}, "table");
-  }
+  Attention() : Command("attention", "attention matrix of a layer") {}
 
   absl::Status Run(Connection& connection) override {
     pb::AttentionRequest request;
-    RETURN_IF_ERROR(checkpoint_.Fill(request.mutable_checkpoint()));
-    request.set_text(text_);
+    RETURN_IF_ERROR(input_.Fill(&request));
     request.set_layer(layer_);
     request.set_average_heads(average_heads_);
-    pb::AttentionResponse response;
-    RETURN_IF_ERROR(connection.Call(&Stub::Attention, request, &response));
-    RenderAttention(response, average_heads_, format_.format(), std::cout);
-    return absl::OkStatus();
+    return CallAndRender(connection, &Stub::Attention, request,
+                         [this](const pb::AttentionResponse& response,
+                                Format format, std::ostream& out) {
+                           RenderAttention(response, average_heads_, format,
+                                           out);
+                         });
   }
 
  private:
-  CheckpointOptions checkpoint_;
-  std::string text_;
+  void AddOptions(CLI::App& command) override {
+    input_.AddTo(command);
+    command.add_option("--layer", layer_)->capture_default_str();
+    command.add_flag("--average-heads", average_heads_);
+    format_.AddTo(command, {"json", "table"}, "table");
+  }
+
+  CheckpointTextOptions input_;
   uint32_t layer_ = 0;
   bool average_heads_ = false;
-  FormatOption format_;
 };
 
 }  // namespace
 
-std::unique_ptr<Command> TokenizeCommand() {
-  return std::make_unique<Tokenize>();
-}
-std::unique_ptr<Command> GenerateCommand() {
-  return std::make_unique<Generate>();
-}
-std::unique_ptr<Command> UnmaskCommand() { return std::make_unique<Unmask>(); }
-std::unique_ptr<Command> LogitsCommand() { return std::make_unique<Logits>(); }
-std::unique_ptr<Command> AttentionCommand() {
-  return std::make_unique<Attention>();
+Commands LanguageModelCommands() {
+  return MakeCommands<Tokenize, Generate, Unmask, Logits, Attention>();
 }
 
 }  // namespace garden::client

@@ -66,6 +66,11 @@ absl::Status CheckpointOptions::Fill(pb::CheckpointRef* ref) const {
   return absl::OkStatus();
 }
 
+void CheckpointTextOptions::AddTo(CLI::App& app) {
+  checkpoint.AddTo(app);
+  app.add_option("--text", text)->required();
+}
+
 void StepsOption::AddTo(CLI::App& app, const std::string& description) {
   app.add_option("--steps", text, description)->capture_default_str();
 }
@@ -86,6 +91,12 @@ absl::StatusOr<pb::StepSelection> StepsOption::Selection() const {
       break;
   }
   return selection;
+}
+
+void ModelStepsOptions::AddTo(CLI::App& app,
+                              const std::string& steps_description) {
+  address.AddTo(app);
+  steps.AddTo(app, steps_description);
 }
 
 void TensorOption::AddTo(CLI::App& app) {
@@ -138,8 +149,10 @@ absl::StatusOr<std::vector<NamedModel>> FigureOptions::Models(
   return models;
 }
 
-absl::Status FigureOptions::Draw(const plot::Figure& figure) const {
-  return plot::Render(figure, plot);
+absl::Status FigureOptions::Draw(
+    absl::FunctionRef<plot::Figure()> figure) const {
+  if (!drawing()) return absl::OkStatus();
+  return plot::Render(figure(), plot);
 }
 
 }  // namespace garden::client

@@ -1,6 +1,9 @@
 // The option groups the garden commands share, each with the flags it adds
-// and the request fields it fills. Defaults come from common/naming/names.h
-// and common/stats/analysis_defaults.h, where the server takes them from.
+// and the request fields it fills, and the loops of the commands that read
+// a stream with a progress bar (ProgressOption::ReadAll) or one stream per
+// model for a figure (FigureOptions::Sweep). Defaults come from
+// common/naming/names.h and common/stats/analysis_defaults.h, where the
+// server takes them from.
 #ifndef GARDEN_CLIENT_COMMANDS_OPTIONS_H_
 #define GARDEN_CLIENT_COMMANDS_OPTIONS_H_
 
@@ -8,10 +11,15 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client/commands/connection.h"
 #include "client/output/format.h"
+#include "client/output/progress.h"
+#include "client/plot/figures.h"
 #include "client/plot/plot.h"
+#include "common/base/status.h"
 #include "common/naming/names.h"
 #include "garden/v1/garden.pb.h"
 
@@ -37,6 +45,22 @@ struct CheckpointOptions {
   absl::Status Fill(garden::v1::CheckpointRef* ref) const;
 };
 
+// The checkpoint and --text (required): the input of tokenize, logits and
+// attention.
+struct CheckpointTextOptions {
+  CheckpointOptions checkpoint;
+  std::string text;
+
+  void AddTo(CLI::App& app);
+  // Sets both in `request` (a request with a checkpoint and a text).
+  template <typename Request>
+  absl::Status Fill(Request* request) const {
+    RETURN_IF_ERROR(checkpoint.Fill(request->mutable_checkpoint()));
+    request->set_text(text);
+    return absl::OkStatus();
+  }
+};
+
 // --steps: all, a list 0,1,2,512 or a range 1000:5000.
 struct StepsOption {
   std::string text = "all";
@@ -44,6 +68,22 @@ struct StepsOption {
   void AddTo(CLI::App& app, const std::string& description = "");
   // INVALID_ARGUMENT, as StepSpec::Parse words it, for malformed text.
   absl::StatusOr<garden::v1::StepSelection> Selection() const;
+};
+
+// The address and --steps: one model at a selection of its steps.
+struct ModelStepsOptions {
+  AddressOptions address;
+  StepsOption steps;
+
+  void AddTo(CLI::App& app, const std::string& steps_description = "");
+  // Sets the model and the steps of `request`; INVALID_ARGUMENT as
+  // StepsOption::Selection.
+  template <typename Request>
+  absl::Status Fill(Request* request) const {
+    address.Fill(request->mutable_model());
+    ASSIGN_OR_RETURN(*request->mutable_steps(), steps.Selection());
+    return absl::OkStatus();
+  }
 };
 
 // --tensor, default the unembedding matrix.
@@ -70,6 +110,28 @@ struct ProgressOption {
   void AddTo(CLI::App& app);
   // Whether to draw the bar: not disabled, and stderr is a terminal.
   bool Enabled() const;
+
+  // Reads `stream`, whose messages carry either progress, drawn as a bar
+  // labelled `label` (when Enabled()), or a result, handed to
+  // handle(message, bar) once the bar is erased. The bar is gone before the
+  // stream's status is returned.
+  template <typename Message, typename Handle>
+  absl::Status ReadAll(ServerStream<Message> stream, const std::string& label,
+                       Handle handle) const {
+    ProgressBar bar(Enabled());
+    Message message;
+    while (stream.Read(&message)) {
+      if (message.has_progress()) {
+        bar.Update(message.progress().done(), message.progress().total(),
+                   label);
+        continue;
+      }
+      bar.Clear();
+      handle(message, bar);
+    }
+    bar.Clear();
+    return stream.Finish();
+  }
 };
 
 // --exclude-flagged, for the sweeps that can leave out what the audit flags.
@@ -97,8 +159,32 @@ struct FigureOptions {
   // is valid and the plot path writable: a bad one fails before any RPC.
   absl::StatusOr<std::vector<NamedModel>> Models(
       const AddressOptions& address) const;
-  // Renders `figure` to --plot.
-  absl::Status Draw(const plot::Figure& figure) const;
+  // Whether --compare adds models (renderers then name the model).
+  bool comparing() const { return !compare.empty(); }
+
+  // What hist, msd and ppl do: checks the models (Models()), then builds the
+  // request with make_request() (everything but the model), then for each
+  // model in turn sets it in the request and has stream(request, series)
+  // fill a series named after it. The series, one per model, for the
+  // figure; the first error stops.
+  template <typename MakeRequest, typename Stream>
+  absl::StatusOr<std::vector<ModelSeries>> Sweep(const AddressOptions& address,
+                                                 MakeRequest make_request,
+                                                 Stream stream) const {
+    ASSIGN_OR_RETURN(const std::vector<NamedModel> models, Models(address));
+    ASSIGN_OR_RETURN(auto request, make_request());
+    std::vector<ModelSeries> figure;
+    for (const NamedModel& model : models) {
+      *request.mutable_model() = model.ref;
+      ModelSeries& series = figure.emplace_back();
+      series.model = model.name;
+      RETURN_IF_ERROR(stream(request, series));
+    }
+    return figure;
+  }
+
+  // With --plot, renders figure() to it; without, nothing.
+  absl::Status Draw(absl::FunctionRef<plot::Figure()> figure) const;
 };
 
 }  // namespace garden::client

@@ -58,14 +58,15 @@ nlohmann::json TensorsJson(const pb::ListTensorsResponse& response) {
           {"tensors", tensors}};
 }
 
-}  // namespace
-
-void RenderModels(const pb::ListModelsResponse& response, Format format,
-                  std::ostream& out) {
-  if (format == Format::kJson) {
-    WriteJson(ModelsJson(response), out, 2);
-    return;
+nlohmann::json DatasetsJson(const pb::ListDatasetsResponse& response) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& d : response.datasets()) {
+    list.push_back({{"name", d.name()}, {"examples", d.examples()}});
   }
+  return {{"datasets", list}};
+}
+
+void ModelsTable(const pb::ListModelsResponse& response, std::ostream& out) {
   out << absl::StrFormat("%-28s %-8s %-10s %6s  %-18s %s\n", "MODEL", "SIZE",
                          "VARIANT", "STEPS", "RANGE", "LAYOUT");
   for (const auto& m : response.models()) {
@@ -80,34 +81,54 @@ void RenderModels(const pb::ListModelsResponse& response, Format format,
   }
 }
 
-void RenderTensors(const pb::ListTensorsResponse& response, Format format,
-                   std::ostream& out) {
-  if (format == Format::kJson) {
-    WriteJson(TensorsJson(response), out, 2);
-    return;
-  }
+void TensorsTable(const pb::ListTensorsResponse& response, std::ostream& out) {
   out << absl::StrFormat("%-52s %-5s %-16s %12s  %s\n", "TENSOR", "DTYPE",
                          "SHAPE", "BYTES", "FILE");
   for (const auto& t : response.tensors()) {
-    out << absl::StrFormat("%-52s %-5s %-16s %12d  %s\n", t.name(), t.dtype(),
-                           absl::StrCat("[", absl::StrJoin(t.shape(), ", "), "]"),
-                           t.num_bytes(), t.file());
+    out << absl::StrFormat(
+        "%-52s %-5s %-16s %12d  %s\n", t.name(), t.dtype(),
+        absl::StrCat("[", absl::StrJoin(t.shape(), ", "), "]"), t.num_bytes(),
+        t.file());
   }
+}
+
+void DatasetsTable(const pb::ListDatasetsResponse& response,
+                   std::ostream& out) {
+  for (const auto& d : response.datasets()) {
+    out << absl::StrFormat("%-24s %8d examples\n", d.name(), d.examples());
+  }
+}
+
+// What every listing does with its format: json writes the document
+// to_json builds (indented by `indent`, -1 for one line), table what
+// to_table writes.
+template <typename Response>
+void Render(const Response& response, Format format, int indent,
+            nlohmann::json (*to_json)(const Response&),
+            void (*to_table)(const Response&, std::ostream&),
+            std::ostream& out) {
+  if (format == Format::kJson) {
+    WriteJson(to_json(response), out, indent);
+  } else {
+    to_table(response, out);
+  }
+}
+
+}  // namespace
+
+void RenderModels(const pb::ListModelsResponse& response, Format format,
+                  std::ostream& out) {
+  Render(response, format, 2, ModelsJson, ModelsTable, out);
+}
+
+void RenderTensors(const pb::ListTensorsResponse& response, Format format,
+                   std::ostream& out) {
+  Render(response, format, 2, TensorsJson, TensorsTable, out);
 }
 
 void RenderDatasets(const pb::ListDatasetsResponse& response, Format format,
                     std::ostream& out) {
-  if (format == Format::kJson) {
-    nlohmann::json list = nlohmann::json::array();
-    for (const auto& d : response.datasets()) {
-      list.push_back({{"name", d.name()}, {"examples", d.examples()}});
-    }
-    WriteJson({{"datasets", list}}, out);
-    return;
-  }
-  for (const auto& d : response.datasets()) {
-    out << absl::StrFormat("%-24s %8d examples\n", d.name(), d.examples());
-  }
+  Render(response, format, -1, DatasetsJson, DatasetsTable, out);
 }
 
 }  // namespace garden::client

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "client/output/audit.h"
 #include "client/output/bifurcation.h"
 #include "client/output/catalog.h"
@@ -43,6 +44,16 @@ template <typename Render, typename... Args>
 std::string Printed(Render render, const Args&... args) {
   std::ostringstream out;
   render(args..., out);
+  return out.str();
+}
+
+// What a streaming renderer, made with (args..., out), prints while
+// feed(renderer) hands it messages (and finishes it, or not).
+template <typename Renderer, typename... Args>
+std::string Fed(absl::FunctionRef<void(Renderer&)> feed, const Args&... args) {
+  std::ostringstream out;
+  Renderer renderer(args..., out);
+  feed(renderer);
   return out.str();
 }
 
@@ -149,8 +160,33 @@ pb::ListModelsResponse Models() {
     })pb");
 }
 
-TEST(ModelsTest, Json) {
-  EXPECT_EQ(Printed(RenderModels, Models(), Format::kJson), R"({
+pb::ListTensorsResponse Tensors() {
+  return Parse<pb::ListTensorsResponse>(R"pb(
+    checkpoint {
+      model { suite: "pythia" size: "70m" variant: "deduped" }
+      step: 8
+    }
+    tensors {
+      name: "embed_out.weight"
+      dtype: "F16"
+      shape: [ 512, 64 ]
+      num_bytes: 65536
+      file: "model.safetensors"
+    })pb");
+}
+
+pb::ListDatasetsResponse Datasets() {
+  return Parse<pb::ListDatasetsResponse>(
+      R"pb(datasets { name: "lambada" examples: 5153 }
+           datasets { name: "tiny" examples: 3 })pb");
+}
+
+TEST(CatalogTest, EveryListingInEveryFormat) {
+  const struct {
+    std::string listing, printed, expected;
+  } cases[] = {
+      {"models json", Printed(RenderModels, Models(), Format::kJson),
+       R"({
   "models": [
     {
       "layout": "plain",
@@ -180,36 +216,16 @@ TEST(ModelsTest, Json) {
     }
   ]
 }
-)");
-}
-
-TEST(ModelsTest, Table) {
-  EXPECT_EQ(Printed(RenderModels, Models(), Format::kTable),
-            "MODEL                        SIZE     VARIANT     STEPS  RANGE    "
-            "          LAYOUT\n"
-            "pythia-70m-deduped           70m      deduped         3  0..2     "
-            "          plain\n"
-            "fortune-micro                micro    standard        0  -        "
-            "          hf-cache\n");
-}
-
-pb::ListTensorsResponse Tensors() {
-  return Parse<pb::ListTensorsResponse>(R"pb(
-    checkpoint {
-      model { suite: "pythia" size: "70m" variant: "deduped" }
-      step: 8
-    }
-    tensors {
-      name: "embed_out.weight"
-      dtype: "F16"
-      shape: [ 512, 64 ]
-      num_bytes: 65536
-      file: "model.safetensors"
-    })pb");
-}
-
-TEST(TensorsTest, Json) {
-  EXPECT_EQ(Printed(RenderTensors, Tensors(), Format::kJson), R"({
+)"},
+      {"models table", Printed(RenderModels, Models(), Format::kTable),
+       "MODEL                        SIZE     VARIANT     STEPS  RANGE    "
+       "          LAYOUT\n"
+       "pythia-70m-deduped           70m      deduped         3  0..2     "
+       "          plain\n"
+       "fortune-micro                micro    standard        0  -        "
+       "          hf-cache\n"},
+      {"tensors json", Printed(RenderTensors, Tensors(), Format::kJson),
+       R"({
   "size": "70m",
   "step": 8,
   "suite": "pythia",
@@ -227,27 +243,22 @@ TEST(TensorsTest, Json) {
   ],
   "variant": "deduped"
 }
-)");
-}
-
-TEST(TensorsTest, Table) {
-  EXPECT_EQ(Printed(RenderTensors, Tensors(), Format::kTable),
-            "TENSOR                                               DTYPE SHAPE  "
-            "                 BYTES  FILE\n"
-            "embed_out.weight                                     F16   [512, "
-            "64]               65536  model.safetensors\n");
-}
-
-TEST(DatasetsTest, JsonAndTable) {
-  const auto response = Parse<pb::ListDatasetsResponse>(
-      R"pb(datasets { name: "lambada" examples: 5153 }
-           datasets { name: "tiny" examples: 3 })pb");
-  EXPECT_EQ(Printed(RenderDatasets, response, Format::kJson),
-            "{\"datasets\":[{\"examples\":5153,\"name\":\"lambada\"},"
-            "{\"examples\":3,\"name\":\"tiny\"}]}\n");
-  EXPECT_EQ(Printed(RenderDatasets, response, Format::kTable),
-            "lambada                      5153 examples\n"
-            "tiny                            3 examples\n");
+)"},
+      {"tensors table", Printed(RenderTensors, Tensors(), Format::kTable),
+       "TENSOR                                               DTYPE SHAPE  "
+       "                 BYTES  FILE\n"
+       "embed_out.weight                                     F16   [512, "
+       "64]               65536  model.safetensors\n"},
+      {"datasets json", Printed(RenderDatasets, Datasets(), Format::kJson),
+       "{\"datasets\":[{\"examples\":5153,\"name\":\"lambada\"},"
+       "{\"examples\":3,\"name\":\"tiny\"}]}\n"},
+      {"datasets table", Printed(RenderDatasets, Datasets(), Format::kTable),
+       "lambada                      5153 examples\n"
+       "tiny                            3 examples\n"},
+  };
+  for (const auto& [listing, printed, expected] : cases) {
+    EXPECT_EQ(printed, expected) << listing;
+  }
 }
 
 // ---------------------------------------------------------- histogram
@@ -269,11 +280,12 @@ pb::HistogramFrame SecondFrame() {
 }
 
 std::string RenderFrames(Format format, bool label_models) {
-  std::ostringstream out;
-  HistogramRenderer renderer(format, label_models, out);
-  renderer.Frame(FirstFrame(), "pythia-70m");
-  renderer.Frame(SecondFrame(), "pythia-70m-deduped");
-  return out.str();
+  return Fed<HistogramRenderer>(
+      [](HistogramRenderer& renderer) {
+        renderer.Frame(FirstFrame(), "pythia-70m");
+        renderer.Frame(SecondFrame(), "pythia-70m-deduped");
+      },
+      format, label_models);
 }
 
 TEST(HistogramTest, Jsonl) {
@@ -300,28 +312,32 @@ TEST(HistogramTest, JsonlNamesTheModelWhenComparing) {
       << out;
 }
 
-TEST(HistogramTest, Csv) {
-  const std::string expected =
-      "step,lo,hi,n,mean,std,min,max,skewness,kurtosis,underflow,overflow,"
-      "nan,posinf,neginf,bin0,bin1,bin2,bin3\n"
-      "8,-1,1,12,0.25,0.5,-0.75,1,nan,-1.5,0,2,1,0,0,1,0,3,8\n"
-      "16,-1,1,4,0.1,0.3333333333333333,-1e-05,123456.789,0.5,2,0,0,0,0,0,"
-      "2,1,1,0\n";
-  EXPECT_EQ(RenderFrames(Format::kCsv, false), expected);
+TEST(HistogramTest, CsvAndTable) {
+  const struct {
+    Format format;
+    std::string name, expected;
+  } cases[] = {
+      {Format::kCsv, "csv",
+       "step,lo,hi,n,mean,std,min,max,skewness,kurtosis,underflow,overflow,"
+       "nan,posinf,neginf,bin0,bin1,bin2,bin3\n"
+       "8,-1,1,12,0.25,0.5,-0.75,1,nan,-1.5,0,2,1,0,0,1,0,3,8\n"
+       "16,-1,1,4,0.1,0.3333333333333333,-1e-05,123456.789,0.5,2,0,0,0,0,0,"
+       "2,1,1,0\n"},
+      {Format::kTable, "table",
+       "    STEP           N        MEAN         STD         MIN         MAX  "
+       "    SKEW      KURT  HISTOGRAM\n"
+       "       8          12        0.25         0.5       -0.75           1  "
+       "     nan    -1.500  ▁ ▃█  (under 0, over 2, nan 1)\n"
+       "      16           4         0.1      0.3333      -1e-05   1.235e+05  "
+       "   0.500     2.000  █▄▄ \n"},
+  };
   // CSV and table rows carry no model column, comparing or not.
-  EXPECT_EQ(RenderFrames(Format::kCsv, true), expected);
-}
-
-TEST(HistogramTest, Table) {
-  const std::string expected =
-      "    STEP           N        MEAN         STD         MIN         MAX  "
-      "    SKEW      KURT  HISTOGRAM\n"
-      "       8          12        0.25         0.5       -0.75           1  "
-      "     nan    -1.500  ▁ ▃█  (under 0, over 2, nan 1)\n"
-      "      16           4         0.1      0.3333      -1e-05   1.235e+05  "
-      "   0.500     2.000  █▄▄ \n";
-  EXPECT_EQ(RenderFrames(Format::kTable, false), expected);
-  EXPECT_EQ(RenderFrames(Format::kTable, true), expected);
+  for (const auto& [format, name, expected] : cases) {
+    for (bool comparing : {false, true}) {
+      EXPECT_EQ(RenderFrames(format, comparing), expected)
+          << name << (comparing ? ", comparing" : "");
+    }
+  }
 }
 
 TEST(HistogramTest, TableSumsWideHistogramsIntoSixtyFourColumns) {
@@ -346,20 +362,20 @@ pb::MSDPoint Point(const std::string& text) {
 // Two points and a peak for each model named.
 std::string RenderMsd(Format format, bool lag,
                       const std::vector<std::string>& models) {
-  std::ostringstream out;
-  MsdRenderer renderer(format, lag, models.size() > 1, out);
-  for (const std::string& model : models) {
-    renderer.BeginModel(model);
-    renderer.Point(Point("step: 1 msd: 0.5 from_step: 0 n: 16 pairs: 3"));
-    pb::MSDPoint second = Point(
-        "step: 2 msd: 0.1 from_step: 1 rate: 0.1 n: 16 "
-        "msd_before_previous: 0.75 before_previous_step: 0 pairs: 2");
-    renderer.Point(second);
-    renderer.Peak(Parse<pb::MSDPeak>("step: 1 msd: 0.5"));
-    renderer.EndModel();
-  }
-  renderer.Finish();
-  return out.str();
+  auto feed = [&](MsdRenderer& renderer) {
+    for (const std::string& model : models) {
+      renderer.BeginModel(model);
+      renderer.Point(Point("step: 1 msd: 0.5 from_step: 0 n: 16 pairs: 3"));
+      pb::MSDPoint second = Point(
+          "step: 2 msd: 0.1 from_step: 1 rate: 0.1 n: 16 "
+          "msd_before_previous: 0.75 before_previous_step: 0 pairs: 2");
+      renderer.Point(second);
+      renderer.Peak(Parse<pb::MSDPeak>("step: 1 msd: 0.5"));
+      renderer.EndModel();
+    }
+    renderer.Finish();
+  };
+  return Fed<MsdRenderer>(feed, format, lag, models.size() > 1);
 }
 
 constexpr char kFirstPoint[] =
@@ -389,15 +405,15 @@ TEST(MsdTest, Json) {
 }
 
 TEST(MsdTest, JsonWithoutPeakIsNull) {
-  std::ostringstream out;
-  MsdRenderer renderer(Format::kJson, false, false, out);
-  renderer.BeginModel("m");
-  pb::MSDPoint point = Point("step: 0 n: 4");
-  point.set_msd(kNaN);
-  renderer.Point(point);
-  renderer.EndModel();
-  renderer.Finish();
-  EXPECT_EQ(out.str(),
+  auto feed = [](MsdRenderer& renderer) {
+    renderer.BeginModel("m");
+    pb::MSDPoint point = Point("step: 0 n: 4");
+    point.set_msd(kNaN);
+    renderer.Point(point);
+    renderer.EndModel();
+    renderer.Finish();
+  };
+  EXPECT_EQ(Fed<MsdRenderer>(feed, Format::kJson, false, false),
             "{\"peak\":null,\"points\":[{\"from_step\":0,\"msd\":null,"
             "\"n\":4,\"rate\":0.0,\"step\":0}]}\n");
 }
@@ -436,14 +452,14 @@ TEST(MsdTest, CsvComparingAddsTheModelColumn) {
 }
 
 TEST(MsdTest, CsvNumbersRoundTrip) {
-  std::ostringstream out;
-  MsdRenderer renderer(Format::kCsv, false, false, out);
-  renderer.BeginModel("m");
-  pb::MSDPoint point = Point("step: 2 from_step: 0 n: 16384");
-  point.set_msd(0.0085832455570868087);
-  point.set_rate(kNaN);
-  renderer.Point(point);
-  EXPECT_EQ(out.str(),
+  auto feed = [](MsdRenderer& renderer) {
+    renderer.BeginModel("m");
+    pb::MSDPoint point = Point("step: 2 from_step: 0 n: 16384");
+    point.set_msd(0.0085832455570868087);
+    point.set_rate(kNaN);
+    renderer.Point(point);
+  };
+  EXPECT_EQ(Fed<MsdRenderer>(feed, Format::kCsv, false, false),
             "step,msd,from_step,rate,n\n2,0.008583245557086809,0,nan,16384\n");
 }
 
@@ -478,21 +494,21 @@ TEST(MsdTest, TableComparingNamesEachPeak) {
 // -------------------------------------------------------- bifurcation
 
 std::string RenderBifurcation(Format format, bool with_onset) {
-  std::ostringstream out;
-  BifurcationRenderer renderer(format, out);
-  renderer.Step(Parse<pb::BifurcationStep>(R"pb(
-    step: 4 bc: 0.625 mode_locations: [ -0.5, 0.25 ]
-    mode_heights: [ 1.5, 0.75 ] dip: 0.125 bimodal: true
-    bandwidth: 0.0625)pb"));
   pb::BifurcationStep unimodal = Parse<pb::BifurcationStep>(R"pb(
     step: 8 mode_locations: 0.5 mode_heights: 2 bandwidth: 0.03125)pb");
   unimodal.set_bc(kNaN);
-  renderer.Step(unimodal);
   pb::BifurcationSummary summary;
   if (with_onset) summary.set_onset(4);
-  renderer.Summary(summary);
-  renderer.Finish();
-  return out.str();
+  auto feed = [&](BifurcationRenderer& renderer) {
+    renderer.Step(Parse<pb::BifurcationStep>(R"pb(
+      step: 4 bc: 0.625 mode_locations: [ -0.5, 0.25 ]
+      mode_heights: [ 1.5, 0.75 ] dip: 0.125 bimodal: true
+      bandwidth: 0.0625)pb"));
+    renderer.Step(unimodal);
+    renderer.Summary(summary);
+    renderer.Finish();
+  };
+  return Fed<BifurcationRenderer>(feed, format);
 }
 
 constexpr char kBimodalStep[] =
@@ -560,20 +576,20 @@ TEST(AuditTest, Table) {
 
 std::string RenderPerplexity(Format format,
                              const std::vector<std::string>& models) {
-  std::ostringstream out;
-  PerplexityRenderer renderer(format, models.size() > 1, out);
-  for (const std::string& model : models) {
-    renderer.Point(Parse<pb::PerplexityPoint>(
-                       "step: 0 perplexity: 1234.5 accuracy: 0.25 n: 4 "
-                       "mean_logprob: -7.125 target_tokens: 9 truncated: 1"),
-                   model);
-    renderer.Point(Parse<pb::PerplexityPoint>(
-                       "step: 32 perplexity: 12.3456789 accuracy: 0.75 n: 4 "
-                       "mean_logprob: -2.5 target_tokens: 9"),
-                   model);
-  }
-  renderer.Finish();
-  return out.str();
+  const auto step0 = Parse<pb::PerplexityPoint>(
+      "step: 0 perplexity: 1234.5 accuracy: 0.25 n: 4 "
+      "mean_logprob: -7.125 target_tokens: 9 truncated: 1");
+  const auto step32 = Parse<pb::PerplexityPoint>(
+      "step: 32 perplexity: 12.3456789 accuracy: 0.75 n: 4 "
+      "mean_logprob: -2.5 target_tokens: 9");
+  auto feed = [&](PerplexityRenderer& renderer) {
+    for (const std::string& model : models) {
+      renderer.Point(step0, model);
+      renderer.Point(step32, model);
+    }
+    renderer.Finish();
+  };
+  return Fed<PerplexityRenderer>(feed, format, models.size() > 1);
 }
 
 constexpr char kStep0[] =
@@ -653,15 +669,15 @@ TEST(TokensTest, JsonAndTable) {
 }
 
 std::string RenderGeneration(Format format, bool completed) {
-  std::ostringstream out;
-  GenerateRenderer renderer(format, out);
-  renderer.Token(Parse<pb::GenerateResponse>(
-      R"pb(prompt_ids: [ 1, 2 ]
-           token { id: 5 text: " on" logprob: -0.5 })pb"));
-  renderer.Token(Parse<pb::GenerateResponse>(
-      R"pb(token { id: 6 text: " the" logprob: -0.25 index: 1 })pb"));
-  renderer.Finish(completed);
-  return out.str();
+  auto feed = [&](GenerateRenderer& renderer) {
+    renderer.Token(Parse<pb::GenerateResponse>(
+        R"pb(prompt_ids: [ 1, 2 ]
+             token { id: 5 text: " on" logprob: -0.5 })pb"));
+    renderer.Token(Parse<pb::GenerateResponse>(
+        R"pb(token { id: 6 text: " the" logprob: -0.25 index: 1 })pb"));
+    renderer.Finish(completed);
+  };
+  return Fed<GenerateRenderer>(feed, format);
 }
 
 TEST(GenerateTest, TextStreamsThenEndsTheLine) {
@@ -672,9 +688,8 @@ TEST(GenerateTest, TextStreamsThenEndsTheLine) {
 }
 
 TEST(GenerateTest, TextWithoutTokensPrintsNothing) {
-  std::ostringstream out;
-  GenerateRenderer(Format::kText, out).Finish(true);
-  EXPECT_EQ(out.str(), "");
+  auto feed = [](GenerateRenderer& renderer) { renderer.Finish(true); };
+  EXPECT_EQ(Fed<GenerateRenderer>(feed, Format::kText), "");
 }
 
 TEST(GenerateTest, JsonOnceComplete) {
@@ -685,17 +700,17 @@ TEST(GenerateTest, JsonOnceComplete) {
 }
 
 std::string RenderUnmask(Format format) {
-  std::ostringstream out;
-  UnmaskRenderer renderer(format, out);
-  renderer.Frame(Parse<pb::UnmaskFrame>(R"pb(
-    step: 0 k: 1 n: 3 prefix_ids: 10 prefix_text: "The"
-    generated_ids: [ 11, 12 ] generated_text: " cat\tsat\n"
-    agree: [ true, false ] recovered: 0.5 original_ids: [ 10, 11, 13 ])pb"));
-  renderer.Frame(Parse<pb::UnmaskFrame>(R"pb(
-    step: 32 k: 2 n: 3 prefix_ids: [ 10, 11 ] prefix_text: "The cat"
-    generated_ids: 13 generated_text: " sat" agree: true recovered: 1)pb"));
-  renderer.Finish();
-  return out.str();
+  auto feed = [](UnmaskRenderer& renderer) {
+    renderer.Frame(Parse<pb::UnmaskFrame>(R"pb(
+      step: 0 k: 1 n: 3 prefix_ids: 10 prefix_text: "The"
+      generated_ids: [ 11, 12 ] generated_text: " cat\tsat\n"
+      agree: [ true, false ] recovered: 0.5 original_ids: [ 10, 11, 13 ])pb"));
+    renderer.Frame(Parse<pb::UnmaskFrame>(R"pb(
+      step: 32 k: 2 n: 3 prefix_ids: [ 10, 11 ] prefix_text: "The cat"
+      generated_ids: 13 generated_text: " sat" agree: true recovered: 1)pb"));
+    renderer.Finish();
+  };
+  return Fed<UnmaskRenderer>(feed, format);
 }
 
 constexpr char kFrame0[] =
@@ -719,9 +734,8 @@ TEST(UnmaskTest, Json) {
 }
 
 TEST(UnmaskTest, JsonWithoutFramesStillHasTheList) {
-  std::ostringstream out;
-  UnmaskRenderer(Format::kJson, out).Finish();
-  EXPECT_EQ(out.str(), "{\"frames\":[]}\n");
+  auto feed = [](UnmaskRenderer& renderer) { renderer.Finish(); };
+  EXPECT_EQ(Fed<UnmaskRenderer>(feed, Format::kJson), "{\"frames\":[]}\n");
 }
 
 TEST(UnmaskTest, TableKeepsEachFrameOnOneLine) {

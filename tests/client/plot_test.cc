@@ -12,8 +12,10 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -75,12 +77,12 @@ MATCHER_P(NearColor, expected, "") {
 
 constexpr Rgb kWhite{1, 1, 1};
 
-std::vector<std::string> Listing(const std::string& dir) {
-  std::vector<std::string> names;
+// The names in `dir`, sorted.
+std::set<std::string> Listing(const std::string& dir) {
+  std::set<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    names.push_back(entry.path().filename().string());
+    names.insert(entry.path().filename().string());
   }
-  std::sort(names.begin(), names.end());
   return names;
 }
 
@@ -309,13 +311,20 @@ TEST(PlotRenderTest, HeatmapColoursFollowLogDensity) {
   }
 }
 
-TEST(PlotRenderTest, LineSeriesFollowsItsPath) {
-  testing::TempDir dir;
+// One panel, 0 to 10 on both axes, drawing `series`.
+Figure TenByTen(std::vector<Series> series) {
   Figure figure;
   Panel& panel = figure.panels.emplace_back();
   panel.x = {.min = 0, .max = 10};
   panel.y = {.min = 0, .max = 10};
-  panel.series.push_back({.label = "diagonal", .x = {1, 9}, .y = {1, 9}});
+  panel.series = std::move(series);
+  return figure;
+}
+
+TEST(PlotRenderTest, LineSeriesFollowsItsPath) {
+  testing::TempDir dir;
+  const Figure figure =
+      TenByTen({{.label = "diagonal", .x = {1, 9}, .y = {1, 9}}});
   const std::string path = dir.Join("line.png");
   ASSERT_TRUE(Render(figure, path).ok());
   Png png(path);
@@ -338,16 +347,13 @@ TEST(PlotRenderTest, LineSeriesFollowsItsPath) {
 
 TEST(PlotRenderTest, PointsAndLegend) {
   testing::TempDir dir;
-  Figure figure;
-  Panel& panel = figure.panels.emplace_back();
-  panel.x = {.min = 0, .max = 10};
-  panel.y = {.min = 0, .max = 10};
-  panel.series.push_back({.label = "a", .x = {2}, .y = {2}, .points = true});
-  panel.series.push_back({.label = "b",
-                          .x = {4},
-                          .y = {4},
-                          .points = true,
-                          .color = Rgb{1, 0, 0}});
+  const Figure figure =
+      TenByTen({{.label = "a", .x = {2}, .y = {2}, .points = true},
+                {.label = "b",
+                 .x = {4},
+                 .y = {4},
+                 .points = true,
+                 .color = Rgb{1, 0, 0}}});
   const std::string path = dir.Join("points.png");
   ASSERT_TRUE(Render(figure, path).ok());
   Png png(path);
