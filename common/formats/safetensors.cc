@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 #include "common/base/status.h"
+#include "common/base/utf8.h"
 #include "nlohmann/json.hpp"
 
 namespace garden {
@@ -25,12 +26,46 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kMaxRank = 16;
+// The reference library's limit on the header length (MAX_HEADER_SIZE).
+constexpr uint64_t kReferenceMaxHeaderBytes = 100'000'000;
+static_assert(kReferenceMaxHeaderBytes ==
+              SafetensorsFile::Options().max_header_bytes);
 // Well-formed headers nest at most 3 deep; this only bounds pathological input.
 constexpr int kMaxJsonDepth = 64;
 
-// A name or value, quoted and escaped for an error message.
+// `s` made safe to put in a status message, which must be valid UTF-8: valid
+// multi-byte sequences and printable ASCII are kept, control bytes and bytes
+// that are not UTF-8 become C escapes (\n, \x01, \xff, ...). ASCII text
+// without control bytes comes back unchanged.
+std::string EscapeForMessage(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    size_t bad = 0;
+    const size_t len = c < 0x80 ? 0 : Utf8SequenceLength(p, s.size(), i, &bad);
+    if (len > 0) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out.append(absl::CHexEscape(ToAbsl(s.substr(i, 1))));
+      ++i;
+    }
+  }
+  return out;
+}
+
+// A name or value, quoted and escaped for an error message (valid UTF-8).
 std::string Quote(std::string_view s) {
-  return absl::StrCat("\"", absl::Utf8SafeCEscape(ToAbsl(s)), "\"");
+  const std::string escaped = absl::Utf8SafeCEscape(ToAbsl(s));
+  if (IsValidUtf8(escaped)) return absl::StrCat("\"", escaped, "\"");
+  return absl::StrCat("\"", absl::CHexEscape(ToAbsl(s)), "\"");
 }
 
 std::string Range(uint64_t begin, uint64_t end) {
@@ -160,10 +195,19 @@ absl::StatusOr<std::string> ReadHeader(int fd, const std::string& path,
 // The header as a JSON object.
 absl::StatusOr<Json> ParseHeader(const std::string& path,
                                  const std::string& header) {
-  if (header[0] != '{') {
-    return DataLoss(path,
-                    absl::StrCat("header must start with '{', got ", "\"",
-                                 absl::CHexEscape(header.substr(0, 1)), "\""));
+  // Writers may pad the header with whitespace (the reference library's JSON
+  // parser skips it on both sides of the object); nlohmann skips it too.
+  const size_t first = header.find_first_not_of(" \t\n\r");
+  if (first == std::string::npos) {
+    return DataLoss(path, "header must start with '{', got only whitespace");
+  }
+  if (header[first] != '{') {
+    return DataLoss(
+        path, absl::StrCat("header must start with '{'",
+                           first > 0 ? " after leading whitespace" : "",
+                           ", got \"",
+                           absl::CHexEscape(ToAbsl(header.substr(first, 1))),
+                           "\""));
   }
   // nlohmann's lexer takes a NUL byte for the end of input, so "{}\0junk"
   // would pass; no valid JSON text contains a raw NUL.
@@ -176,9 +220,11 @@ absl::StatusOr<Json> ParseHeader(const std::string& path,
   try {
     json = ParseHeaderJson(header);
   } catch (const HeaderJsonError& e) {
-    return DataLoss(path, e.message);
+    return DataLoss(path, EscapeForMessage(e.message));
   } catch (const Json::exception& e) {
-    return DataLoss(path, absl::StrCat("header is not valid JSON: ", e.what()));
+    // nlohmann quotes the raw bytes it last read, which need not be UTF-8.
+    return DataLoss(path, absl::StrCat("header is not valid JSON: ",
+                                       EscapeForMessage(e.what())));
   }
   if (!json.is_object()) {
     return DataLoss(path, absl::StrCat("header must be a JSON object, got ",

@@ -5,6 +5,17 @@
 // optional "__metadata__" object of string to string), then the data section.
 // Offsets in the header are relative to the start of the data section, which
 // the tensors must cover contiguously from byte 0 to its end.
+//
+// Validation, held against the reference implementation (huggingface/
+// safetensors). Accepted like the reference: ASCII whitespace (space, \t, \n,
+// \r) before the opening '{' and after the closing '}' of the header (writers
+// pad it with spaces so that the data starts on an aligned boundary); header
+// lengths up to 100,000,000 bytes (the reference's MAX_HEADER_SIZE).
+// Deliberately stricter than the reference, each a DATA_LOSS: duplicate keys
+// in any object (the reference keeps one silently), "__metadata__": null,
+// unknown fields in a tensor entry, shape rank above 16, a dimension of 2^63
+// or more, a raw NUL byte in the header, JSON nested deeper than 64 levels.
+// Error messages are valid UTF-8: header bytes they quote are escaped.
 #ifndef GARDEN_COMMON_FORMATS_SAFETENSORS_H_
 #define GARDEN_COMMON_FORMATS_SAFETENSORS_H_
 
@@ -37,7 +48,9 @@ struct TensorInfo {
 class SafetensorsFile {
  public:
   struct Options {
-    uint64_t max_header_bytes = 100ull << 20;  // like the reference library
+    // The reference library's MAX_HEADER_SIZE; a longer header is DATA_LOSS
+    // (checked before the header is read or compared with the file size).
+    uint64_t max_header_bytes = 100'000'000;
   };
 
   // Opens, validates the whole header, and memory-maps the file read-only

@@ -10,8 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "common/base/absl_compat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/base/utf8.h"
 #include "tests/testing/test_files.h"
 
 namespace garden {
@@ -320,6 +323,42 @@ TEST_F(SafetensorsTest, HeaderLengthAboveLimit) {
                  "header length 26 exceeds the limit of 16", options);
 }
 
+// The default limit is the reference's 100,000,000 bytes. The limit is
+// checked before the length is compared with the file, so a length prefix
+// alone (with a 2-byte header after it) tells on which side a length falls.
+std::string LengthPrefixed(uint64_t header_len) {
+  std::string bytes = RawSafetensorsBytes("{}", "");
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<char>((header_len >> (8 * i)) & 0xff);
+  }
+  return bytes;
+}
+
+TEST_F(SafetensorsTest, DefaultHeaderLimitIsReferenceLimit) {
+  EXPECT_EQ(SafetensorsFile::Options().max_header_bytes, 100000000u);
+  // One byte over the limit: refused by the limit, naming value and limit.
+  ExpectDataLoss(LengthPrefixed(100000001),
+                 "header length 100000001 exceeds the limit of 100000000 "
+                 "bytes");
+  // 104,857,600 (100 MiB, the old limit) is over it too.
+  ExpectDataLoss(LengthPrefixed(104857600),
+                 "header length 104857600 exceeds the limit of 100000000 "
+                 "bytes");
+}
+
+TEST_F(SafetensorsTest, HeaderAtReferenceLimitPassesTheLimitCheck) {
+  // Exactly the limit is allowed; this file is only too short for it.
+  const std::string bytes = LengthPrefixed(100000000);
+  const std::string path = Write(bytes);
+  auto file = SafetensorsFile::Open(path);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.status().code(), absl::StatusCode::kDataLoss);
+  const std::string msg(file.status().message());
+  EXPECT_THAT(msg, HasSubstr("header length 100000000 exceeds the 2 bytes "
+                             "after the 8-byte length prefix"));
+  EXPECT_THAT(msg, ::testing::Not(HasSubstr("limit")));
+}
+
 TEST_F(SafetensorsTest, HeaderLengthBeyondFile) {
   std::string bytes = RawSafetensorsBytes("{}", "");
   bytes[0] = 100;
@@ -353,8 +392,120 @@ TEST_F(SafetensorsTest, InvalidUtf8) {
 }
 
 TEST_F(SafetensorsTest, HeaderMustStartWithBrace) {
-  ExpectDataLoss(RawSafetensorsBytes(" {}", ""),
-                 "header must start with '{', got \" \"");
+  ExpectDataLoss(RawSafetensorsBytes("x{}", ""),
+                 "header must start with '{', got \"x\"");
+  ExpectDataLoss(RawSafetensorsBytes(" \t[1]", ""),
+                 "header must start with '{' after leading whitespace, got "
+                 "\"[\"");
+  ExpectDataLoss(RawSafetensorsBytes("  \n ", ""),
+                 "header must start with '{', got only whitespace");
+}
+
+// Writers may pad the header on either side of the object; the reference
+// library's JSON parser skips ASCII whitespace there.
+TEST_F(SafetensorsTest, LeadingWhitespaceBeforeHeaderObject) {
+  const std::string data = F32Bytes({1.5f, -2.0f});
+  const std::string header =
+      " \t\r\n  {\"w\":" + Entry("F32", "[2]", "[0,8]") + "}";
+  auto file = OpenBytes(RawSafetensorsBytes(header, data));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->data_offset(), 8 + header.size());
+  ASSERT_EQ((*file)->tensors().size(), 1u);
+  auto bytes = (*file)->Data("w");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_THAT(DecodeF32(*bytes), ElementsAre(1.5f, -2.0f));
+}
+
+TEST_F(SafetensorsTest, WhitespaceOnBothSidesOfHeaderObject) {
+  const std::string data = F32Bytes({3.25f});
+  // Padded to 32 bytes on the left and with trailing spaces on the right.
+  std::string header = "{\"w\":" + Entry("F32", "[1]", "[0,4]") + "}";
+  header = std::string(7, ' ') + header + std::string(9, ' ');
+  auto file = OpenBytes(RawSafetensorsBytes(header, data));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->data_offset(), 8 + header.size());
+  auto bytes = (*file)->Data("w");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_THAT(DecodeF32(*bytes), ElementsAre(3.25f));
+}
+
+TEST_F(SafetensorsTest, TrailingSpacePaddingAccepted) {
+  auto file = OpenBytes(RawSafetensorsBytes("{}      ", ""));
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_TRUE((*file)->tensors().empty());
+  EXPECT_EQ((*file)->data_offset(), 16u);
+}
+
+// Messages that quote header bytes are valid UTF-8 (clients decode them).
+void ExpectUtf8Message(const absl::Status& status,
+                       const std::string& substr) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  const std::string msg(status.message());
+  EXPECT_TRUE(IsValidUtf8(msg)) << absl::CHexEscape(ToAbsl(msg));
+  EXPECT_THAT(msg, HasSubstr(substr)) << absl::CHexEscape(ToAbsl(msg));
+}
+
+TEST_F(SafetensorsTest, InvalidUtf8InHeaderGivesUtf8Message) {
+  // A lone continuation byte and a truncated sequence inside a string.
+  auto file = OpenBytes(RawSafetensorsBytes(
+      "{\"__metadata__\":{\"k\":\"a\xff\xc3\"}}", ""));
+  ASSERT_FALSE(file.ok());
+  ExpectUtf8Message(file.status(), "header is not valid JSON");
+  EXPECT_THAT(std::string(file.status().message()), HasSubstr("\\xff"));
+}
+
+TEST_F(SafetensorsTest, InvalidUtf8OutsideStringGivesUtf8Message) {
+  auto file = OpenBytes(RawSafetensorsBytes("{\xfe\xc0\x80}", ""));
+  ASSERT_FALSE(file.ok());
+  ExpectUtf8Message(file.status(), "header is not valid JSON");
+  EXPECT_THAT(std::string(file.status().message()), HasSubstr("\\xfe"));
+}
+
+TEST_F(SafetensorsTest, ControlBytesInHeaderAreEscaped) {
+  auto file = OpenBytes(RawSafetensorsBytes("{\"k\x01\x1b\":1}", ""));
+  ASSERT_FALSE(file.ok());
+  ExpectUtf8Message(file.status(), "header is not valid JSON");
+  const std::string msg(file.status().message());
+  EXPECT_EQ(msg.find('\x01'), std::string::npos);
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos);
+}
+
+TEST_F(SafetensorsTest, NonBraceFirstByteIsEscaped) {
+  auto file = OpenBytes(RawSafetensorsBytes("\xff{}", ""));
+  ASSERT_FALSE(file.ok());
+  ExpectUtf8Message(file.status(), "header must start with '{', got \"\\xff\"");
+}
+
+TEST_F(SafetensorsTest, ValidUtf8NamesKeptInMessages) {
+  const std::string e = Entry("U8", "[1]", "[0,1]");
+  auto file = OpenBytes(RawSafetensorsBytes(
+      "{\"caf\xc3\xa9\":" + e + ",\"caf\xc3\xa9\":" + e + "}", "x"));
+  ASSERT_FALSE(file.ok());
+  ExpectUtf8Message(file.status(),
+                    "duplicate key \"caf\xc3\xa9\" at the top level");
+}
+
+TEST_F(SafetensorsTest, NotFoundMessageForInvalidUtf8NameIsUtf8) {
+  auto file = OpenBytes(SafetensorsBytes({{"w", "U8", {1}, "x"}}));
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto data = (*file)->Data("bad\xff\xfe");
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kNotFound);
+  const std::string msg(data.status().message());
+  EXPECT_TRUE(IsValidUtf8(msg)) << absl::CHexEscape(ToAbsl(msg));
+  EXPECT_THAT(msg, HasSubstr("no tensor named \"bad\\xff\\xfe\""));
+}
+
+// Kept stricter than the reference on purpose (see safetensors.h).
+TEST_F(SafetensorsTest, MetadataNullRefused) {
+  ExpectDataLoss(RawSafetensorsBytes("{\"__metadata__\":null}", ""),
+                 "\"__metadata__\" must be an object, got null");
+}
+
+TEST_F(SafetensorsTest, DimensionTwoToTheSixtyThreeRefused) {
+  ExpectBadEntry(Entry("U8", "[9223372036854775808]", "[0,0]"), 0,
+                 "shape[0] = 9223372036854775808 is not an integer in "
+                 "[0, 2^63)");
 }
 
 TEST_F(SafetensorsTest, HeaderNotAnObject) {
