@@ -209,6 +209,22 @@ absl::StatusOr<std::pair<std::shared_ptr<const Dataset>, size_t>> DatasetOf(
   return std::make_pair(std::move(dataset), count);
 }
 
+// Loads the model of each selected checkpoint in step order and hands it to
+// `visit`, stopping at the first error; `what` (for the RPC log) names the
+// checkpoint being worked on.
+absl::Status ForEachCheckpoint(
+    ModelCache& models, const ModelKey& key, const SelectedSteps& selected,
+    std::string& what, absl::FunctionRef<absl::Status(const Loaded&)> visit) {
+  for (const CheckpointLocation& where : selected.steps) {
+    what = key.Name();
+    ASSIGN_OR_RETURN(const Loaded loaded,
+                     Load(models, where, /*need_model=*/true));
+    what = What(loaded);
+    RETURN_IF_ERROR(visit(loaded));
+  }
+  return absl::OkStatus();
+}
+
 // Unmasks a text at one checkpoint, one frame per prefix length; `frames`
 // counts the frames written (the first carries the text's ids).
 absl::Status UnmaskCheckpoint(const Loaded& loaded,
@@ -311,14 +327,11 @@ grpc::Status GardenService::CausalUnmask(
         ASSIGN_OR_RETURN(const SelectedSteps selected,
                          SelectSteps(store_, key, request->steps()));
         uint32_t frames = 0;
-        for (const CheckpointLocation& where : selected.steps) {
-          what = key.Name();
-          ASSIGN_OR_RETURN(const Loaded loaded,
-                           Load(models_, where, /*need_model=*/true));
-          what = What(loaded);
-          RETURN_IF_ERROR(
-              UnmaskCheckpoint(loaded, *request, context, writer, frames));
-        }
+        RETURN_IF_ERROR(ForEachCheckpoint(
+            models_, key, selected, what, [&](const Loaded& loaded) {
+              return UnmaskCheckpoint(loaded, *request, context, writer,
+                                      frames);
+            }));
         what = absl::StrCat(key.Name(), ", ", frames, " frames");
         return absl::OkStatus();
       });
@@ -397,20 +410,20 @@ grpc::Status GardenService::StreamPerplexity(
         ASSIGN_OR_RETURN(const SelectedSteps selected,
                          SelectSteps(store_, key, request->steps()));
         PerplexityEvaluation evaluation(examples, count);
-        for (const CheckpointLocation& where : selected.steps) {
-          what = key.Name();
-          ASSIGN_OR_RETURN(const Loaded loaded,
-                           Load(models_, where, /*need_model=*/true));
-          what = What(loaded);
-          ASSIGN_OR_RETURN(const PerplexityResult result,
-                           evaluation.Evaluate(*loaded.model, loaded.tokenizer,
-                                               CancelledBy(context)));
-          pb::PerplexityPoint point;
-          ToProto(where.step, result, &point);
-          if (!writer->Write(point)) {
-            return absl::CancelledError("the client went away");
-          }
-        }
+        RETURN_IF_ERROR(ForEachCheckpoint(
+            models_, key, selected, what,
+            [&](const Loaded& loaded) -> absl::Status {
+              ASSIGN_OR_RETURN(
+                  const PerplexityResult result,
+                  evaluation.Evaluate(*loaded.model, loaded.tokenizer,
+                                      CancelledBy(context)));
+              pb::PerplexityPoint point;
+              ToProto(loaded.where.step, result, &point);
+              if (!writer->Write(point)) {
+                return absl::CancelledError("the client went away");
+              }
+              return absl::OkStatus();
+            }));
         what = absl::StrCat(key.Name(), " on ", request->dataset(), ", ",
                             selected.steps.size(), " steps x ", count,
                             " examples");
