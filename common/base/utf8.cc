@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "absl/strings/escaping.h"
+#include "common/base/absl_compat.h"
+
 namespace garden {
 
 size_t Utf8SequenceLength(const unsigned char* s, size_t n, size_t i,
@@ -87,6 +90,30 @@ std::string ReplaceInvalidUtf8(std::string_view s, std::string_view replacement,
     }
     out.append(replacement);
     i += bad;
+  }
+  return out;
+}
+
+std::string EscapeForMessage(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    size_t bad = 0;
+    const size_t len = c < 0x80 ? 0 : Utf8SequenceLength(p, s.size(), i, &bad);
+    if (len > 0) {
+      out.append(s.data() + i, len);
+      i += len;
+    } else {
+      out.append(absl::CHexEscape(ToAbsl(s.substr(i, 1))));
+      ++i;
+    }
   }
   return out;
 }

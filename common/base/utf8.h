@@ -37,6 +37,12 @@ std::string ReplaceInvalidUtf8(
     std::string_view s, std::string_view replacement = kReplacementCharacter,
     std::vector<Utf8Repair>* repairs = nullptr);
 
+// `s` made safe to quote in a status message, which must be valid UTF-8
+// (clients decode it): printable ASCII and valid multi-byte sequences are
+// kept, control bytes and bytes that are not UTF-8 become C escapes (\n,
+// \x01, \xff, ...). ASCII text without control bytes comes back unchanged.
+std::string EscapeForMessage(std::string_view s);
+
 // Whether `s` ends with U+FFFD (a decoder's mark of an incomplete character).
 bool EndsWithReplacement(std::string_view s);
 

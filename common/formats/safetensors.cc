@@ -33,34 +33,6 @@ static_assert(kReferenceMaxHeaderBytes ==
 // Well-formed headers nest at most 3 deep; this only bounds pathological input.
 constexpr int kMaxJsonDepth = 64;
 
-// `s` made safe to put in a status message, which must be valid UTF-8: valid
-// multi-byte sequences and printable ASCII are kept, control bytes and bytes
-// that are not UTF-8 become C escapes (\n, \x01, \xff, ...). ASCII text
-// without control bytes comes back unchanged.
-std::string EscapeForMessage(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = p[i];
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-      ++i;
-      continue;
-    }
-    size_t bad = 0;
-    const size_t len = c < 0x80 ? 0 : Utf8SequenceLength(p, s.size(), i, &bad);
-    if (len > 0) {
-      out.append(s.data() + i, len);
-      i += len;
-    } else {
-      out.append(absl::CHexEscape(ToAbsl(s.substr(i, 1))));
-      ++i;
-    }
-  }
-  return out;
-}
-
 // A name or value, quoted and escaped for an error message (valid UTF-8).
 std::string Quote(std::string_view s) {
   const std::string escaped = absl::Utf8SafeCEscape(ToAbsl(s));
