@@ -38,15 +38,9 @@ bool IsSixteenBit(DType dtype) {
 absl::StatusOr<StepScan> ScanStep(const StepTensors& steps, size_t i,
                                   const Binner* binner, bool keep_counts,
                                   const CancelFlag* cancel) {
-  ASSIGN_OR_RETURN(const TensorHandle tensor, steps.Open(i));
+  ASSIGN_OR_RETURN(const TensorHandle tensor,
+                   steps.OpenFloat(i, "histograms need"));
   const TensorInfo& info = *tensor.info;
-  if (!IsAnalysableFloat(info.dtype)) {
-    const CheckpointLocation& where = steps.location(i);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "tensor \"", steps.tensor(), "\" of ", where.model.Name(), " step ",
-        where.step, " has dtype ", ToAbsl(DTypeName(info.dtype)),
-        "; histograms need F64, F32, F16 or BF16"));
-  }
   StepScan scan;
   scan.step = steps.step(i);
   scan.dtype = info.dtype;

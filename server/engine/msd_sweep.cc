@@ -70,15 +70,9 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 absl::StatusOr<std::vector<TensorHandle>> OpenAll(const StepTensors& steps) {
   std::vector<TensorHandle> handles;
   for (size_t i = 0; i < steps.size(); ++i) {
-    ASSIGN_OR_RETURN(TensorHandle handle, steps.Open(i));
+    ASSIGN_OR_RETURN(TensorHandle handle, steps.OpenFloat(i, "MSD needs"));
     const TensorInfo& info = *handle.info;
     const CheckpointLocation& where = steps.location(i);
-    if (!IsAnalysableFloat(info.dtype)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "tensor \"", steps.tensor(), "\" of ", where.model.Name(), " step ",
-          where.step, " has dtype ", ToAbsl(DTypeName(info.dtype)),
-          "; MSD needs F64, F32, F16 or BF16"));
-    }
     if (i > 0 && info.shape != handles.front().info->shape) {
       return absl::FailedPreconditionError(absl::StrCat(
           "tensor \"", steps.tensor(), "\" of ", where.model.Name(),

@@ -2,6 +2,10 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "common/base/absl_compat.h"
+#include "common/base/status.h"
+
 namespace garden {
 
 StepTensors::StepTensors(const CheckpointStore& store,
@@ -27,6 +31,20 @@ absl::StatusOr<TensorHandle> StepTensors::Open(size_t i) const {
     slot.handle = store_->OpenTensor(locations_[i], tensor_);
   });
   return slot.handle;
+}
+
+absl::StatusOr<TensorHandle> StepTensors::OpenFloat(
+    size_t i, std::string_view needs) const {
+  ASSIGN_OR_RETURN(TensorHandle handle, Open(i));
+  const DType dtype = handle.info->dtype;
+  if (!IsAnalysableFloat(dtype)) {
+    const CheckpointLocation& where = locations_[i];
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tensor \"", tensor_, "\" of ", where.model.Name(), " step ",
+        where.step, " has dtype ", ToAbsl(DTypeName(dtype)), "; ",
+        ToAbsl(needs), " F64, F32, F16 or BF16"));
+  }
+  return handle;
 }
 
 std::shared_ptr<const StepTensors> StepTensors::Subset(

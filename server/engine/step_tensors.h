@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,6 +35,10 @@ class StepTensors {
   // the first call, the same handle or error (CheckpointStore::OpenTensor's)
   // on later ones. Thread-safe.
   absl::StatusOr<TensorHandle> Open(size_t i) const;
+  // Open(i), refusing a tensor that is not F64, F32, F16 or BF16 with
+  // FAILED_PRECONDITION "... has dtype I64; <needs> F64, F32, F16 or BF16",
+  // `needs` naming the analysis ("histograms need", "MSD needs").
+  absl::StatusOr<TensorHandle> OpenFloat(size_t i, std::string_view needs) const;
 
   // The same tensor at the steps with the given indices (ascending), sharing
   // the files opened so far.
