@@ -96,14 +96,14 @@ std::vector<Row> FileReads(const char* path, const std::string& tensor) {
                     auto again = garden::SafetensorsFile::Open(path);
                     const garden::TensorInfo* t = (*again)->Find(tensor);
                     auto counts =
-                        garden::CodeCounts::Count((*again)->Data(*t), t->dtype);
+                        garden::CodeCounts::Count(*(*again)->Data(*t), t->dtype);
                     (*again)->Release(*t);
                     sink = sink + counts->distinct();
                   })});
   rows.push_back({"value counts (mmap + populate)", BestOf(5, [&] {
                     auto again = garden::SafetensorsFile::Open(path);
                     const garden::TensorInfo* t = (*again)->Find(tensor);
-                    auto d = (*again)->Data(*t);
+                    auto d = *(*again)->Data(*t);
                     const uintptr_t page = 4096;
                     uintptr_t a = reinterpret_cast<uintptr_t>(d.data()) & ~(page - 1);
                     uintptr_t e = reinterpret_cast<uintptr_t>(d.data() + d.size());
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "no tensor %s\n", tensor.c_str());
     return 1;
   }
-  const auto mapped = (*file)->Data(*info);
+  const auto mapped = *(*file)->Data(*info);
   const std::vector<uint8_t> copy(mapped.begin(), mapped.end());
   std::vector<Row> rows = InRamKernels(absl::MakeConstSpan(copy), info->dtype);
   for (const Row& row : FileReads(argv[1], tensor)) rows.push_back(row);

@@ -25,6 +25,7 @@ Command line: make_suite.py --out DIR [--preset micro|pythia-70m] [--suite pythi
   [--size NAME] [--variant standard|deduped] [--steps 0,1,2,4,8] [--layout plain|hf]
   [--dtype F16|BF16|F32] [--hidden H] [--layers L] [--heads A] [--vocab V]
   [--intermediate I] [--seed S] [--shards K] [--bifurcate] [--org ORG]
+  [--format safetensors|bin]
 
 Python API (sys.path.insert(0, "<repo>/scripts"); import make_suite):
   write_suite(out, suite, size, variant, steps, layout='plain', dtype='F16',
@@ -35,6 +36,14 @@ Python API (sys.path.insert(0, "<repo>/scripts"); import make_suite):
   tensor_names(path) -> [names in file order]
   checkpoint_dir(out, suite, size, variant, step, layout='plain', org=...) -> path
   corrupt_file(path, how)                   how in {"truncate", "header", "json"}
+  save_as_torch(checkpoint_dir, keep_safetensors=False, share_storage=True)
+      rewrites a checkpoint's weights as torch.save files (pytorch_model.bin, or
+      pytorch_model-0000i-of-0000K.bin + pytorch_model.bin.index.json), as
+      Pythia's step revisions hold them: same values, plus the buffers Pythia's
+      files carry (uint8 attention.bias, F32 attention.masked_bias and
+      rotary_emb.inv_freq). Needs Debian's python3-torch (imported only here).
+
+--format bin on the command line writes the suite and then does save_as_torch.
 """
 
 import argparse
@@ -516,6 +525,112 @@ def read_tensor(path, name):
 
 
 # ---------------------------------------------------------------------------------
+# torch.save files, as Pythia's step revisions hold them
+
+
+def _torch_buffers(config, torch):
+    """The non-parameter buffers transformers' GPT-NeoX of Pythia's era saved."""
+    positions = config["max_position_embeddings"]
+    head_dim = config["hidden_size"] // config["num_attention_heads"]
+    rotary = int(head_dim * config["rotary_pct"])
+    inv_freq = 1.0 / (config["rotary_emb_base"] **
+                      (torch.arange(0, rotary, 2, dtype=torch.float32) / rotary))
+    mask = torch.tril(torch.ones(positions, positions, dtype=torch.uint8))
+    buffers = {}
+    for i in range(config["num_hidden_layers"]):
+        p = f"gpt_neox.layers.{i}.attention."
+        buffers[p + "bias"] = mask.view(1, 1, positions, positions)
+        buffers[p + "masked_bias"] = torch.tensor(-1e9, dtype=torch.float32)
+        buffers[p + "rotary_emb.inv_freq"] = inv_freq
+    return buffers
+
+
+def _to_torch(array, dtype, torch):
+    if dtype == "BF16":  # read_tensor widened it to float32 exactly
+        return torch.from_numpy(np.ascontiguousarray(array)).to(torch.bfloat16)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _write_into(checkpoint, name, write):
+    """Writes checkpoint/name through a temp file; in the hf layout (the
+    checkpoint's files are links into blobs/) as a new blob and a link."""
+    path = os.path.join(checkpoint, name)
+    config = os.path.join(checkpoint, "config.json")
+    if not os.path.islink(config):
+        tmp = f"{path}.tmp-{os.getpid()}"
+        write(tmp)
+        os.replace(tmp, path)
+        return path
+    blobs = os.path.dirname(os.path.realpath(config))
+    tmp = os.path.join(blobs, f"incoming.tmp-{os.getpid()}")
+    write(tmp)
+    with open(tmp, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    os.replace(tmp, os.path.join(blobs, digest))
+    if os.path.lexists(path):
+        os.remove(path)
+    os.symlink(os.path.relpath(os.path.join(blobs, digest), checkpoint), path)
+    return path
+
+
+def save_as_torch(checkpoint, keep_safetensors=False, share_storage=True):
+    """Rewrites one checkpoint folder's weights as torch.save zip files.
+
+    share_storage puts every layer's 1-D biases into one storage per file,
+    saved as views at non-zero offsets of it, as torch.save keeps views.
+    Returns the weight file paths written.
+    """
+    import collections
+    import torch
+
+    with open(os.path.join(checkpoint, "config.json")) as f:
+        config = json.load(f)
+    header = read_header(checkpoint)
+    st_files = list(dict.fromkeys(e["file"] for e in header.values()))
+    buffers = _torch_buffers(config, torch)
+    names = [f"pytorch_model-{i + 1:05d}-of-{len(st_files):05d}.bin"
+             for i in range(len(st_files))] if len(st_files) > 1 else ["pytorch_model.bin"]
+    weight_map, written = {}, []
+    for k, (st_file, bin_name) in enumerate(zip(st_files, names)):
+        state = collections.OrderedDict()
+        for name, e in header.items():
+            if e["file"] != st_file:
+                continue
+            state[name] = _to_torch(read_tensor(checkpoint, name), e["dtype"], torch)
+        # Each layer's buffers go into the file holding its attention weights.
+        for name in list(state):
+            if name.endswith(".attention.dense.weight"):
+                prefix = name[:-len("dense.weight")]
+                for b in ("bias", "masked_bias", "rotary_emb.inv_freq"):
+                    state[prefix + b] = buffers[prefix + b]
+        if share_storage:
+            biases = [n for n, t in state.items() if n.endswith(".bias") and t.dim() == 1
+                      and t.is_floating_point()]
+            if biases:
+                pool = torch.cat([state[n] for n in biases])
+                at = 0
+                for n in biases:
+                    size = state[n].numel()
+                    state[n] = pool[at:at + size]
+                    at += size
+        for n in state:
+            weight_map[n] = bin_name
+        written.append(_write_into(checkpoint, bin_name,
+                                   lambda tmp: torch.save(state, tmp)))
+    if len(names) > 1:
+        index = {"metadata": {"total_size": sum(os.path.getsize(p) for p in written)},
+                 "weight_map": weight_map}
+        data = (json.dumps(index, indent=2) + "\n").encode()
+        _write_into(checkpoint, "pytorch_model.bin.index.json",
+                    lambda tmp: _write_bytes_file(tmp, data))
+    if not keep_safetensors:
+        for f in os.listdir(checkpoint):
+            if f.endswith(".safetensors") or f == "model.safetensors.index.json":
+                os.remove(os.path.join(checkpoint, f))
+    return written
+
+
+# ---------------------------------------------------------------------------------
 # Corruption, for DATA_LOSS tests
 
 
@@ -582,6 +697,8 @@ def main(argv=None):
     p.add_argument("--intermediate", type=int, help="MLP width (default 4*hidden)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--format", default="safetensors", choices=["safetensors", "bin"],
+                   help="bin: torch.save files (pytorch_model*.bin), as Pythia's steps")
     p.add_argument("--bifurcate", action="store_true",
                    help="make embed_out.weight bimodal late in training")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -594,7 +711,10 @@ def main(argv=None):
                            bifurcate=a.bifurcate, hidden=a.hidden, layers=a.layers,
                            heads=a.heads, vocab=a.vocab, intermediate=a.intermediate,
                            org=a.org)
-    except (ValueError, TypeError, OSError) as e:
+        if a.format == "bin":
+            for d in dirs.values():
+                save_as_torch(d)
+    except (ValueError, TypeError, OSError, ImportError) as e:
         print(f"make_suite: {e}", file=sys.stderr)
         return 2
     if not a.quiet:

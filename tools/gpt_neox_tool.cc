@@ -83,7 +83,7 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> LoadModel(const Flags& flags) {
   ASSIGN_OR_RETURN(const garden::GptNeoxConfig config,
                    garden::ReadGptNeoxConfig(flags.checkpoint));
   ASSIGN_OR_RETURN(auto source,
-                   garden::SafetensorsWeightSource::OpenDir(flags.checkpoint));
+                   garden::TensorFileWeightSource::OpenDir(flags.checkpoint));
   garden::LoadOptions options;
   options.device = flags.device;
   options.dtype = flags.dtype;

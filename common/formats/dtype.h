@@ -9,8 +9,10 @@
 
 namespace garden {
 
-// The dtypes of the safetensors format. Statistics are computed for the
-// floating types F64, F32, F16 and BF16; the others are listed and skipped.
+// The dtypes of the safetensors format (every one the reference library
+// knows), which include the element types of torch storages. Statistics are
+// computed for the floating types F64, F32, F16 and BF16; the others are
+// listed and analyses of them refused.
 enum class DType {
   kBool,
   kU8,
@@ -27,6 +29,13 @@ enum class DType {
   kF64,
   kF8E4M3,
   kF8E5M2,
+  kF8E4M3FNUZ,
+  kF8E5M2FNUZ,
+  kF8E8M0,
+  kF6E2M3,  // 6 bits per element
+  kF6E3M2,  // 6 bits per element
+  kF4,      // 4 bits per element
+  kC64,     // complex of two F32
 };
 
 // The name used in safetensors headers ("F16", "BF16", ...).
@@ -35,7 +44,11 @@ std::string_view DTypeName(DType dtype);
 // Parses a safetensors dtype name; INVALID_ARGUMENT names unknown ones.
 absl::StatusOr<DType> ParseDType(std::string_view name);
 
-// Bytes per element.
+// Bits per element (4 and 6 for the sub-byte float formats).
+size_t DTypeBits(DType dtype);
+
+// Bytes per element for the whole-byte dtypes; 1 for the sub-byte ones,
+// whose tensors are read and hashed as bytes.
 size_t DTypeSize(DType dtype);
 
 // True for the dtypes Garden computes statistics on (F64, F32, F16, BF16).

@@ -1,13 +1,7 @@
 #include "common/formats/safetensors.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -42,32 +36,6 @@ std::string Quote(std::string_view s) {
 
 std::string Range(uint64_t begin, uint64_t end) {
   return absl::StrCat("[", begin, ", ", end, ")");
-}
-
-size_t PageSize() {
-  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
-
-// Reads exactly `size` bytes at `offset`; false with errno set otherwise
-// (errno 0 on an unexpected end of file).
-bool PreadFull(int fd, void* buf, size_t size, uint64_t offset) {
-  auto* p = static_cast<char*>(buf);
-  while (size > 0) {
-    ssize_t n = pread(fd, p, size, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (n == 0) {
-      errno = 0;
-      return false;
-    }
-    p += n;
-    size -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
 }
 
 // Thrown from the JSON parser callback to abort parsing.
@@ -129,19 +97,17 @@ absl::Status DataLoss(const std::string& path, std::string_view reason) {
 
 // The header's bytes, after its length prefix is checked against the file
 // and the limit.
-absl::StatusOr<std::string> ReadHeader(int fd, const std::string& path,
-                                       uint64_t file_size,
+absl::StatusOr<std::string> ReadHeader(const ByteSource& source,
                                        uint64_t max_header_bytes) {
+  const std::string& path = source.name();
+  const uint64_t file_size = source.size();
   if (file_size < 8) {
     return DataLoss(path, absl::StrCat("file size ", file_size,
                                        " is shorter than the 8-byte header "
                                        "length"));
   }
   uint8_t len_bytes[8];
-  if (!PreadFull(fd, len_bytes, 8, 0)) {
-    if (errno == 0) return DataLoss(path, "file shrank while reading");
-    return ErrnoStatus(path, errno, "cannot read header length");
-  }
+  RETURN_IF_ERROR(source.ReadAt(0, absl::MakeSpan(len_bytes)));
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
   if (header_len == 0) return DataLoss(path, "header length is 0");
@@ -156,12 +122,7 @@ absl::StatusOr<std::string> ReadHeader(int fd, const std::string& path,
                                        " bytes after the 8-byte length "
                                        "prefix"));
   }
-  std::string header(header_len, '\0');
-  if (!PreadFull(fd, header.data(), header.size(), 8)) {
-    if (errno == 0) return DataLoss(path, "file shrank while reading");
-    return ErrnoStatus(path, errno, "cannot read header");
-  }
-  return header;
+  return source.ReadString(8, header_len);
 }
 
 // The header as a JSON object.
@@ -339,14 +300,31 @@ class HeaderValidator {
       info->shape.push_back(static_cast<int64_t>(dim));
       if (__builtin_mul_overflow(numel, dim, &numel)) overflow = true;
     }
-    const uint64_t itemsize = DTypeSize(info->dtype);
+    const uint64_t bits = DTypeBits(info->dtype);
     uint64_t expected_bytes = 0;
-    if (overflow || __builtin_mul_overflow(numel, itemsize, &expected_bytes)) {
+    if (bits % 8 == 0) {
+      if (overflow ||
+          __builtin_mul_overflow(numel, bits / 8, &expected_bytes)) {
+        return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
+                                  ToAbsl(DTypeName(info->dtype)),
+                                  " overflows 2^64 bytes"));
+      }
+      return expected_bytes;
+    }
+    // The 4- and 6-bit dtypes: whole bytes only, as the reference requires.
+    uint64_t expected_bits = 0;
+    if (overflow || __builtin_mul_overflow(numel, bits, &expected_bits)) {
       return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
                                 ToAbsl(DTypeName(info->dtype)),
-                                " overflows 2^64 bytes"));
+                                " overflows 2^64 bits"));
     }
-    return expected_bytes;
+    if (expected_bits % 8 != 0) {
+      return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
+                                ToAbsl(DTypeName(info->dtype)), " holds ",
+                                expected_bits,
+                                " bits, not a whole number of bytes"));
+    }
+    return expected_bits / 8;
   }
 
   // data_offsets, which must span the shape's bytes within the data section.
@@ -388,38 +366,17 @@ class HeaderValidator {
 
 }  // namespace
 
-uint64_t TensorInfo::numel() const {
-  uint64_t n = 1;
-  for (int64_t d : shape) n *= static_cast<uint64_t>(d);
-  return n;
-}
-
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
-    const std::string& path, Options options) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(path, errno, "cannot open");
-  // Closes the descriptor on every error return; kept once the file is open.
-  struct FdCloser {
-    int fd;
-    ~FdCloser() {
-      if (fd >= 0) close(fd);
-    }
-  } closer{fd};
-
-  struct stat st;
-  if (fstat(fd, &st) != 0) return ErrnoStatus(path, errno, "cannot stat");
-  if (!S_ISREG(st.st_mode)) return DataLoss(path, "not a regular file");
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+    std::shared_ptr<const ByteSource> source, Options options) {
+  const std::string& path = source->name();
   ASSIGN_OR_RETURN(const std::string header,
-                   ReadHeader(fd, path, file_size, options.max_header_bytes));
+                   ReadHeader(*source, options.max_header_bytes));
   ASSIGN_OR_RETURN(const Json json, ParseHeader(path, header));
 
-  const uint64_t data_size = file_size - 8 - header.size();
+  const uint64_t data_size = source->size() - 8 - header.size();
   HeaderValidator validator(path, data_size);
-  auto file = std::unique_ptr<SafetensorsFile>(new SafetensorsFile());
-  file->path_ = path;
-  file->file_size_ = file_size;
-  file->data_offset_ = 8 + header.size();
+  auto file = std::unique_ptr<SafetensorsFile>(
+      new SafetensorsFile(std::move(source), 8 + header.size()));
   file->tensors_.reserve(json.size());
   for (const auto& [key, value] : json.items()) {
     if (key == "__metadata__") {
@@ -430,132 +387,20 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
     RETURN_IF_ERROR(validator.ParseTensor(key, value, &info));
     file->tensors_.push_back(std::move(info));
   }
-  std::sort(
-      file->tensors_.begin(), file->tensors_.end(),
-      [](const TensorInfo& a, const TensorInfo& b) { return a.name < b.name; });
+  file->SortTensors();
   RETURN_IF_ERROR(validator.CheckCoverage(file->tensors_));
-
-  void* map = mmap(nullptr, file_size, PROT_READ, MAP_SHARED, fd, 0);
-  if (map == MAP_FAILED) return ErrnoStatus(path, errno, "cannot mmap");
-  file->map_ = static_cast<const uint8_t*>(map);
-  file->map_size_ = file_size;
-  file->fd_ = fd;  // kept for ReadChunks
-  closer.fd = -1;
   return file;
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_ != nullptr) munmap(const_cast<uint8_t*>(map_), map_size_);
-  if (fd_ >= 0) close(fd_);
+absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
+    const std::string& path, Options options) {
+  ASSIGN_OR_RETURN(std::shared_ptr<LocalFileSource> source,
+                   LocalFileSource::Open(path));
+  return Open(std::move(source), options);
 }
 
-absl::Status SafetensorsFile::PreadFully(const TensorInfo& info,
-                                         uint64_t offset,
-                                         absl::Span<uint8_t> out) const {
-  const uint64_t start = data_offset_ + info.begin + offset;
-  size_t got = 0;
-  while (got < out.size()) {
-    const ssize_t n = pread(fd_, out.data() + got, out.size() - got,
-                            static_cast<off_t>(start + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      return absl::DataLossError(absl::StrCat(path_, ": reading tensor ",
-                                              Quote(info.name), ": ",
-                                              std::strerror(errno)));
-    }
-    if (n == 0) {
-      return absl::DataLossError(absl::StrCat(
-          path_, ": truncated while reading tensor ", Quote(info.name),
-          ": the file ended at byte ", start + got, " of ",
-          data_offset_ + info.begin + info.num_bytes()));
-    }
-    got += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SafetensorsFile::ReadChunks(
-    const TensorInfo& info, absl::Span<uint8_t> buffer,
-    const std::function<absl::Status(absl::Span<const uint8_t>)>& consume)
-    const {
-  const size_t item = DTypeSize(info.dtype);
-  const size_t chunk = buffer.size() / item * item;
-  if (chunk == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a ", buffer.size(), "-byte buffer cannot hold one element of ",
-        ToAbsl(DTypeName(info.dtype))));
-  }
-  for (uint64_t done = 0; done < info.num_bytes();) {
-    const size_t want =
-        static_cast<size_t>(std::min<uint64_t>(chunk, info.num_bytes() - done));
-    RETURN_IF_ERROR(PreadFully(info, done, buffer.subspan(0, want)));
-    RETURN_IF_ERROR(consume(absl::MakeConstSpan(buffer.data(), want)));
-    done += want;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SafetensorsFile::ReadElements(const TensorInfo& info,
-                                           uint64_t first,
-                                           absl::Span<uint8_t> out) const {
-  const size_t item = DTypeSize(info.dtype);
-  if (out.size() % item != 0 || first > info.numel() ||
-      out.size() / item > info.numel() - first) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "elements [", first, ", ", first + out.size() / item, ") of tensor ",
-        Quote(info.name), " (", out.size(), " bytes) are outside its ",
-        info.numel(), " elements of ", item, " bytes"));
-  }
-  return PreadFully(info, first * item, out);
-}
-
-const TensorInfo* SafetensorsFile::Find(std::string_view name) const {
-  auto it = std::lower_bound(
-      tensors_.begin(), tensors_.end(), name,
-      [](const TensorInfo& t, std::string_view n) { return t.name < n; });
-  if (it == tensors_.end() || it->name != name) return nullptr;
-  return &*it;
-}
-
-absl::StatusOr<absl::Span<const uint8_t>> SafetensorsFile::Data(
-    std::string_view name) const {
-  const TensorInfo* info = Find(name);
-  if (info == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat(path_, ": no tensor named ", Quote(name)));
-  }
-  return Data(*info);
-}
-
-absl::Span<const uint8_t> SafetensorsFile::Data(const TensorInfo& info) const {
-  const uint64_t data_size = file_size_ - data_offset_;
-  if (info.begin > info.end || info.end > data_size) return {};  // not ours
-  const uint8_t* begin = map_ + data_offset_ + info.begin;
-  const size_t size = static_cast<size_t>(info.end - info.begin);
-  if (size > 0) {
-    const uintptr_t page = PageSize();
-    const uintptr_t start = reinterpret_cast<uintptr_t>(begin) & ~(page - 1);
-    const size_t len = reinterpret_cast<uintptr_t>(begin) + size - start;
-    void* addr = reinterpret_cast<void*>(start);
-    madvise(addr, len, MADV_SEQUENTIAL);
-    madvise(addr, len, MADV_WILLNEED);
-  }
-  return absl::Span<const uint8_t>(begin, size);
-}
-
-void SafetensorsFile::Release(const TensorInfo& info) const {
-  const uint64_t data_size = file_size_ - data_offset_;
-  if (info.begin >= info.end || info.end > data_size) return;
-  const uintptr_t page = PageSize();
-  const uintptr_t first =
-      reinterpret_cast<uintptr_t>(map_ + data_offset_ + info.begin);
-  const uintptr_t last =
-      reinterpret_cast<uintptr_t>(map_ + data_offset_ + info.end);
-  const uintptr_t start = first & ~(page - 1);
-  const uintptr_t stop = (last + page - 1) & ~(page - 1);
-  // The mapping is read-only and file-backed, so dropping pages (including
-  // ones shared with neighbouring tensors) loses nothing: they fault back in.
-  madvise(reinterpret_cast<void*>(start), stop - start, MADV_DONTNEED);
+absl::StatusOr<uint64_t> SafetensorsFile::SegmentOffset(uint32_t) const {
+  return data_offset_;
 }
 
 }  // namespace garden

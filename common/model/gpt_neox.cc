@@ -18,6 +18,8 @@
 #include "common/base/absl_compat.h"
 #include "common/base/files.h"
 #include "common/base/status.h"
+#include "common/formats/byte_source.h"
+#include "common/formats/open_tensor_file.h"
 #include "nlohmann/json.hpp"
 
 namespace garden {
@@ -251,41 +253,45 @@ absl::StatusOr<GptNeoxConfig> ReadGptNeoxConfig(const std::string& dir) {
 
 WeightSource::~WeightSource() = default;
 
-SafetensorsWeightSource::SafetensorsWeightSource(
-    std::vector<std::shared_ptr<const SafetensorsFile>> files)
+TensorFileWeightSource::TensorFileWeightSource(
+    std::vector<std::shared_ptr<const TensorFile>> files)
     : files_(std::move(files)) {}
 
-absl::StatusOr<std::unique_ptr<SafetensorsWeightSource>>
-SafetensorsWeightSource::Open(const std::vector<std::string>& paths) {
-  std::vector<std::shared_ptr<const SafetensorsFile>> files;
+absl::StatusOr<std::unique_ptr<TensorFileWeightSource>>
+TensorFileWeightSource::Open(const std::vector<std::string>& paths) {
+  std::vector<std::shared_ptr<const TensorFile>> files;
   for (const std::string& path : paths) {
-    ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file,
-                     SafetensorsFile::Open(path));
+    ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> source,
+                     LocalFileSource::Open(path));
+    ASSIGN_OR_RETURN(std::unique_ptr<TensorFile> file,
+                     OpenTensorFile(std::move(source), path));
     files.push_back(std::move(file));
   }
-  return std::make_unique<SafetensorsWeightSource>(std::move(files));
+  return std::make_unique<TensorFileWeightSource>(std::move(files));
 }
 
-absl::StatusOr<std::unique_ptr<SafetensorsWeightSource>>
-SafetensorsWeightSource::OpenDir(const std::string& dir) {
-  std::vector<std::string> paths;
+absl::StatusOr<std::unique_ptr<TensorFileWeightSource>>
+TensorFileWeightSource::OpenDir(const std::string& dir) {
+  std::vector<std::string> safetensors, bins;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".safetensors") {
-      paths.push_back(entry.path().string());
-    }
+    const auto extension = entry.path().extension();
+    if (extension == ".safetensors") safetensors.push_back(entry.path().string());
+    if (extension == ".bin") bins.push_back(entry.path().string());
   }
   if (ec) {
     return absl::NotFoundError(absl::StrCat(dir, ": ", ec.message()));
   }
+  std::vector<std::string>& paths = safetensors.empty() ? bins : safetensors;
   if (paths.empty()) {
-    return absl::NotFoundError(absl::StrCat(dir, ": no *.safetensors files"));
+    return absl::NotFoundError(
+        absl::StrCat(dir, ": no *.safetensors or *.bin files"));
   }
   std::sort(paths.begin(), paths.end());
   return Open(paths);
 }
 
-absl::StatusOr<RawTensor> SafetensorsWeightSource::Get(
+absl::StatusOr<RawTensor> TensorFileWeightSource::Get(
     const std::string& name) const {
   for (const auto& file : files_) {
     const TensorInfo* info = file->Find(name);
@@ -293,8 +299,10 @@ absl::StatusOr<RawTensor> SafetensorsWeightSource::Get(
     RawTensor raw;
     raw.dtype = info->dtype;
     raw.shape = info->shape;
-    raw.bytes = file->Data(*info);
-    raw.keepalive = file;
+    raw.num_bytes = info->num_bytes();
+    raw.read = [file, info](absl::Span<uint8_t> out) {
+      return file->ReadElements(*info, 0, out);
+    };
     return raw;
   }
   return absl::NotFoundError(absl::StrCat("tensor ", name, " not found"));
@@ -727,9 +735,9 @@ absl::StatusOr<std::vector<RawTensor>> FetchWeights(
     const uint64_t numel =
         std::accumulate(want.shape.begin(), want.shape.end(), uint64_t{1},
                         [](uint64_t a, int64_t b) { return a * b; });
-    if (raw->bytes.size() != numel * DTypeSize(raw->dtype)) {
+    if (raw->num_bytes != numel * DTypeSize(raw->dtype)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "weight ", want.name, ": ", raw->bytes.size(), " bytes for ", numel,
+          "weight ", want.name, ": ", raw->num_bytes, " bytes for ", numel,
           " elements of ", ToAbsl(DTypeName(raw->dtype))));
     }
     raws.push_back(*std::move(raw));
@@ -754,12 +762,14 @@ absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::Load(
     c10::InferenceMode guard;
     for (size_t i = 0; i < wanted.size(); ++i) {
       const RawTensor& raw = raws[i];
-      // Copy rather than wrap: the source bytes need not be aligned for
-      // their dtype (safetensors headers have any length).
+      // Read into a fresh tensor rather than wrap a mapping: the bytes need
+      // not be aligned for their dtype, and a file that shrinks under a
+      // mapping kills the process.
       at::Tensor host = at::empty(raw.shape, *TorchDType(raw.dtype));
-      std::memcpy(host.data_ptr(), raw.bytes.data(), raw.bytes.size());
+      RETURN_IF_ERROR(raw.read(absl::MakeSpan(
+          static_cast<uint8_t*>(host.data_ptr()), raw.num_bytes)));
       *wanted[i].tensor = host.to(impl->device, impl->dtype).contiguous();
-      raws[i] = RawTensor();  // drop the keepalive early
+      raws[i] = RawTensor();  // drop the file early
     }
     ComputeRotaryTables(config, impl->device, impl->dtype, &impl->weights);
     return absl::OkStatus();

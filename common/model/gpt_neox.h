@@ -20,8 +20,8 @@
 // Mlp: dense_4h_to_h(act(dense_h_to_4h(x))).
 //
 // Weights arrive through a WeightSource so that the server's checkpoint store
-// (or anything else holding raw bytes) can supply them; SafetensorsWeightSource
-// reads them from safetensors files.
+// (or anything else holding raw bytes) can supply them; TensorFileWeightSource
+// reads them from open checkpoint files (safetensors, torch.save).
 //
 // The forward math exists once, in GptNeoxForward over a GptNeoxWeights:
 // GptNeoxModel runs it under c10::InferenceMode for serving, and the trainer
@@ -42,7 +42,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "common/formats/dtype.h"
-#include "common/formats/safetensors.h"
+#include "common/formats/tensor_file.h"
 
 namespace garden {
 
@@ -81,13 +81,15 @@ struct GptNeoxConfig {
   static absl::StatusOr<GptNeoxConfig> FromJson(std::string_view json);
 };
 
-// One tensor's raw little-endian bytes, borrowed from whoever holds them.
+// One tensor of a weight source: what it is, and how to read its raw
+// little-endian bytes.
 struct RawTensor {
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  absl::Span<const uint8_t> bytes;
-  // Keeps `bytes` valid (a mapped file, a buffer) for as long as it is held.
-  std::shared_ptr<const void> keepalive;
+  uint64_t num_bytes = 0;
+  // Fills `out` (num_bytes long) with the bytes: read, not mapped, so that a
+  // file truncated during a load is a status (DATA_LOSS), never SIGBUS.
+  std::function<absl::Status(absl::Span<uint8_t> out)> read;
 };
 
 // Where a model's weights come from, by Hugging Face tensor name.
@@ -98,24 +100,26 @@ class WeightSource {
   virtual absl::StatusOr<RawTensor> Get(const std::string& name) const = 0;
 };
 
-// Weights in one or more safetensors files (a sharded checkpoint is several).
-// A name present in more than one file is taken from the first.
-class SafetensorsWeightSource : public WeightSource {
+// Weights in one or more open checkpoint files (a sharded checkpoint is
+// several). A name present in more than one file is taken from the first.
+class TensorFileWeightSource : public WeightSource {
  public:
-  explicit SafetensorsWeightSource(
-      std::vector<std::shared_ptr<const SafetensorsFile>> files);
-  // Opens every path; the first error wins.
-  static absl::StatusOr<std::unique_ptr<SafetensorsWeightSource>> Open(
+  explicit TensorFileWeightSource(
+      std::vector<std::shared_ptr<const TensorFile>> files);
+  // Opens every path in the format its name says (OpenTensorFile); the first
+  // error wins.
+  static absl::StatusOr<std::unique_ptr<TensorFileWeightSource>> Open(
       const std::vector<std::string>& paths);
-  // Opens every "*.safetensors" file directly inside `dir`, in name order;
-  // NOT_FOUND if there is none.
-  static absl::StatusOr<std::unique_ptr<SafetensorsWeightSource>> OpenDir(
+  // Opens every "*.safetensors" file directly inside `dir`, in name order,
+  // or, where there is none, every "*.bin" file; NOT_FOUND if there is
+  // neither.
+  static absl::StatusOr<std::unique_ptr<TensorFileWeightSource>> OpenDir(
       const std::string& dir);
 
   absl::StatusOr<RawTensor> Get(const std::string& name) const override;
 
  private:
-  std::vector<std::shared_ptr<const SafetensorsFile>> files_;
+  std::vector<std::shared_ptr<const TensorFile>> files_;
 };
 
 // Reads `dir`/config.json and parses it with GptNeoxConfig::FromJson.

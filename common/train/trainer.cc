@@ -452,7 +452,8 @@ absl::Status GptNeoxTrainer::RestoreState(const SafetensorsFile& file) {
                                 ToAbsl(DTypeName(info->dtype)),
                                 " of the wrong shape or type for this model"));
       }
-      sum.Update(file.Data(*info));
+      ASSIGN_OR_RETURN(const absl::Span<const uint8_t> bytes, file.Data(*info));
+      sum.Update(bytes);
       infos.push_back(info);
     }
   }
@@ -465,8 +466,9 @@ absl::Status GptNeoxTrainer::RestoreState(const SafetensorsFile& file) {
     std::vector<at::Tensor> loaded;
     for (const TensorInfo* info : infos) {
       at::Tensor t = at::empty(info->shape, at::kFloat);
-      absl::Span<const uint8_t> bytes = file.Data(*info);
-      std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+      RETURN_IF_ERROR(file.ReadElements(
+          *info, 0,
+          absl::MakeSpan(static_cast<uint8_t*>(t.data_ptr()), info->num_bytes())));
       if (!at::isfinite(t).all().item<bool>()) {
         return bad(absl::StrCat("tensor ", info->name,
                                 " holds NaN or infinite values"));

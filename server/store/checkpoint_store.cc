@@ -16,6 +16,8 @@
 #include "common/base/absl_compat.h"
 #include "common/base/files.h"
 #include "common/base/status.h"
+#include "common/formats/byte_source.h"
+#include "common/formats/open_tensor_file.h"
 #include "common/naming/step_spec.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -25,8 +27,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kSingleFile = "model.safetensors";
-constexpr std::string_view kShardIndex = "model.safetensors.index.json";
+// How Hugging Face names a checkpoint's weights, in the order they are
+// preferred: safetensors where a checkpoint has both.
+struct WeightNames {
+  std::string_view single;  // one file
+  std::string_view index;   // the shard index beside the shards
+};
+constexpr WeightNames kWeightFormats[] = {
+    {"model.safetensors", "model.safetensors.index.json"},
+    {"pytorch_model.bin", "pytorch_model.bin.index.json"},
+};
 constexpr std::string_view kConfig = "config.json";
 constexpr std::string_view kTokenizer = "tokenizer.json";
 constexpr uint64_t kMaxSmallFile = 64ull << 20;
@@ -69,9 +79,21 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   return text;
 }
 
-bool HasWeights(const fs::path& dir) {
-  return IsFile(dir / kSingleFile) || IsFile(dir / kShardIndex);
+// The weight files a checkpoint folder is read from: of the first format
+// present, the shard index where there is one.
+struct WeightLayout {
+  std::string_view single;
+  std::string_view index;  // empty: not sharded
+};
+std::optional<WeightLayout> WeightsIn(const fs::path& dir) {
+  for (const WeightNames& names : kWeightFormats) {
+    if (IsFile(dir / names.index)) return WeightLayout{names.single, names.index};
+    if (IsFile(dir / names.single)) return WeightLayout{names.single, {}};
+  }
+  return std::nullopt;
 }
+
+bool HasWeights(const fs::path& dir) { return WeightsIn(dir).has_value(); }
 
 // Catalog under construction during a scan (the listings' steps are
 // filled in at the end).
@@ -312,8 +334,9 @@ absl::StatusOr<std::string> CheckpointStore::ResolveInside(
 }
 
 absl::StatusOr<std::map<std::string, std::string>>
-CheckpointStore::ReadShardIndex(const CheckpointLocation& where) const {
-  ASSIGN_OR_RETURN(const std::string path, ResolveInside(where, kShardIndex));
+CheckpointStore::ReadShardIndex(const CheckpointLocation& where,
+                                std::string_view index_name) const {
+  ASSIGN_OR_RETURN(const std::string path, ResolveInside(where, index_name));
   ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(path));
   const auto index = nlohmann::json::parse(text, nullptr, false);
   if (index.is_discarded() || !index.is_object() ||
@@ -333,21 +356,33 @@ CheckpointStore::ReadShardIndex(const CheckpointLocation& where) const {
   return map;
 }
 
-absl::StatusOr<std::shared_ptr<const SafetensorsFile>>
+absl::StatusOr<std::shared_ptr<const TensorFile>>
 CheckpointStore::OpenWeightFile(const CheckpointLocation& where,
-                                const std::string& file) const {
+                                const std::string& file,
+                                bool from_index) const {
   auto path = ResolveInside(where, file);
   if (!path.ok()) {
-    if (absl::IsNotFound(path.status()) && file != kSingleFile) {
+    if (absl::IsNotFound(path.status()) && from_index) {
       return absl::DataLossError(absl::StrCat(
           where.dir, ": the shard index names ", file, ", which is missing"));
     }
     return path.status();
   }
-  return SafetensorsFile::Open(*path);
+  ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> source,
+                   LocalFileSource::Open(*path));
+  // The checkpoint's name says the format: cache blobs have no suffix.
+  return OpenTensorFile(std::move(source), file);
 }
 
 namespace {
+
+// The weight files of a checkpoint the scan found (they may have gone since).
+absl::StatusOr<WeightLayout> Weights(const CheckpointLocation& where) {
+  if (auto layout = WeightsIn(where.dir)) return *layout;
+  return absl::NotFoundError(absl::StrCat(
+      where.model.Name(), " step ", where.step, ": ", where.dir,
+      " holds no model.safetensors, pytorch_model.bin or shard index any more"));
+}
 
 absl::Status TensorNotFound(std::string_view tensor,
                             const CheckpointLocation& where,
@@ -363,9 +398,10 @@ absl::Status TensorNotFound(std::string_view tensor,
 absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
     const CheckpointLocation& where, std::string_view tensor) const {
   RETURN_IF_ERROR(ValidateName("tensor", tensor));
-  std::string file(kSingleFile);
-  if (IsFile(fs::path(where.dir) / kShardIndex)) {
-    ASSIGN_OR_RETURN(const auto index, ReadShardIndex(where));
+  ASSIGN_OR_RETURN(const WeightLayout layout, Weights(where));
+  std::string file(layout.single);
+  if (!layout.index.empty()) {
+    ASSIGN_OR_RETURN(const auto index, ReadShardIndex(where, layout.index));
     auto it = index.find(std::string(tensor));
     if (it == index.end()) {
       std::vector<std::string> names;
@@ -374,9 +410,14 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
     }
     file = it->second;
   }
-  ASSIGN_OR_RETURN(std::shared_ptr<const SafetensorsFile> opened,
-                   OpenWeightFile(where, file));
+  ASSIGN_OR_RETURN(std::shared_ptr<const TensorFile> opened,
+                   OpenWeightFile(where, file, !layout.index.empty()));
   const TensorInfo* info = opened->Find(tensor);
+  if (info == nullptr && !layout.index.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        where.dir, ": ", ToAbsl(layout.index), " puts tensor \"", ToAbsl(tensor),
+        "\" in ", file, ", which lacks it"));
+  }
   if (info == nullptr) {
     std::vector<std::string> names;
     for (const auto& t : opened->tensors()) names.push_back(t.name);
@@ -387,16 +428,18 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
 
 absl::StatusOr<std::vector<CheckpointStore::WeightFile>>
 CheckpointStore::OpenWeightFiles(const CheckpointLocation& where) const {
+  ASSIGN_OR_RETURN(const WeightLayout layout, Weights(where));
   std::set<std::string> names;
-  if (IsFile(fs::path(where.dir) / kShardIndex)) {
-    ASSIGN_OR_RETURN(const auto index, ReadShardIndex(where));
+  if (!layout.index.empty()) {
+    ASSIGN_OR_RETURN(const auto index, ReadShardIndex(where, layout.index));
     for (const auto& [_, file] : index) names.insert(file);
   } else {
-    names.insert(std::string(kSingleFile));
+    names.insert(std::string(layout.single));
   }
   std::vector<WeightFile> files;
   for (const auto& name : names) {
-    ASSIGN_OR_RETURN(auto opened, OpenWeightFile(where, name));
+    ASSIGN_OR_RETURN(auto opened,
+                     OpenWeightFile(where, name, !layout.index.empty()));
     files.push_back(WeightFile{name, std::move(opened)});
   }
   return files;

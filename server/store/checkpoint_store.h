@@ -6,7 +6,11 @@
 //   hub cache  ROOT/models--<org>--<suite>-<size>[-deduped]/
 //                  {refs/step<N>, snapshots/<commit>/...}
 // A root may also be a model folder of the plain layout itself. Checkpoints
-// hold either model.safetensors or model.safetensors.index.json and shards.
+// hold model.safetensors, model.safetensors.index.json and shards,
+// pytorch_model.bin, or pytorch_model.bin.index.json and shards (the torch.save
+// files Pythia's step revisions hold); where a checkpoint has both formats,
+// safetensors is read. A sharded checkpoint opens only the shard holding the
+// tensor asked for.
 // Every path is resolved and checked to lie inside its root before it is
 // opened; names from requests are only ever compared with names found on
 // disk, never joined into paths.
@@ -23,7 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/formats/safetensors.h"
+#include "common/formats/tensor_file.h"
 #include "common/naming/names.h"
 
 namespace garden {
@@ -56,9 +60,9 @@ struct ModelSnapshot {
       const std::vector<int64_t>& steps) const;
 };
 
-// One tensor of a checkpoint, its file mapped.
+// One tensor of a checkpoint, its file open.
 struct TensorHandle {
-  std::shared_ptr<const SafetensorsFile> file;
+  std::shared_ptr<const TensorFile> file;
   const TensorInfo* info = nullptr;  // owned by file
 };
 
@@ -100,7 +104,9 @@ class CheckpointStore {
 
   // Opens the file holding `tensor` and only that one. NOT_FOUND with close
   // names when the checkpoint lacks it; DATA_LOSS naming the file when a
-  // file is corrupt; PERMISSION_DENIED for paths escaping the root.
+  // file is corrupt, or naming the tensor and the shard when the shard index
+  // names a tensor its shard lacks; FAILED_PRECONDITION for content the
+  // readers refuse; PERMISSION_DENIED for paths escaping the root.
   absl::StatusOr<TensorHandle> OpenTensor(const CheckpointLocation& where,
                                           std::string_view tensor) const;
 
@@ -111,7 +117,7 @@ class CheckpointStore {
   // index names), opened and validated.
   struct WeightFile {
     std::string name;  // as the checkpoint names it (hub blobs have others)
-    std::shared_ptr<const SafetensorsFile> file;
+    std::shared_ptr<const TensorFile> file;
   };
   absl::StatusOr<std::vector<WeightFile>> OpenWeightFiles(
       const CheckpointLocation& where) const;
@@ -136,11 +142,12 @@ class CheckpointStore {
                                             std::string_view file) const;
   // Maps tensor names to shard files for a sharded checkpoint.
   absl::StatusOr<std::map<std::string, std::string>> ReadShardIndex(
-      const CheckpointLocation& where) const;
-  // One weight file of the checkpoint, opened; a shard the index names but
-  // the folder lacks is DATA_LOSS.
-  absl::StatusOr<std::shared_ptr<const SafetensorsFile>> OpenWeightFile(
-      const CheckpointLocation& where, const std::string& file) const;
+      const CheckpointLocation& where, std::string_view index_name) const;
+  // One weight file of the checkpoint, opened in the format its name says;
+  // a shard the index names but the folder lacks is DATA_LOSS.
+  absl::StatusOr<std::shared_ptr<const TensorFile>> OpenWeightFile(
+      const CheckpointLocation& where, const std::string& file,
+      bool from_index) const;
 
   Options options_;
   std::vector<std::string> roots_;  // canonical

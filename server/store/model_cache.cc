@@ -38,13 +38,13 @@ ModelCache::Load(const CheckpointLocation& where) const {
         absl::StrCat(where.dir, "/", config.status().message()));
   }
   ASSIGN_OR_RETURN(const auto files, store_.OpenWeightFiles(where));
-  std::vector<std::shared_ptr<const SafetensorsFile>> opened;
+  std::vector<std::shared_ptr<const TensorFile>> opened;
   uint64_t parameters = 0;
   for (const auto& f : files) {
     opened.push_back(f.file);
     for (const auto& t : f.file->tensors()) parameters += t.numel();
   }
-  SafetensorsWeightSource source(std::move(opened));
+  TensorFileWeightSource source(std::move(opened));
   LoadOptions load;
   load.device = options_.device;
   load.dtype = options_.dtype;

@@ -287,6 +287,9 @@ class GardenLmTest(harness.GardendTestCase):
             decoded = cls._checkpoint("pythia-lm-deduped", step, cls.config, weights,
                                       dtypes[dtype])
             cls.refs[step] = GptNeoxRef(cls.config, decoded)
+            # The same weights as torch.save files, as Pythia's steps hold them.
+            cls._checkpoint("pythia-lmbin-deduped", step, cls.config, weights,
+                            dtypes[dtype], fmt="bin")
             if step == 0:
                 cls._checkpoint("pythia-lm", 0, cls.config, weights, dtypes[dtype])
         small = make_config(hidden_size=16, num_attention_heads=2, num_hidden_layers=2,
@@ -544,6 +547,26 @@ class GardenLmTest(harness.GardendTestCase):
             agree = [g == o for g, o in zip(f["generated_ids"], text_ids[k:])]
             self.assertEqual(f["agree"], agree, where)
             self.assertAlmostEqual(f["recovered"], sum(agree) / (n - k), places=12, msg=where)
+
+    def test_torch_bin_checkpoints_answer_exactly_as_safetensors(self):
+        text, _ = self.case(HELLO)
+        commands = [
+            ["logits", "--step", "1000", f"--text={text}", "--top-k", "5"],
+            ["logits", "--step", "0", f"--text={text}", "--top-k", "5"],
+            ["attention", "--step", "2000", f"--text={text}", "--layer", "1"],
+            ["generate", "--step", "2000", "--prompt=Hello world!",
+             "--max-new-tokens", "8"],
+            ["unmask", "--steps", "all", f"--text={text}"],
+            ["ppl", "--dataset", "cloze", "--steps", "all"],
+        ]
+        for command in commands:
+            with self.subTest(command=command[0], step=command[2]):
+                st, pt = [self.json(command[0], "--size", size, "--variant", "deduped",
+                                    *command[1:]) for size in ("lm", "lmbin")]
+                for out in (st, pt):
+                    for key in ("size", "model"):
+                        out.pop(key, None)
+                self.assertEqual(st, pt)
 
     def test_unmask_default_prefix_lengths(self):
         for case in (POLITICAL, STAY, HELLO, CONTRACTIONS):

@@ -18,6 +18,7 @@ Also: random tiny configurations and weights, and a hand-written safetensors
 writer, to make checkpoint directories the C++ side can load.
 """
 
+import collections
 import json
 import math
 import os
@@ -141,8 +142,10 @@ def write_safetensors(path, tensors, align=True):
 
 
 def write_checkpoint(directory, config, weights, dtype=torch.float32,
-                     drop=(), replace=None, align=True):
-    """config.json + model.safetensors, weights stored as `dtype`.
+                     drop=(), replace=None, align=True, fmt="safetensors"):
+    """config.json + model.safetensors, weights stored as `dtype`; with
+    fmt="bin", pytorch_model.bin written by torch.save instead (an
+    OrderedDict, as transformers' save_pretrained wrote Pythia's).
 
     Returns the float32 weights the stored ones decode to (what a correct
     loader computes with). `drop` names tensors to leave out; `replace` maps
@@ -158,8 +161,12 @@ def write_checkpoint(directory, config, weights, dtype=torch.float32,
         if replace and name in replace:
             t = replace[name]
         stored[name] = t.to(dtype) if t.is_floating_point() else t
-    write_safetensors(os.path.join(directory, "model.safetensors"), stored,
-                      align=align)
+    if fmt == "bin":
+        torch.save(collections.OrderedDict(stored),
+                   os.path.join(directory, "pytorch_model.bin"))
+    else:
+        write_safetensors(os.path.join(directory, "model.safetensors"), stored,
+                          align=align)
     return {name: t.float() for name, t in stored.items()}
 
 

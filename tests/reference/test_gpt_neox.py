@@ -140,6 +140,29 @@ class GptNeoxReferenceTest(unittest.TestCase):
                                  want_tokens[:8])
         print(f"\nmax |logit difference| vs reference: {max_diff_seen:.3g}")
 
+    def test_torch_bin_checkpoint_matches_reference(self):
+        # Pythia's step revisions are torch.save files: the same weights read
+        # from pytorch_model.bin give the reference's logits, and exactly the
+        # logits of their safetensors copy.
+        config = make_config(hidden_size=32, num_attention_heads=4,
+                             num_hidden_layers=2, intermediate_size=64,
+                             vocab_size=300)
+        weights = random_weights(config, seed=11)
+        prompt = [7, 250, 3, 99, 42, 1]
+        ids = ",".join(map(str, prompt))
+        logits = {}
+        for fmt in ("bin", "safetensors"):
+            d, decoded = self.checkpoint(f"format-{fmt}", config, weights,
+                                         torch.float16, fmt=fmt)
+            out = os.path.join(d, "logits.bin")
+            run_tool("--checkpoint", d, "--ids", ids, "--logits_out", out)
+            logits[fmt] = read_floats(out, (len(prompt), config["vocab_size"]))
+        self.assertTrue(os.path.exists(os.path.join(
+            self.tmp.name, "format-bin", "pytorch_model.bin")))
+        want, _, _ = GptNeoxRef(config, decoded).forward([prompt])
+        self.assertLess(float((logits["bin"] - want[0]).abs().max()), LOGIT_TOL)
+        self.assertTrue(torch.equal(logits["bin"], logits["safetensors"]))
+
     def test_sampling(self):
         config = make_config(hidden_size=32, num_attention_heads=4,
                              num_hidden_layers=2, intermediate_size=64,

@@ -267,7 +267,7 @@ TEST(GptNeoxTrainerTest, ExportedCheckpointLoadsWithTheSameLogits) {
     const std::string path = dir.Join(
         absl::StrCat("model_", std::string(DTypeName(dtype)), ".safetensors"));
     ASSERT_TRUE(writer->WriteAtomic(path).ok());
-    auto source = SafetensorsWeightSource::Open({path});
+    auto source = TensorFileWeightSource::Open({path});
     ASSERT_TRUE(source.ok()) << source.status();
     auto model = GptNeoxModel::Load(config, **source);
     ASSERT_TRUE(model.ok()) << model.status();
@@ -488,8 +488,8 @@ TEST_F(TrainRunTest, WritesThePlainLayoutAtPythiasSchedule) {
   // state's master weights compute (the state uses Pythia's names too).
   absl::StatusOr<GptNeoxConfig> parsed = ReadGptNeoxConfig(model + "/step12");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  auto served = SafetensorsWeightSource::OpenDir(model + "/step12");
-  auto state = SafetensorsWeightSource::Open(
+  auto served = TensorFileWeightSource::OpenDir(model + "/step12");
+  auto state = TensorFileWeightSource::Open(
       {out + "/.garden-train/fortune-micro-deduped/state.safetensors"});
   ASSERT_TRUE(served.ok() && state.ok());
   auto m1 = GptNeoxModel::Load(*parsed, **served);

@@ -32,7 +32,7 @@ TinyLm MakeTinyLm(uint64_t seed, int64_t context) {
   TempDir dir;
   const std::string path = dir.Join("model.safetensors");
   EXPECT_TRUE(weights->WriteAtomic(path).ok());
-  auto source = SafetensorsWeightSource::Open({path});
+  auto source = TensorFileWeightSource::Open({path});
   EXPECT_TRUE(source.ok()) << source.status();
   auto model = GptNeoxModel::Load(config, **source);
   EXPECT_TRUE(model.ok()) << model.status();
