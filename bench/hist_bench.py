@@ -174,12 +174,14 @@ def best_of(runs, fn):
 
 class Server:
     def __init__(self, bin_dir, root, threads, workdir):
+        """root: a checkpoint root, or a list of them."""
         self.port_file = os.path.join(workdir, "gardend.port")
         self.log_path = os.path.join(workdir, "gardend.log")
         self.log = open(self.log_path, "wb")
         cmd = [os.path.join(bin_dir, "gardend"), "--listen", "127.0.0.1:0",
-               "--port-file", self.port_file, "--checkpoints", root,
-               "--threads", str(threads)]
+               "--port-file", self.port_file, "--threads", str(threads)]
+        for r in [root] if isinstance(root, str) else root:
+            cmd += ["--checkpoints", r]
         log("starting " + " ".join(cmd))
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         self.port = self._wait_port(30.0)

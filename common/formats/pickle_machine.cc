@@ -236,6 +236,13 @@ class Machine {
   absl::Status MakeTuple(unsigned char op);
   absl::Status Append(unsigned char op);
   absl::Status SetItems(unsigned char op);
+  // The container on top of the stack that `op` adds `items` to: it must hold
+  // a C ("a list", "a dict") and not be nested in a value yet. Freezes the
+  // items first, which also catches a container added to itself.
+  template <typename C>
+  absl::StatusOr<std::pair<SlotPtr, C*>> AddTarget(
+      unsigned char op, const std::vector<SlotPtr>& items,
+      std::string_view preposition, std::string_view a_container);
   absl::Status Build();
   absl::Status Reduce();
   absl::Status PersistentId();
@@ -557,6 +564,27 @@ absl::Status Machine::MakeTuple(unsigned char op) {
   return Push(NewSlot(std::move(tuple), depth));
 }
 
+template <typename C>
+absl::StatusOr<std::pair<SlotPtr, C*>> Machine::AddTarget(
+    unsigned char op, const std::vector<SlotPtr>& items,
+    std::string_view preposition, std::string_view a_container) {
+  ASSIGN_OR_RETURN(SlotPtr target, Top());
+  auto* container = std::get_if<C>(&target->value.v);
+  if (container == nullptr) {
+    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)), " ",
+                                 ToAbsl(preposition), " ",
+                                 AType(target->value)));
+  }
+  for (const SlotPtr& item : items) item->frozen = true;
+  if (target->frozen) {
+    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)), " ",
+                                 ToAbsl(preposition), " ",
+                                 ToAbsl(a_container),
+                                 " already nested in a value"));
+  }
+  return std::make_pair(std::move(target), container);
+}
+
 absl::Status Machine::Append(unsigned char op) {
   std::vector<SlotPtr> items;
   if (op == kAppends) {
@@ -564,18 +592,8 @@ absl::Status Machine::Append(unsigned char op) {
   } else {
     ASSIGN_OR_RETURN(items, PopN(1));
   }
-  ASSIGN_OR_RETURN(SlotPtr target, Top());
-  auto* list = std::get_if<List>(&target->value.v);
-  if (list == nullptr) {
-    return DataLoss(
-        absl::StrCat(ToAbsl(OpcodeName(op)), " to ", AType(target->value)));
-  }
-  // Freezing first also catches a list appended to itself.
-  for (const SlotPtr& item : items) item->frozen = true;
-  if (target->frozen) {
-    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)),
-                                 " to a list already nested in a value"));
-  }
+  ASSIGN_OR_RETURN(auto target_list, AddTarget<List>(op, items, "to", "a list"));
+  auto& [target, list] = target_list;
   for (const SlotPtr& item : items) {
     target->value.depth = std::max(target->value.depth, 1 + item->value.depth);
     list->items.push_back(Share(item));
@@ -594,17 +612,8 @@ absl::Status Machine::SetItems(unsigned char op) {
   } else {
     ASSIGN_OR_RETURN(items, PopN(2));
   }
-  ASSIGN_OR_RETURN(SlotPtr target, Top());
-  auto* dict = std::get_if<Dict>(&target->value.v);
-  if (dict == nullptr) {
-    return DataLoss(
-        absl::StrCat(ToAbsl(OpcodeName(op)), " on ", AType(target->value)));
-  }
-  for (const SlotPtr& item : items) item->frozen = true;
-  if (target->frozen) {
-    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)),
-                                 " on a dict already nested in a value"));
-  }
+  ASSIGN_OR_RETURN(auto target_dict, AddTarget<Dict>(op, items, "on", "a dict"));
+  auto& [target, dict] = target_dict;
   if (target->keys == nullptr) {
     target->keys = std::make_unique<std::unordered_map<std::string, size_t>>();
   }

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_join.h"
 #include "common/base/absl_compat.h"
 #include "common/base/status.h"
@@ -36,6 +38,17 @@ absl::StatusOr<absl::Span<const uint8_t>> Mapped(const TensorFile& file,
   ASSIGN_OR_RETURN(const absl::Span<const uint8_t> map, file.source().Map());
   return map.subspan(static_cast<size_t>(start),
                      static_cast<size_t>(info.num_bytes()));
+}
+
+// A read error as "<path>: tensor "<name>": <what>", whatever the source
+// said (its messages start with its own name).
+absl::Status InTensor(absl::Status status, const std::string& path,
+                      const TensorInfo& info) {
+  if (status.ok()) return status;
+  absl::string_view what = status.message();
+  absl::ConsumePrefix(&what, absl::StrCat(path, ": "));
+  return absl::Status(status.code(), absl::StrCat(path, ": tensor ",
+                                                  Quote(info.name), ": ", what));
 }
 
 }  // namespace
@@ -109,8 +122,8 @@ absl::Status TensorFile::ReadChunks(
   for (uint64_t done = 0; done < info.num_bytes();) {
     const size_t want =
         static_cast<size_t>(std::min<uint64_t>(chunk, info.num_bytes() - done));
-    RETURN_IF_ERROR(Annotate(source_->ReadAt(start + done, buffer.subspan(0, want)),
-                             absl::StrCat("tensor ", Quote(info.name))));
+    RETURN_IF_ERROR(InTensor(
+        source_->ReadAt(start + done, buffer.subspan(0, want)), path(), info));
     RETURN_IF_ERROR(consume(absl::MakeConstSpan(buffer.data(), want)));
     done += want;
   }
@@ -129,8 +142,7 @@ absl::Status TensorFile::ReadElements(const TensorInfo& info, uint64_t first,
         " elements of ", item, " bytes"));
   }
   ASSIGN_OR_RETURN(const uint64_t start, FileOffset(info));
-  return Annotate(source_->ReadAt(start + first * item, out),
-                  absl::StrCat("tensor ", Quote(info.name)));
+  return InTensor(source_->ReadAt(start + first * item, out), path(), info);
 }
 
 absl::StatusOr<absl::Span<const uint8_t>> TensorFile::Data(

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -74,6 +75,14 @@ std::vector<std::string> ClosestNames(std::string_view want,
     out.push_back(scored[i].second);
   }
   return out;
+}
+
+bool IsNonParameterBuffer(std::string_view tensor) {
+  for (std::string_view suffix : {".attention.bias", ".attention.masked_bias",
+                                  ".rotary_emb.inv_freq"}) {
+    if (absl::EndsWith(ToAbsl(tensor), ToAbsl(suffix))) return true;
+  }
+  return false;
 }
 
 absl::Status ValidateName(std::string_view field, std::string_view value) {

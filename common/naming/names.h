@@ -27,6 +27,12 @@ inline constexpr size_t kMaxNameLength = 256;
 // reach a path. `field` names the request field in the message.
 absl::Status ValidateName(std::string_view field, std::string_view value);
 
+// Whether a tensor name is one of the buffers GPT-NeoX checkpoints written by
+// torch.save carry beside the parameters (attention.bias, attention.masked_bias,
+// rotary_emb.inv_freq): constants of the architecture that no training step
+// changes, so "identical at every step" says nothing about them.
+bool IsNonParameterBuffer(std::string_view tensor);
+
 // Up to `k` names of `have` closest to `want` (names containing it first,
 // then by edit distance), for "did you mean" messages.
 std::vector<std::string> ClosestNames(std::string_view want,

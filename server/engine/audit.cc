@@ -59,8 +59,8 @@ double Median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-// The tensors to fingerprint: the sweep's, or every float tensor of the
-// first step.
+// The tensors to fingerprint: the sweep's, or every float parameter of the
+// first step (buffers such as rotary_emb.inv_freq never change).
 absl::StatusOr<std::vector<std::string>> TensorsToHash(
     const AuditOptions& options) {
   const StepTensors& steps = *options.steps;
@@ -69,7 +69,9 @@ absl::StatusOr<std::vector<std::string>> TensorsToHash(
                    steps.store().ListTensors(steps.location(0)));
   std::vector<std::string> names;
   for (const auto& t : listed) {
-    if (IsAnalysableFloat(t.info.dtype)) names.push_back(t.info.name);
+    if (IsAnalysableFloat(t.info.dtype) && !IsNonParameterBuffer(t.info.name)) {
+      names.push_back(t.info.name);
+    }
   }
   return names;
 }

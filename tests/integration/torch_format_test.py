@@ -263,6 +263,13 @@ class TorchFormatTest(harness.GardendTestCase):
         # Across the formats: the hash is of the tensor's bytes, not the file's.
         self.assertEqual(copies[0]["detail"],
                          [f for f in st["findings"] if f["kind"] == "identical"][0]["detail"])
+        # Every parameter, not the buffers only the .bin holds (they never change).
+        st, pt = self.both("audit", "--all-tensors")
+        self.assertEqual(st, pt)
+        copies = [f for f in pt["findings"] if f["kind"] == "identical"]
+        self.assertEqual({tuple(f["steps"]) for f in copies}, {(8, 16)})
+        self.assertEqual(pt["tensors_checked"],
+                         len(make_suite.tensor_specs(make_suite.model_config("micro"))))
 
     def test_damaged_and_hostile_files_are_precise_errors(self):
         cases = [

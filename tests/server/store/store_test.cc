@@ -1,10 +1,14 @@
 // The checkpoint store (layouts, path safety, corrupt files) and the
 // histogram sweep over it, on fixture suites written by the test.
+#include <unistd.h>
+
 #include <filesystem>
 #include <random>
 
+#include "common/model/gpt_neox.h"
 #include "common/text/bpe_trainer.h"
 #include "common/text/tokenizer.h"
+#include "common/train/trainer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/engine/histogram_sweep.h"
@@ -292,6 +296,34 @@ TEST(ModelCacheTest, StepsWithTheSameTokenizerBytesShareOneTokenizer) {
   EXPECT_NE(tokenizers[0], tokenizers[2]);
   EXPECT_EQ(tokenizers[2]->Encode("<|other|>"), std::vector<int32_t>{2});
   EXPECT_NE(tokenizers[0]->Encode("<|other|>"), std::vector<int32_t>{2});
+}
+
+// A model load used to copy weights out of a shared mapping, and a checkpoint
+// rewritten under it (cp over it, a download finishing) killed gardend with
+// SIGBUS. Loads read with pread: the same damage is a status.
+TEST(ModelLoadTest, AFileTruncatedAfterOpenIsDataLossNotACrash) {
+  TempDir dir;
+  GptNeoxConfig config;
+  config.hidden_size = 32;
+  config.num_hidden_layers = 1;
+  config.num_attention_heads = 2;
+  config.intermediate_size = 64;
+  config.vocab_size = 64;
+  config.max_position_embeddings = 16;
+  auto trainer = GptNeoxTrainer::Create(config, OptimizerOptions(), 3);
+  ASSERT_TRUE(trainer.ok()) << trainer.status();
+  auto weights = (*trainer)->ExportWeights(DType::kF32);
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  const std::string path = dir.Join("model.safetensors");
+  ASSERT_TRUE(weights->WriteAtomic(path).ok());
+  auto source = TensorFileWeightSource::Open({path});
+  ASSERT_TRUE(source.ok()) << source.status();
+  ASSERT_EQ(truncate(path.c_str(), fs::file_size(path) / 2), 0);
+  auto model = GptNeoxModel::Load(config, **source);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), absl::StatusCode::kDataLoss) << model.status();
+  EXPECT_THAT(model.status().message(), HasSubstr(path));
+  EXPECT_THAT(model.status().message(), HasSubstr("truncated while being read"));
 }
 
 TEST(CheckpointStoreTest, RejectsMissingRoots) {
