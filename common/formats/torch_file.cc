@@ -183,54 +183,77 @@ class TorchFile::Builder {
   std::map<std::string, uint32_t> segments_;
 };
 
-absl::StatusOr<std::unique_ptr<TorchFile>> TorchFile::Open(
-    std::shared_ptr<const ByteSource> source, Options options) {
-  const std::string path = source->name();
-  RETURN_IF_ERROR(CheckNotLegacy(*source));
-  ASSIGN_OR_RETURN(std::unique_ptr<ZipArchive> zip, ZipArchive::Open(source));
-  if (zip->entries().empty()) return DataLoss(path, "the archive is empty");
-  const std::string& first = zip->entries().front().name;
+namespace {
+
+// The prefix folder every entry sits under, from the first entry.
+absl::StatusOr<std::string> ArchivePrefix(const ZipArchive& archive,
+                                          const std::string& path) {
+  if (archive.entries().empty()) return DataLoss(path, "the archive is empty");
+  const std::string& first = archive.entries().front().name;
   const size_t slash = first.find('/');
   if (slash == std::string::npos || slash == 0) {
     return DataLoss(path, absl::StrCat("the first entry ", Quote(first),
                                        " is not inside a prefix folder"));
   }
-  auto file = std::unique_ptr<TorchFile>(new TorchFile(source, std::move(zip)));
-  file->prefix_ = first.substr(0, slash);
-  const ZipArchive& archive = *file->zip_;
+  return first.substr(0, slash);
+}
 
-  if (const ZipEntry* order = archive.Find(file->prefix_ + "/byteorder")) {
-    // ReadEntry's INVALID_ARGUMENT past its bound would blame the caller.
-    if (order->size > 16) {
-      return DataLoss(path, absl::StrCat("byteorder entry of ", order->size,
-                                         " bytes, not \"little\" or \"big\""));
-    }
-    ASSIGN_OR_RETURN(const std::string text, archive.ReadEntry(*order, 16));
-    if (text == "big") {
-      return Refused(path, "the file is big-endian (byteorder \"big\"); only "
-                           "little-endian files are read");
-    }
-    if (text != "little") {
-      return DataLoss(path, absl::StrCat("byteorder entry holds ", Quote(text),
-                                         ", not \"little\" or \"big\""));
-    }
+// Absent means little-endian (PyTorch < 2.1 writes none).
+absl::Status CheckByteOrder(const ZipArchive& archive, const std::string& prefix,
+                            const std::string& path) {
+  const ZipEntry* order = archive.Find(prefix + "/byteorder");
+  if (order == nullptr) return absl::OkStatus();
+  // ReadEntry's INVALID_ARGUMENT past its bound would blame the caller.
+  if (order->size > 16) {
+    return DataLoss(path, absl::StrCat("byteorder entry of ", order->size,
+                                       " bytes, not \"little\" or \"big\""));
   }
-  const std::string pkl_name = file->prefix_ + "/data.pkl";
+  ASSIGN_OR_RETURN(const std::string text, archive.ReadEntry(*order, 16));
+  if (text == "big") {
+    return Refused(path, "the file is big-endian (byteorder \"big\"); only "
+                         "little-endian files are read");
+  }
+  if (text != "little") {
+    return DataLoss(path, absl::StrCat("byteorder entry holds ", Quote(text),
+                                       ", not \"little\" or \"big\""));
+  }
+  return absl::OkStatus();
+}
+
+// data.pkl, run on the restricted pickle machine.
+absl::StatusOr<pickle::ValuePtr> ReadStateDict(const ZipArchive& archive,
+                                               const std::string& prefix,
+                                               const std::string& path,
+                                               uint64_t max_bytes) {
+  const std::string pkl_name = prefix + "/data.pkl";
   const ZipEntry* pkl = archive.Find(pkl_name);
   if (pkl == nullptr) {
     return DataLoss(path, absl::StrCat("the archive has no ", Quote(pkl_name),
                                        ": not a torch.save checkpoint"));
   }
-  if (pkl->size > options.max_pickle_bytes) {
+  if (pkl->size > max_bytes) {
     return DataLoss(path, absl::StrCat(Quote(pkl_name), " is ", pkl->size,
                                        " bytes, more than the limit of ",
-                                       options.max_pickle_bytes,
-                                       " (max_pickle_bytes)"));
+                                       max_bytes, " (max_pickle_bytes)"));
   }
   ASSIGN_OR_RETURN(const std::string pickled,
-                   archive.ReadEntry(*pkl, options.max_pickle_bytes));
+                   archive.ReadEntry(*pkl, max_bytes));
+  return pickle::Unpickle(pickled, absl::StrCat(path, ": ", pkl_name));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TorchFile>> TorchFile::Open(
+    std::shared_ptr<const ByteSource> source, Options options) {
+  const std::string path = source->name();
+  RETURN_IF_ERROR(CheckNotLegacy(*source));
+  ASSIGN_OR_RETURN(std::unique_ptr<ZipArchive> zip, ZipArchive::Open(source));
+  ASSIGN_OR_RETURN(std::string prefix, ArchivePrefix(*zip, path));
+  RETURN_IF_ERROR(CheckByteOrder(*zip, prefix, path));
   ASSIGN_OR_RETURN(const pickle::ValuePtr root,
-                   pickle::Unpickle(pickled, absl::StrCat(path, ": ", pkl_name)));
+                   ReadStateDict(*zip, prefix, path, options.max_pickle_bytes));
+  auto file = std::unique_ptr<TorchFile>(new TorchFile(source, std::move(zip)));
+  file->prefix_ = std::move(prefix);
   Builder builder(file.get(), path);
   RETURN_IF_ERROR(builder.AddStateDict(*root));
   file->SortTensors();  // names are unique: the pickled dict's keys are
