@@ -176,6 +176,8 @@ class Server:
     def __init__(self, bin_dir, root, threads, workdir):
         """root: a checkpoint root, or a list of them."""
         self.port_file = os.path.join(workdir, "gardend.port")
+        if os.path.exists(self.port_file):  # a stale one would name a dead port
+            os.remove(self.port_file)
         self.log_path = os.path.join(workdir, "gardend.log")
         self.log = open(self.log_path, "wb")
         cmd = [os.path.join(bin_dir, "gardend"), "--listen", "127.0.0.1:0",
