@@ -173,8 +173,8 @@ def best_of(runs, fn):
 # --------------------------------------------------------------------------------- (a)
 
 class Server:
-    def __init__(self, bin_dir, root, threads, workdir):
-        """root: a checkpoint root, or a list of them."""
+    def __init__(self, bin_dir, root, threads, workdir, extra=(), env=None):
+        """root: a checkpoint root, or a list of them; extra: more gardend flags."""
         self.port_file = os.path.join(workdir, "gardend.port")
         if os.path.exists(self.port_file):  # a stale one would name a dead port
             os.remove(self.port_file)
@@ -184,8 +184,9 @@ class Server:
                "--port-file", self.port_file, "--threads", str(threads)]
         for r in [root] if isinstance(root, str) else root:
             cmd += ["--checkpoints", r]
+        cmd += list(extra)
         log("starting " + " ".join(cmd))
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.port = self._wait_port(30.0)
 
     def _wait_port(self, timeout):

@@ -21,6 +21,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 #include "common/base/process.h"
+#include "common/base/status.h"
+#include "common/hub/hf_env.h"
 #include "common/model/gpt_neox.h"
 #include "grpcpp/grpcpp.h"
 #include "server/engine/thread_pool.h"
@@ -36,7 +38,9 @@ namespace {
 constexpr char kUsage[] =
     "gardend --listen 127.0.0.1:0 --port-file F --checkpoints DIR "
     "[--checkpoints DIR2] [--threads N] [--tokenizer FILE] [--device auto] "
-    "[--model-cache-bytes N] [--max-new-tokens N] [--dataset NAME=FILE]";
+    "[--model-cache-bytes N] [--max-new-tokens N] [--dataset NAME=FILE] "
+    "[--hub-repo ORG/NAME] [--hub-endpoint URL] [--hf-token-file F] "
+    "[--hub-cache DIR] [--hub-cache-bytes N] [--offline]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -50,6 +54,10 @@ struct Flags {
   uint64_t model_cache_bytes = uint64_t{8} << 30;
   uint32_t max_new_tokens = 1024;
   std::vector<std::string> datasets;  // repeatable
+  std::vector<std::string> hub_repos;  // repeatable
+  std::string hub_endpoint, hf_token_file, hub_cache;
+  uint64_t hub_cache_bytes = uint64_t{64} << 30;
+  bool offline = false;
 };
 
 // Integers as gardend always read them: surrounding ASCII whitespace
@@ -77,6 +85,31 @@ void AddInteger(CLI::App& app, const std::string& names,
          help)
       ->type_name("INT")
       ->default_str(std::to_string(*value));
+}
+
+// Hub repositories as checkpoint sources; the environment variables of the
+// Hugging Face tools apply (common/hub/hf_env.h), these flags override them.
+void AddHubFlags(CLI::App& app, Flags& f) {
+  app.add_option("--hub-repo,--hub_repo", f.hub_repos,
+                 "a Hugging Face Hub model repository to serve, ORG/NAME "
+                 "(e.g. EleutherAI/pythia-70m-deduped); repeatable")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  app.add_option("--hub-endpoint,--hub_endpoint", f.hub_endpoint,
+                 "the Hub's URL (default $HF_ENDPOINT, else "
+                 "https://huggingface.co)");
+  app.add_option("--hf-token-file,--hf_token_file", f.hf_token_file,
+                 "file holding the Hub token (default $HF_TOKEN, else "
+                 "$HF_TOKEN_PATH, else $HF_HOME/token)");
+  app.add_option("--hub-cache,--hub_cache", f.hub_cache,
+                 "the Hugging Face cache (default $HF_HUB_CACHE, else "
+                 "$HF_HOME/hub)");
+  AddInteger(app, "--hub-cache-bytes,--hub_cache_bytes", "hub_cache_bytes",
+             &f.hub_cache_bytes,
+             "cap on Garden's tensor extracts in the cache, in bytes (LRU)");
+  app.add_flag("--offline", f.offline,
+               "never touch the network (also HF_HUB_OFFLINE=1): serve what "
+               "the caches hold");
 }
 
 void AddFlags(CLI::App& app, Flags& f) {
@@ -117,6 +150,7 @@ void AddFlags(CLI::App& app, Flags& f) {
                  "per line, as lambada_openai); repeat the flag for several")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
+  AddHubFlags(app, f);
 }
 
 // The flags, or the exit status: 1 for a bad flag (or --help), as gardend
@@ -243,6 +277,30 @@ int Serve(const Flags& flags, garden::GardenService& service, int threads) {
   return 0;
 }
 
+// The Hub repositories' checkpoints, or null when there are none.
+absl::StatusOr<std::shared_ptr<garden::HubCheckpoints>> OpenHub(
+    const Flags& flags) {
+  if (flags.hub_repos.empty()) return nullptr;
+  ASSIGN_OR_RETURN(const garden::HfSettings hf,
+                   garden::ResolveHfSettings({.endpoint = flags.hub_endpoint,
+                                              .token_file = flags.hf_token_file,
+                                              .cache_dir = flags.hub_cache,
+                                              .offline = flags.offline}));
+  spdlog::info("hub: {} ({}), cache {}, token {}", hf.endpoint,
+               hf.offline ? "offline" : "online", hf.cache_dir,
+               hf.token.empty() ? "none" : absl::StrCat("from ", hf.token_source));
+  garden::HubCheckpoints::Options options;
+  options.repos = flags.hub_repos;
+  options.client.endpoint = hf.endpoint;
+  options.client.token = hf.token;
+  options.cache_dir = hf.cache_dir;
+  options.extract_bytes = flags.hub_cache_bytes;
+  options.offline = hf.offline;
+  ASSIGN_OR_RETURN(std::unique_ptr<garden::HubCheckpoints> hub,
+                   garden::HubCheckpoints::Open(std::move(options)));
+  return std::shared_ptr<garden::HubCheckpoints>(std::move(hub));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -255,11 +313,17 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
 
-  if (flags.checkpoints.empty()) {
-    spdlog::error("no --checkpoints root given");
+  if (flags.checkpoints.empty() && flags.hub_repos.empty()) {
+    spdlog::error("no --checkpoints root given (nor a --hub-repo)");
     return 2;
   }
-  auto store = garden::CheckpointStore::Open({.roots = flags.checkpoints});
+  auto hub = OpenHub(flags);
+  if (!hub.ok()) {
+    spdlog::error("{}", hub.status().ToString());
+    return 2;
+  }
+  auto store = garden::CheckpointStore::Open(
+      {.roots = flags.checkpoints, .hub = *std::move(hub)});
   if (!store.ok()) {
     spdlog::error("{}", store.status().ToString());
     return 2;

@@ -60,6 +60,11 @@ absl::Status FsyncDirectory(const std::string& dir) {
 }
 
 absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes) {
+  return WriteFileAtomic(path, bytes, AtomicWriteOptions());
+}
+
+absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes,
+                             const AtomicWriteOptions& options) {
   // mkostemp needs a writable template.
   std::string tmp = path + ".tmp.XXXXXX";
   Fd fd(::mkostemp(tmp.data(), O_CLOEXEC));
@@ -82,12 +87,13 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes) {
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return fail(errno, "cannot fsync");
+  if (options.durable && ::fsync(fd.get()) != 0) return fail(errno, "cannot fsync");
   if (fd.Close() != 0) return fail(errno, "cannot close");
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return fail(errno, "cannot rename the temporary file into place");
   }
   renamed = true;
+  if (!options.durable) return absl::OkStatus();
   // The rename itself is durable only once the directory is synced.
   if (const int err = SyncDirectory(DirectoryOf(path)); err != 0) {
     return fail(err, "cannot fsync the directory");

@@ -19,6 +19,16 @@ namespace garden {
 // ErrnoStatus (common/base/status.h) does: a missing directory is NOT_FOUND.
 absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes);
 
+struct AtomicWriteOptions {
+  // false: no fsync of the file or the directory. The rename is still
+  // atomic for every other process (a kill -9 leaves the old file or the new
+  // one), but a power loss may leave a torn file: for caches whose entries
+  // carry their own checksum.
+  bool durable = true;
+};
+absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes,
+                             const AtomicWriteOptions& options);
+
 // fsync of the directory `dir`, which makes the renames done in it durable.
 // Errors start with "<dir>: ", mapped as WriteFileAtomic's.
 absl::Status FsyncDirectory(const std::string& dir);

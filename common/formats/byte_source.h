@@ -38,6 +38,13 @@ class ByteSource {
   // ReadAt into a fresh string.
   absl::StatusOr<std::string> ReadString(uint64_t offset, uint64_t size) const;
 
+  // Says that bytes [offset, offset + size) are about to be read, in pieces:
+  // a remote source fetches them in one transfer (and may keep them). Local
+  // sources ignore it. Errors are ReadAt's.
+  virtual absl::Status Prefetch(uint64_t offset, uint64_t size) const {
+    return absl::OkStatus();
+  }
+
   // The whole source in memory, read-only, where that is cheap (a local file
   // maps it); UNIMPLEMENTED where it is not. Reads of a mapping of a file
   // that shrinks fault (SIGBUS): only callers that own the file map it.

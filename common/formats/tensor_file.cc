@@ -119,6 +119,7 @@ absl::Status TensorFile::ReadChunks(
         ToAbsl(DTypeName(info.dtype))));
   }
   ASSIGN_OR_RETURN(const uint64_t start, FileOffset(info));
+  RETURN_IF_ERROR(InTensor(source_->Prefetch(start, info.num_bytes()), path(), info));
   for (uint64_t done = 0; done < info.num_bytes();) {
     const size_t want =
         static_cast<size_t>(std::min<uint64_t>(chunk, info.num_bytes() - done));
@@ -142,6 +143,9 @@ absl::Status TensorFile::ReadElements(const TensorInfo& info, uint64_t first,
         " elements of ", item, " bytes"));
   }
   ASSIGN_OR_RETURN(const uint64_t start, FileOffset(info));
+  // The whole tensor: element ranges of one tensor come in a series (MSD's
+  // blocks, a model load).
+  RETURN_IF_ERROR(InTensor(source_->Prefetch(start, info.num_bytes()), path(), info));
   return InTensor(source_->ReadAt(start + first * item, out), path(), info);
 }
 

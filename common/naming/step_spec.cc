@@ -170,4 +170,15 @@ const std::vector<int64_t>& PythiaSchedule() {
   return schedule;
 }
 
+std::optional<int64_t> ParseStepName(std::string_view name) {
+  if (name.size() <= 4 || name.substr(0, 4) != "step") return std::nullopt;
+  int64_t step = 0;
+  for (char c : name.substr(4)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    step = step * 10 + (c - '0');
+    if (step > kMaxStep) return std::nullopt;
+  }
+  return step;
+}
+
 }  // namespace garden

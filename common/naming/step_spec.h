@@ -4,6 +4,7 @@
 #define GARDEN_COMMON_NAMING_STEP_SPEC_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,10 @@ std::vector<int64_t> NearestSteps(const std::vector<int64_t>& present,
 
 // "1000, 2000" style list for messages; long lists are elided in the middle.
 std::string FormatSteps(const std::vector<int64_t>& steps);
+
+// The step a checkpoint folder or Hub branch names: "step<N>" with N decimal
+// digits up to kMaxStep; nullopt for any other name.
+std::optional<int64_t> ParseStepName(std::string_view name);
 
 // Pythia's 154 published checkpoints: 0, 1, 2, 4, ..., 512, then 1000,
 // 2000, ..., 143000.

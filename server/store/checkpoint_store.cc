@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <filesystem>
 #include <set>
 
@@ -56,20 +57,6 @@ bool Inside(const std::string& path, const std::string& root) {
                           (root.back() == '/' || path[root.size()] == '/'));
 }
 
-std::optional<int64_t> ParseStepName(std::string_view name) {
-  if (!absl::StartsWith(ToAbsl(name), "step") || name.size() == 4) {
-    return std::nullopt;
-  }
-  int64_t step = 0;
-  for (char c : name.substr(4)) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)))
-      return std::nullopt;
-    step = step * 10 + (c - '0');
-    if (step > kMaxStep) return std::nullopt;
-  }
-  return step;
-}
-
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
   if (text.size() > kMaxSmallFile) {
@@ -79,21 +66,22 @@ absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   return text;
 }
 
-// The weight files a checkpoint folder is read from: of the first format
-// present, the shard index where there is one.
-struct WeightLayout {
-  std::string_view single;
-  std::string_view index;  // empty: not sharded
-};
-std::optional<WeightLayout> WeightsIn(const fs::path& dir) {
+// The weight files a checkpoint is read from: of the first format present,
+// the shard index where there is one.
+using WeightLayout = CheckpointStore::WeightLayout;
+std::optional<WeightLayout> WeightsAmong(
+    const std::function<bool(std::string_view)>& has) {
   for (const WeightNames& names : kWeightFormats) {
-    if (IsFile(dir / names.index)) return WeightLayout{names.single, names.index};
-    if (IsFile(dir / names.single)) return WeightLayout{names.single, {}};
+    if (has(names.index)) return WeightLayout{names.single, names.index};
+    if (has(names.single)) return WeightLayout{names.single, {}};
   }
   return std::nullopt;
 }
 
-bool HasWeights(const fs::path& dir) { return WeightsIn(dir).has_value(); }
+bool HasWeights(const fs::path& dir) {
+  return WeightsAmong([&](std::string_view f) { return IsFile(dir / f); })
+      .has_value();
+}
 
 // Catalog under construction during a scan (the listings' steps are
 // filled in at the end).
@@ -213,10 +201,32 @@ CheckpointStore::CheckpointStore(Options options,
                                  std::vector<std::string> roots)
     : options_(std::move(options)), roots_(std::move(roots)) {}
 
+void CheckpointStore::AddHubModels(Catalog* catalog) const {
+  if (options_.hub == nullptr) return;
+  for (const HubCheckpoints::Repo& repo : options_.hub->Scan()) {
+    if (catalog->count(repo.key)) {
+      spdlog::debug("{} is on disk; the Hub's {} is not served", repo.key.Name(),
+                    repo.repo);
+      continue;
+    }
+    if (repo.steps.empty()) continue;
+    auto& [listing, checkpoints] = (*catalog)[repo.key];
+    listing.key = repo.key;
+    listing.repo_id = repo.repo;
+    listing.layout = "hub";
+    for (const HubCheckpoints::Step& s : repo.steps) {
+      checkpoints[s.step] = CheckpointLocation{
+          repo.key, s.step, "", absl::StrCat("hub:", repo.repo, "@", s.branch),
+          repo.repo, s.commit};
+    }
+  }
+}
+
 void CheckpointStore::Refresh() {
   auto catalog = std::make_shared<Catalog>();
   Scanner scanner(catalog.get());
   for (const auto& root : roots_) scanner.ScanRoot(root);
+  AddHubModels(catalog.get());
   size_t checkpoints = 0;
   for (auto& [key, model] : *catalog) {
     for (const auto& [step, _] : model.checkpoints) {
@@ -336,8 +346,8 @@ absl::StatusOr<std::string> CheckpointStore::ResolveInside(
 absl::StatusOr<std::map<std::string, std::string>>
 CheckpointStore::ReadShardIndex(const CheckpointLocation& where,
                                 std::string_view index_name) const {
-  ASSIGN_OR_RETURN(const std::string path, ResolveInside(where, index_name));
-  ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(path));
+  const std::string path = absl::StrCat(where.dir, "/", ToAbsl(index_name));
+  ASSIGN_OR_RETURN(const std::string text, ReadSmall(where, index_name));
   const auto index = nlohmann::json::parse(text, nullptr, false);
   if (index.is_discarded() || !index.is_object() ||
       !index.contains("weight_map") || !index["weight_map"].is_object()) {
@@ -356,10 +366,50 @@ CheckpointStore::ReadShardIndex(const CheckpointLocation& where,
   return map;
 }
 
+absl::Status CheckpointStore::FilesKnown(const CheckpointLocation& where) const {
+  if (!where.on_hub()) return absl::OkStatus();
+  return options_.hub->Files(where.hub_repo, where.hub_commit).status();
+}
+
+bool CheckpointStore::HasFile(const CheckpointLocation& where,
+                              std::string_view file) const {
+  if (!where.on_hub()) return IsFile(fs::path(where.dir) / std::string(file));
+  absl::StatusOr<std::vector<std::string>> files =
+      options_.hub->Files(where.hub_repo, where.hub_commit);
+  return files.ok() &&
+         std::find(files->begin(), files->end(), file) != files->end();
+}
+
+absl::StatusOr<std::string> CheckpointStore::ReadSmall(
+    const CheckpointLocation& where, std::string_view file) const {
+  if (!where.on_hub()) {
+    ASSIGN_OR_RETURN(const std::string path, ResolveInside(where, file));
+    return ReadSmallFile(path);
+  }
+  ASSIGN_OR_RETURN(const std::string path,
+                   options_.hub->LocalFile(where.hub_repo, where.hub_commit, file));
+  return ReadSmallFile(path);
+}
+
 absl::StatusOr<std::shared_ptr<const TensorFile>>
 CheckpointStore::OpenWeightFile(const CheckpointLocation& where,
-                                const std::string& file,
-                                bool from_index) const {
+                                const std::string& file, bool from_index,
+                                bool whole) const {
+  if (where.on_hub()) {
+    RETURN_IF_ERROR(ValidateName("checkpoint file", file));
+    if (from_index && !HasFile(where, file)) {
+      return absl::DataLossError(absl::StrCat(
+          where.dir, ": the shard index names ", file, ", which is missing"));
+    }
+    if (!whole) {
+      return options_.hub->OpenRemote(where.hub_repo, where.hub_commit, file);
+    }
+    ASSIGN_OR_RETURN(const std::string local,
+                     options_.hub->LocalFile(where.hub_repo, where.hub_commit, file));
+    ASSIGN_OR_RETURN(std::shared_ptr<const ByteSource> source,
+                     LocalFileSource::Open(local));
+    return OpenTensorFile(std::move(source), file);
+  }
   auto path = ResolveInside(where, file);
   if (!path.ok()) {
     if (absl::IsNotFound(path.status()) && from_index) {
@@ -376,14 +426,6 @@ CheckpointStore::OpenWeightFile(const CheckpointLocation& where,
 
 namespace {
 
-// The weight files of a checkpoint the scan found (they may have gone since).
-absl::StatusOr<WeightLayout> Weights(const CheckpointLocation& where) {
-  if (auto layout = WeightsIn(where.dir)) return *layout;
-  return absl::NotFoundError(absl::StrCat(
-      where.model.Name(), " step ", where.step, ": ", where.dir,
-      " holds no model.safetensors, pytorch_model.bin or shard index any more"));
-}
-
 absl::Status TensorNotFound(std::string_view tensor,
                             const CheckpointLocation& where,
                             const std::vector<std::string>& names) {
@@ -394,6 +436,19 @@ absl::Status TensorNotFound(std::string_view tensor,
 }
 
 }  // namespace
+
+// The weight files of a checkpoint the scan found (they may have gone since).
+absl::StatusOr<WeightLayout> CheckpointStore::Weights(
+    const CheckpointLocation& where) const {
+  RETURN_IF_ERROR(FilesKnown(where));
+  if (auto layout = WeightsAmong(
+          [&](std::string_view f) { return HasFile(where, f); })) {
+    return *layout;
+  }
+  return absl::NotFoundError(absl::StrCat(
+      where.model.Name(), " step ", where.step, ": ", where.dir,
+      " holds no model.safetensors, pytorch_model.bin or shard index"));
+}
 
 absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
     const CheckpointLocation& where, std::string_view tensor) const {
@@ -411,7 +466,7 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
     file = it->second;
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const TensorFile> opened,
-                   OpenWeightFile(where, file, !layout.index.empty()));
+                   OpenWeightFile(where, file, !layout.index.empty(), false));
   const TensorInfo* info = opened->Find(tensor);
   if (info == nullptr && !layout.index.empty()) {
     return absl::DataLossError(absl::StrCat(
@@ -427,7 +482,8 @@ absl::StatusOr<TensorHandle> CheckpointStore::OpenTensor(
 }
 
 absl::StatusOr<std::vector<CheckpointStore::WeightFile>>
-CheckpointStore::OpenWeightFiles(const CheckpointLocation& where) const {
+CheckpointStore::OpenWeightFiles(const CheckpointLocation& where,
+                                 bool whole) const {
   ASSIGN_OR_RETURN(const WeightLayout layout, Weights(where));
   std::set<std::string> names;
   if (!layout.index.empty()) {
@@ -439,7 +495,7 @@ CheckpointStore::OpenWeightFiles(const CheckpointLocation& where) const {
   std::vector<WeightFile> files;
   for (const auto& name : names) {
     ASSIGN_OR_RETURN(auto opened,
-                     OpenWeightFile(where, name, !layout.index.empty()));
+                     OpenWeightFile(where, name, !layout.index.empty(), whole));
     files.push_back(WeightFile{name, std::move(opened)});
   }
   return files;
@@ -462,15 +518,19 @@ absl::StatusOr<std::vector<TensorListing>> CheckpointStore::ListTensors(
 
 absl::StatusOr<std::string> CheckpointStore::TokenizerPath(
     const CheckpointLocation& where) const {
-  if (!IsFile(fs::path(where.dir) / kTokenizer)) return std::string();
+  RETURN_IF_ERROR(FilesKnown(where));
+  if (!HasFile(where, kTokenizer)) return std::string();
+  if (where.on_hub()) {
+    return options_.hub->LocalFile(where.hub_repo, where.hub_commit, kTokenizer);
+  }
   return ResolveInside(where, kTokenizer);
 }
 
 absl::StatusOr<std::string> CheckpointStore::ReadConfig(
     const CheckpointLocation& where) const {
-  if (!IsFile(fs::path(where.dir) / kConfig)) return std::string();
-  ASSIGN_OR_RETURN(const std::string path, ResolveInside(where, kConfig));
-  return ReadSmallFile(path);
+  RETURN_IF_ERROR(FilesKnown(where));
+  if (!HasFile(where, kConfig)) return std::string();
+  return ReadSmall(where, kConfig);
 }
 
 }  // namespace garden

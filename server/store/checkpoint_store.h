@@ -11,8 +11,11 @@
 // files Pythia's step revisions hold); where a checkpoint has both formats,
 // safetensors is read. A sharded checkpoint opens only the shard holding the
 // tensor asked for.
-// Every path is resolved and checked to lie inside its root before it is
-// opened; names from requests are only ever compared with names found on
+// Hub repositories (Options::hub, --hub-repo) are models too, layout "hub":
+// their steps are the repositories' step<N> branches and their files come
+// through HubCheckpoints (the Hugging Face cache, range reads); a model found
+// on disk is served from disk. Every local path is resolved and checked to lie
+// inside its root before it is opened; names from requests are only ever compared with names found on
 // disk, never joined into paths.
 #ifndef GARDEN_SERVER_STORE_CHECKPOINT_STORE_H_
 #define GARDEN_SERVER_STORE_CHECKPOINT_STORE_H_
@@ -29,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "common/formats/tensor_file.h"
 #include "common/naming/names.h"
+#include "server/store/hub_checkpoints.h"
 
 namespace garden {
 
@@ -36,14 +40,17 @@ struct CheckpointLocation {
   ModelKey model;
   int64_t step = 0;
   std::string root;  // canonical root the checkpoint was found under
-  std::string dir;   // folder holding the checkpoint's files
+  std::string dir;   // folder holding the checkpoint's files ("hub:..." on the Hub)
+  // On the Hub: the repository and the branch's commit; empty otherwise.
+  std::string hub_repo = {}, hub_commit = {};
+  bool on_hub() const { return !hub_repo.empty(); }
 };
 
 struct ModelListing {
   ModelKey key;
   std::vector<int64_t> steps;  // ascending
   std::string repo_id;         // "EleutherAI/pythia-70m-deduped" where known
-  std::string layout;          // "plain" or "hf-cache"
+  std::string layout;          // "plain", "hf-cache" or "hub"
 };
 
 // One model as one scan of the roots saw it. A request resolves its model
@@ -73,11 +80,18 @@ struct TensorListing {
 
 class CheckpointStore {
  public:
+  // The weight files a checkpoint is read from.
+  struct WeightLayout {
+    std::string_view single;
+    std::string_view index;  // empty: not sharded
+  };
   struct Options {
     std::vector<std::string> roots;
     // A lookup that misses rescans the roots (new downloads appear without a
     // restart), at most this often.
     std::chrono::milliseconds rescan_interval{1000};
+    // Hub repositories served beside the roots; may be null.
+    std::shared_ptr<HubCheckpoints> hub = nullptr;
   };
 
   // INVALID_ARGUMENT if a root is not an existing folder.
@@ -114,13 +128,15 @@ class CheckpointStore {
       const CheckpointLocation& where) const;
 
   // Every weight file of the checkpoint (the single file, or each shard the
-  // index names), opened and validated.
+  // index names), opened and validated. `whole`: a model load, for which a
+  // Hub checkpoint's files are downloaded whole into the Hugging Face cache
+  // rather than read by range.
   struct WeightFile {
     std::string name;  // as the checkpoint names it (hub blobs have others)
     std::shared_ptr<const TensorFile> file;
   };
   absl::StatusOr<std::vector<WeightFile>> OpenWeightFiles(
-      const CheckpointLocation& where) const;
+      const CheckpointLocation& where, bool whole = false) const;
 
   // The tokenizer.json beside the checkpoint's weights, or "" when it has
   // none.
@@ -147,7 +163,17 @@ class CheckpointStore {
   // a shard the index names but the folder lacks is DATA_LOSS.
   absl::StatusOr<std::shared_ptr<const TensorFile>> OpenWeightFile(
       const CheckpointLocation& where, const std::string& file,
-      bool from_index) const;
+      bool from_index, bool whole) const;
+  // For a Hub checkpoint, the error of listing its files (offline: not
+  // recorded); OK otherwise.
+  absl::Status FilesKnown(const CheckpointLocation& where) const;
+  // Whether the checkpoint has a file of that name.
+  bool HasFile(const CheckpointLocation& where, std::string_view file) const;
+  // A small file of the checkpoint (config, index), bounded in size.
+  absl::StatusOr<std::string> ReadSmall(const CheckpointLocation& where,
+                                        std::string_view file) const;
+  absl::StatusOr<WeightLayout> Weights(const CheckpointLocation& where) const;
+  void AddHubModels(std::map<ModelKey, ModelSnapshot>* catalog) const;
 
   Options options_;
   std::vector<std::string> roots_;  // canonical

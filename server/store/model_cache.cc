@@ -37,7 +37,7 @@ ModelCache::Load(const CheckpointLocation& where) const {
         config.status().code(),
         absl::StrCat(where.dir, "/", config.status().message()));
   }
-  ASSIGN_OR_RETURN(const auto files, store_.OpenWeightFiles(where));
+  ASSIGN_OR_RETURN(const auto files, store_.OpenWeightFiles(where, /*whole=*/true));
   std::vector<std::shared_ptr<const TensorFile>> opened;
   uint64_t parameters = 0;
   for (const auto& f : files) {
