@@ -40,7 +40,7 @@ constexpr char kUsage[] =
     "[--checkpoints DIR2] [--threads N] [--tokenizer FILE] [--device auto] "
     "[--model-cache-bytes N] [--max-new-tokens N] [--dataset NAME=FILE] "
     "[--hub-repo ORG/NAME] [--hub-endpoint URL] [--hf-token-file F] "
-    "[--hub-cache DIR] [--hub-cache-bytes N] [--offline]";
+    "[--hub-cache DIR] [--hub-cache-bytes N] [--hub-connections N] [--offline]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -57,6 +57,7 @@ struct Flags {
   std::vector<std::string> hub_repos;  // repeatable
   std::string hub_endpoint, hf_token_file, hub_cache;
   uint64_t hub_cache_bytes = uint64_t{64} << 30;
+  int hub_connections = 8;
   bool offline = false;
 };
 
@@ -107,6 +108,9 @@ void AddHubFlags(CLI::App& app, Flags& f) {
   AddInteger(app, "--hub-cache-bytes,--hub_cache_bytes", "hub_cache_bytes",
              &f.hub_cache_bytes,
              "cap on Garden's tensor extracts in the cache, in bytes (LRU)");
+  AddInteger(app, "--hub-connections,--hub_connections", "hub_connections",
+             &f.hub_connections,
+             "transfers from the Hub in flight at once (1..1024)");
   app.add_flag("--offline", f.offline,
                "never touch the network (also HF_HUB_OFFLINE=1): serve what "
                "the caches hold");
@@ -293,6 +297,7 @@ absl::StatusOr<std::shared_ptr<garden::HubCheckpoints>> OpenHub(
   options.repos = flags.hub_repos;
   options.client.endpoint = hf.endpoint;
   options.client.token = hf.token;
+  options.client.max_connections = flags.hub_connections;
   options.cache_dir = hf.cache_dir;
   options.extract_bytes = flags.hub_cache_bytes;
   options.offline = hf.offline;

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <utility>
@@ -433,9 +434,30 @@ std::string UrlForMessage(std::string_view url) {
 }
 
 // Everything that talks to the network; HubClient only validates and routes.
+constexpr std::ptrdiff_t kMaxConnections = 1024;
+
+// One of HubOptions::max_connections transfers, held while it runs.
+class TransferSlot {
+ public:
+  explicit TransferSlot(std::counting_semaphore<kMaxConnections>& slots)
+      : slots_(slots) {
+    slots_.acquire();
+  }
+  ~TransferSlot() { slots_.release(); }
+  TransferSlot(const TransferSlot&) = delete;
+  TransferSlot& operator=(const TransferSlot&) = delete;
+
+ private:
+  std::counting_semaphore<kMaxConnections>& slots_;
+};
+
 struct HubClient::Impl {
   Impl(const HubOptions& options, std::atomic<uint64_t>* bytes_received)
-      : options(options), bytes_received(bytes_received) {}
+      : transfers(options.max_connections),
+        options(options),
+        bytes_received(bytes_received) {}
+
+  std::counting_semaphore<kMaxConnections> transfers;
 
   // The answer a chain of redirects ended at.
   struct Fetched {
@@ -757,6 +779,11 @@ absl::StatusOr<std::unique_ptr<HubClient>> HubClient::Create(
         "Hub options: max_attempts must be at least 1 "
         "and backoffs not negative");
   }
+  if (options.max_connections < 1 || options.max_connections > kMaxConnections) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Hub options: max_connections ", options.max_connections,
+        " is outside [1, ", kMaxConnections, "]"));
+  }
   std::unique_ptr<HubClient> client(new HubClient(std::move(options)));
   client->impl_->origin = std::move(endpoint.second);
   return client;
@@ -831,6 +858,7 @@ absl::Status HubClient::ReadRange(const HubFileInfo& info, uint64_t offset,
         "+", out.size(), " are past its ", info.size, " bytes"));
   }
   SpanDestination dest(out);
+  TransferSlot slot(impl_->transfers);
   return impl_->Transfer(info, offset, out.size(), /*always_ranged=*/true,
                          &dest);
 }
@@ -841,6 +869,7 @@ absl::Status HubClient::Download(const HubFileInfo& info,
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus(path, errno, "cannot create");
   FileDestination dest(fd, path);
+  TransferSlot slot(impl_->transfers);
   absl::Status status =
       impl_->Transfer(info, 0, info.size, /*always_ranged=*/false, &dest);
   if (status.ok() && info.lfs) {

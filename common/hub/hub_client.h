@@ -52,6 +52,8 @@ struct HubOptions {
   std::chrono::seconds connect_timeout{10};
   // A transfer slower than 1 KiB/s for this long is dropped and retried.
   std::chrono::seconds stall_timeout{60};
+  // Transfers of file bytes (ranges, downloads) in flight at once; more wait.
+  int max_connections = 8;
 };
 
 struct HubBranch {

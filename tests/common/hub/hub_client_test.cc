@@ -482,6 +482,21 @@ TEST(CreateTest, RejectsATokenThatCouldBreakAHeaderWithoutQuotingIt) {
   EXPECT_THAT(status.message(), Not(HasSubstr("hf_secret")));
 }
 
+TEST(CreateTest, MaxConnectionsMustBeInRange) {
+  for (int n : {0, -1, 1025}) {
+    HubOptions options;
+    options.endpoint = "http://127.0.0.1:1";
+    options.max_connections = n;
+    const absl::Status status = HubClient::Create(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << n;
+    EXPECT_THAT(status.message(), HasSubstr("max_connections"));
+  }
+  HubOptions options;
+  options.endpoint = "http://127.0.0.1:1";
+  options.max_connections = 1;
+  EXPECT_TRUE(HubClient::Create(options).ok());
+}
+
 TEST(CreateTest, BadNamesAreRefusedBeforeAnyRequest) {
   HubOptions options;
   options.endpoint = "http://127.0.0.1:" + std::to_string(ClosedPort());
