@@ -1,5 +1,10 @@
 #include "common/hub/extract_cache.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <utility>
 #include <vector>
@@ -8,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/base/absl_compat.h"
-#include "common/base/files.h"
 #include "common/base/status.h"
 #include "spdlog/spdlog.h"
 #include "xxhash.h"
@@ -265,22 +269,6 @@ std::optional<ExtractCache::Hit> ExtractCache::Find(std::string_view etag,
   return Hit{*std::move(verified), found->first.offset};
 }
 
-absl::StatusOr<std::string> ExtractCache::Store(const Key& key,
-                                                const std::string& bytes) {
-  const std::string dir = (fs::path(options_.dir) / key.etag).string();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat(dir, ": ", ec.message()));
-  const std::string path = (fs::path(dir) / FileName(key.offset, key.size)).string();
-  // Not fsynced: the checksum catches what a power loss may tear.
-  RETURN_IF_ERROR(WriteFileAtomic(path, bytes, {.durable = false}));
-  std::lock_guard lock(mu_);
-  AddLocked(key, path, bytes.size());
-  // Evict the least recently used, never the one just written.
-  while (bytes_ > options_.max_bytes && lru_.size() > 1) DropLocked(lru_.back());
-  return path;
-}
-
 absl::StatusOr<ExtractCache::Hit> ExtractCache::GetOrFetch(
     std::string_view etag, uint64_t offset, uint64_t size, const Fetch& fetch) {
   if (!IsEtag(etag)) {
@@ -315,28 +303,118 @@ absl::StatusOr<ExtractCache::Hit> ExtractCache::GetOrFetch(
   return result;
 }
 
+namespace {
+
+// An extract's temporary file, mapped for writing. The blocks are reserved
+// first (posix_fallocate), so that a full disk is an error here rather than
+// a SIGBUS while the mapping is written.
+class TempExtract {
+ public:
+  static absl::StatusOr<std::unique_ptr<TempExtract>> Create(
+      const std::string& final_path, uint64_t bytes) {
+    auto temp = std::unique_ptr<TempExtract>(new TempExtract());
+    temp->path_ = final_path + ".tmp.XXXXXX";
+    temp->fd_ = ::mkostemp(temp->path_.data(), O_CLOEXEC);
+    if (temp->fd_ < 0) {
+      temp->path_.clear();
+      return ErrnoStatus(final_path, errno, "cannot create a temporary file");
+    }
+    if (const int err = ::posix_fallocate(temp->fd_, 0, static_cast<off_t>(bytes));
+        err != 0) {
+      return ErrnoStatus(temp->path_, err, "cannot reserve the extract's space");
+    }
+    void* map = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       temp->fd_, 0);
+    if (map == MAP_FAILED) return ErrnoStatus(temp->path_, errno, "cannot mmap");
+    temp->map_ = absl::MakeSpan(static_cast<uint8_t*>(map), bytes);
+    return temp;
+  }
+  ~TempExtract() {
+    if (!map_.empty()) ::munmap(map_.data(), map_.size());
+    if (fd_ >= 0) ::close(fd_);
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  absl::Span<uint8_t> bytes() { return map_; }
+  // Unmaps, and renames the file to `final_path`.
+  absl::Status Commit(const std::string& final_path) {
+    ::munmap(map_.data(), map_.size());
+    map_ = {};
+    if (::fchmod(fd_, 0644) != 0 || ::close(fd_) != 0) {
+      fd_ = -1;
+      return ErrnoStatus(path_, errno, "cannot finish the extract");
+    }
+    fd_ = -1;
+    if (::rename(path_.c_str(), final_path.c_str()) != 0) {
+      return ErrnoStatus(final_path, errno, "cannot rename the extract into place");
+    }
+    path_.clear();
+    return absl::OkStatus();
+  }
+
+ private:
+  TempExtract() = default;
+  std::string path_;
+  int fd_ = -1;
+  absl::Span<uint8_t> map_;
+};
+
+void WriteChecksum(absl::Span<uint8_t> file, uint64_t size) {
+  const uint64_t sum = XXH3_64bits(file.data(), size);
+  for (int i = 0; i < 8; ++i) {
+    file[size + i] = static_cast<uint8_t>(sum >> (8 * i));
+  }
+}
+
+}  // namespace
+
+std::string ExtractCache::PathOf(const Key& key) const {
+  return (fs::path(options_.dir) / key.etag / FileName(key.offset, key.size))
+      .string();
+}
+
 absl::StatusOr<ExtractCache::Hit> ExtractCache::FetchAndStore(
     const Key& key, const Fetch& fetch) {
-  // The bytes and their checksum, in the layout of the file.
-  std::string bytes(key.size + kChecksumBytes, '\0');
-  auto* data = reinterpret_cast<uint8_t*>(bytes.data());
-  RETURN_IF_ERROR(fetch(absl::MakeSpan(data, key.size)));
-  const uint64_t sum = XXH3_64bits(data, key.size);
-  for (int i = 0; i < 8; ++i) {
-    data[key.size + i] = static_cast<uint8_t>(sum >> (8 * i));
-  }
-  if (key.size + kChecksumBytes <= options_.max_bytes) {
-    absl::StatusOr<std::string> stored = Store(key, bytes);
-    if (stored.ok()) {
-      // Checked as it was written.
-      auto file = OpenExtract(key, *stored, /*verified=*/true);
-      if (file.ok()) return Hit{*std::move(file), key.offset};
-    } else {
-      spdlog::warn("extract cache: not kept: {}", stored.status().ToString());
+  const uint64_t file_bytes = key.size + kChecksumBytes;
+  if (file_bytes <= options_.max_bytes) {
+    // Fetched straight into the file through a shared mapping: the bytes
+    // land in the page cache once, with no buffer to copy them from.
+    const std::string path = PathOf(key);
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    absl::StatusOr<std::unique_ptr<TempExtract>> temp =
+        TempExtract::Create(path, file_bytes);
+    if (temp.ok()) {
+      absl::Span<uint8_t> bytes = (*temp)->bytes();
+      RETURN_IF_ERROR(fetch(bytes.subspan(0, key.size)));
+      WriteChecksum(bytes, key.size);
+      // Not fsynced: the checksum catches what a power loss may tear.
+      absl::Status committed = (*temp)->Commit(path);
+      if (committed.ok()) {
+        {
+          std::lock_guard lock(mu_);
+          AddLocked(key, path, file_bytes);
+          // Evict the least recently used, never the one just written.
+          while (bytes_ > options_.max_bytes && lru_.size() > 1) DropLocked(lru_.back());
+        }
+        auto file = OpenExtract(key, path, /*verified=*/true);
+        if (file.ok()) return Hit{*std::move(file), key.offset};
+      }
+      // Rare (the cache folder went away, say): the bytes went with the
+      // temporary file, so they are fetched again, into memory.
+      spdlog::warn("extract cache: not kept: {}", committed.ToString());
+      return FetchIntoMemory(key, fetch);
     }
+    spdlog::warn("extract cache: not kept: {}", temp.status().ToString());
   }
-  // Too big to keep, or not writable: served from memory this once.
-  bytes.resize(key.size);
+  return FetchIntoMemory(key, fetch);
+}
+
+// Too big to keep, or not writable: served from memory this once.
+absl::StatusOr<ExtractCache::Hit> ExtractCache::FetchIntoMemory(
+    const Key& key, const Fetch& fetch) {
+  std::string bytes(key.size, '\0');
+  RETURN_IF_ERROR(fetch(absl::MakeSpan(reinterpret_cast<uint8_t*>(bytes.data()),
+                                       bytes.size())));
   return Hit{std::make_shared<MemorySource>(
                  absl::StrCat("extract ", key.etag, "/",
                               FileName(key.offset, key.size)),

@@ -92,9 +92,10 @@ class ExtractCache {
   absl::StatusOr<std::shared_ptr<const ByteSource>> OpenExtract(const Key& key,
                                                          const std::string& path,
                                                          bool verified);
-  // Writes an extract file (bytes + checksum) into place; its path.
-  absl::StatusOr<std::string> Store(const Key& key, const std::string& bytes);
+  std::string PathOf(const Key& key) const;
+  // Fetches into the extract's file (kept when it fits), else into memory.
   absl::StatusOr<Hit> FetchAndStore(const Key& key, const Fetch& fetch);
+  absl::StatusOr<Hit> FetchIntoMemory(const Key& key, const Fetch& fetch);
   void AddLocked(const Key& key, std::string path, uint64_t file_bytes);
   void DropLocked(const Key& key);
 
