@@ -94,13 +94,9 @@ def time_load(bin_dir, checkpoint, threads):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=16)
+    hb.add_suite_arguments(p)
     p.add_argument("--bins", type=int, default=64)
-    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--load-steps", type=int, default=4)
-    p.add_argument("--keep", default=os.path.join(hb.REPO, "build", "bench-suite"))
-    p.add_argument("--bin-dir", default=os.environ.get("GARDEN_BIN",
-                                                       os.path.join(hb.REPO, "build", "bin")))
     a = p.parse_args()
     steps = hb.bench_steps(a.steps)
     st_dirs = hb.ensure_suite(a.keep, steps)

@@ -276,11 +276,10 @@ def run_garden(bin_dir, port, bins, stdout, command="hist"):
 
 # --------------------------------------------------------------------------------- main
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_suite_arguments(p):
+    """The flags every benchmark over this suite takes."""
     p.add_argument("--steps", type=int, default=16,
                    help="checkpoints, spread over Pythia's 154 published steps (default 16)")
-    p.add_argument("--bins", type=int, default=64)
     p.add_argument("--threads", type=int, default=2, help="gardend --threads")
     p.add_argument("--keep", metavar="DIR", default=os.path.join(REPO, "build", "bench-suite"),
                    help="where the suite is generated and kept for later runs "
@@ -288,6 +287,12 @@ def main():
     p.add_argument("--bin-dir", default=os.environ.get("GARDEN_BIN",
                                                        os.path.join(REPO, "build", "bin")),
                    help="directory with gardend and garden (default $GARDEN_BIN or build/bin)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_suite_arguments(p)
+    p.add_argument("--bins", type=int, default=64)
     p.add_argument("--no-server", action="store_true",
                    help="measure only (b) and (c)")
     a = p.parse_args()

@@ -76,11 +76,7 @@ def start(a, hub, cache, workdir):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--keep", default=os.path.join(hb.REPO, "build", "bench-suite"))
-    p.add_argument("--bin-dir", default=os.environ.get("GARDEN_BIN",
-                                                       os.path.join(hb.REPO, "build", "bin")))
+    hb.add_suite_arguments(p)
     a = p.parse_args()
     steps = hb.bench_steps(a.steps)
     dirs = hb.ensure_suite(a.keep, steps)

@@ -31,6 +31,20 @@ def start_server(gardend, args, log_path, port_file, timeout=30):
         raise RuntimeError(f"gardend did not start (rc {proc.returncode}):\n{f.read()}")
 
 
+# Keys of an output record that name the model rather than describe the
+# result, for comparing one analysis of the same weights under two names.
+NAMING_KEYS = frozenset({"size", "suite", "variant", "model", "name", "repo_id", "layout"})
+
+
+def strip_names(value, keys=NAMING_KEYS):
+    """The record (dicts and lists, recursively) without the naming keys."""
+    if isinstance(value, dict):
+        return {k: strip_names(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [strip_names(v, keys) for v in value]
+    return value
+
+
 def stop_server(proc, timeout):
     """SIGTERM; returns (exit status, seconds taken). Kills it if it overstays."""
     start = time.monotonic()

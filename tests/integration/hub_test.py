@@ -17,6 +17,7 @@ import time
 import unittest
 
 import gardend_harness as harness
+from gardend_harness import strip_names
 
 SOURCE = os.environ.get("GARDEN_SOURCE",
                         os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -32,7 +33,6 @@ import mock_hub  # noqa: E402
 STEPS = [0, 1, 2, 4, 8, 16]
 TOKEN = "hf_garden_test_token_0123456789"
 TENSOR = "embed_out.weight"
-NAMING = {"size", "suite", "variant", "model", "name", "repo_id", "layout"}
 
 
 def bytes_to_unicode():
@@ -70,12 +70,6 @@ def byte_tokenizer_json():
     })
 
 
-def strip_names(value):
-    if isinstance(value, dict):
-        return {k: strip_names(v) for k, v in value.items() if k not in NAMING}
-    if isinstance(value, list):
-        return [strip_names(v) for v in value]
-    return value
 
 
 class HubTest(unittest.TestCase):

@@ -23,6 +23,7 @@ import zipfile
 import numpy as np
 
 import gardend_harness as harness
+from gardend_harness import strip_names
 
 SOURCE = os.environ.get("GARDEN_SOURCE",
                         os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -41,15 +42,8 @@ STEPS = [0, 1, 2, 4, 8, 16, 32]
 HF_STEPS = [0, 8, 64]
 SHARED_BIAS = "gpt_neox.layers.1.mlp.dense_h_to_4h.bias"  # a view at an offset
 # Keys that name the model rather than describe the result.
-NAMING = {"size", "suite", "variant", "model", "name", "repo_id"}
 
 
-def strip_names(value):
-    if isinstance(value, dict):
-        return {k: strip_names(v) for k, v in value.items() if k not in NAMING}
-    if isinstance(value, list):
-        return [strip_names(v) for v in value]
-    return value
 
 
 def close(a, b, rel=1e-12):
