@@ -122,8 +122,10 @@ struct ProgressOption {
     Message message;
     while (stream.Read(&message)) {
       if (message.has_progress()) {
-        bar.Update(message.progress().done(), message.progress().total(),
-                   label);
+        const auto& progress = message.progress();
+        bar.Update(progress.done(), progress.total(),
+                   label + TransferLabel(progress.bytes_received(),
+                                         progress.bytes_expected()));
         continue;
       }
       bar.Clear();

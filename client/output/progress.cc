@@ -22,4 +22,13 @@ void ProgressBar::Clear() {
   drawn_ = false;
 }
 
+std::string TransferLabel(uint64_t received, uint64_t expected) {
+  if (expected == 0) return "";
+  char text[96];
+  std::snprintf(text, sizeof(text), " (%.1f of %.1f MB from the Hub)",
+                static_cast<double>(received) / 1e6,
+                static_cast<double>(expected) / 1e6);
+  return text;
+}
+
 }  // namespace garden::client

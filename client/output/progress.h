@@ -30,6 +30,10 @@ class ProgressBar {
   bool drawn_ = false;
 };
 
+// " (12.3 of 824.2 MB from the Hub)" for a progress message's transfer
+// bytes; "" when nothing was asked of the Hub.
+std::string TransferLabel(uint64_t received, uint64_t expected);
+
 }  // namespace garden::client
 
 #endif  // GARDEN_CLIENT_OUTPUT_PROGRESS_H_

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 #include "common/base/status.h"
+#include "common/base/transfer_meter.h"
 
 namespace garden::hub_internal {
 namespace {
@@ -68,6 +69,9 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* ex = static_cast<Exchange*>(user);
   const size_t total = size * n;
   ex->bytes_received->fetch_add(total, std::memory_order_relaxed);
+  if (TransferMeter* meter = CurrentTransferMeter()) {
+    meter->received.fetch_add(total, std::memory_order_relaxed);
+  }
   HttpResponse& response = *ex->response;
   if (Is2xx(ex->status) && ex->sink != nullptr) {
     if (ex->sink->Write(ex->status, response.headers, data, total)) {

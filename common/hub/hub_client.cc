@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 #include "common/base/status.h"
+#include "common/base/transfer_meter.h"
 #include "common/base/utf8.h"
 #include "common/hub/http_request.h"
 #include "nlohmann/json.hpp"
@@ -858,6 +859,7 @@ absl::Status HubClient::ReadRange(const HubFileInfo& info, uint64_t offset,
         "+", out.size(), " are past its ", info.size, " bytes"));
   }
   SpanDestination dest(out);
+  if (TransferMeter* meter = CurrentTransferMeter()) meter->expected += out.size();
   TransferSlot slot(impl_->transfers);
   return impl_->Transfer(info, offset, out.size(), /*always_ranged=*/true,
                          &dest);
@@ -869,6 +871,7 @@ absl::Status HubClient::Download(const HubFileInfo& info,
       ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus(path, errno, "cannot create");
   FileDestination dest(fd, path);
+  if (TransferMeter* meter = CurrentTransferMeter()) meter->expected += info.size;
   TransferSlot slot(impl_->transfers);
   absl::Status status =
       impl_->Transfer(info, 0, info.size, /*always_ranged=*/false, &dest);

@@ -1,11 +1,13 @@
 #include "server/engine/histogram_sweep.h"
 
+#include <chrono>
 #include <limits>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 #include "common/base/status.h"
+#include "common/base/transfer_meter.h"
 #include "server/engine/chunk_reader.h"
 #include "server/engine/ordered_tasks.h"
 
@@ -73,6 +75,28 @@ StepHistogram Frame(const StepScan& scan, const Histogram& histogram) {
   return frame;
 }
 
+// Says when a progress message with new transfer bytes is worth sending:
+// bytes arrived for this request since the last one, 250 ms ago or more.
+class ProgressTicker {
+ public:
+  bool Due() {
+    const TransferMeter* meter = CurrentTransferMeter();
+    if (meter == nullptr) return false;
+    const uint64_t received = meter->received.load();
+    const auto now = std::chrono::steady_clock::now();
+    if (received == last_bytes_ || now - last_ < std::chrono::milliseconds(250)) {
+      return false;
+    }
+    last_bytes_ = received;
+    last_ = now;
+    return true;
+  }
+
+ private:
+  uint64_t last_bytes_ = 0;
+  std::chrono::steady_clock::time_point last_{};
+};
+
 OrderedTasksOptions Window(const ThreadPool& pool) {
   return {.window = std::max<size_t>(2, pool.size() * 2)};
 }
@@ -130,16 +154,26 @@ absl::Status SweepAutoRange(ThreadPool& pool,
   std::shared_ptr<const StepTensors> steps = options.steps;
   const size_t total = steps->size();
   std::vector<StepScan> scans(total);
+  uint32_t done = 0;
+  OrderedTasksOptions window = Window(pool);
+  // While a step's bytes are still arriving from the Hub, the progress
+  // message goes out again with them, at most every 250 ms.
+  ProgressTicker ticker;
+  if (callbacks.progress) {
+    window.waiting = [&] {
+      if (ticker.Due()) callbacks.progress(done, static_cast<uint32_t>(total));
+    };
+  }
   RETURN_IF_ERROR(RunOrdered<StepScan>(
-      pool, total, Window(pool),
+      pool, total, window,
       [steps](size_t i, const CancelFlag* cancel) {
         return ScanStep(*steps, i, nullptr, true, cancel);
       },
       [&](size_t i, StepScan& scan) {
         scans[i] = std::move(scan);
+        done = static_cast<uint32_t>(i + 1);
         return !callbacks.progress ||
-               callbacks.progress(static_cast<uint32_t>(i + 1),
-                                  static_cast<uint32_t>(total));
+               callbacks.progress(done, static_cast<uint32_t>(total));
       },
       callbacks.cancelled));
   ASSIGN_OR_RETURN(auto binners, AutoBinners(scans, options));

@@ -21,6 +21,9 @@ struct OrderedTasksOptions {
   size_t window = 4;  // tasks queued or running ahead of the next result
   // How often the caller's thread looks at `cancelled` while it waits.
   std::chrono::milliseconds poll{50};
+  // Called on the caller's thread at each of those looks (progress of a long
+  // wait: bytes still arriving for the next result); may be empty.
+  std::function<void()> waiting = nullptr;
 };
 
 // task(i, cancel) runs on the pool and should stop early once *cancel is
@@ -70,8 +73,12 @@ absl::Status RunOrdered(
       std::unique_lock lock(state->mu);
       while (!state->results[next].has_value()) {
         state->cv.wait_for(lock, options.poll);
-        if (!state->results[next].has_value() && cancelled()) {
-          return stop(absl::CancelledError("request cancelled"));
+        if (state->results[next].has_value()) break;
+        if (cancelled()) return stop(absl::CancelledError("request cancelled"));
+        if (options.waiting) {
+          lock.unlock();
+          options.waiting();
+          lock.lock();
         }
       }
       result = std::move(state->results[next]);

@@ -1,5 +1,7 @@
 #include "server/engine/thread_pool.h"
 
+#include "common/base/transfer_meter.h"
+
 namespace garden {
 
 ThreadPool::ThreadPool(size_t threads) {
@@ -18,9 +20,14 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::Submit(std::function<void()> task) {
+  // The task counts its transfers to the request that submitted it.
+  auto carried = [meter = CurrentTransferMeter(), task = std::move(task)] {
+    ScopedTransferMeter scope(meter);
+    task();
+  };
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(std::move(task));
+    queue_.push_back(std::move(carried));
   }
   cv_.notify_one();
 }

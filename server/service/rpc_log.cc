@@ -1,5 +1,7 @@
 #include "server/service/rpc_log.h"
 
+#include "common/base/transfer_meter.h"
+
 #include "server/service/convert.h"
 #include "spdlog/spdlog.h"
 
@@ -27,6 +29,10 @@ grpc::Status RunLogged(
     std::string_view method, grpc::ServerContext* context,
     absl::FunctionRef<absl::Status(std::string& what)> body) {
   RpcLog log(method, context);
+  // What the request fetches from the Hub is counted here, for its
+  // progress messages (the pool carries it into the request's tasks).
+  TransferMeter meter;
+  ScopedTransferMeter scope(&meter);
   std::string what;
   const absl::Status status = body(what);
   return log.Done(status, what);

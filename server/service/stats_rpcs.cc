@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status.h"
+#include "common/base/transfer_meter.h"
 #include "common/stats/analysis_defaults.h"
 #include "common/stats/bifurcation.h"
 #include "server/engine/audit.h"
@@ -80,6 +81,10 @@ std::function<bool(uint32_t, uint32_t)> ProgressTo(
     Response message;
     message.mutable_progress()->set_done(done);
     message.mutable_progress()->set_total(total);
+    if (const TransferMeter* meter = CurrentTransferMeter()) {
+      message.mutable_progress()->set_bytes_expected(meter->expected.load());
+      message.mutable_progress()->set_bytes_received(meter->received.load());
+    }
     return writer->Write(message);
   };
 }

@@ -9,6 +9,7 @@ analysis over local files; the tests also count the bytes the mock sent.
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -229,6 +230,22 @@ class HubTest(unittest.TestCase):
         _, local = self.start(self.cache("faults-local"), repos=())
         self.assertEqual(strip_names(got), strip_names(self.hist(local, "twin")))
         self.hub.clear_misbehaviour()
+
+    def test_a_cold_sweep_shows_the_bytes_it_waits_for(self):
+        if shutil.which("script") is None:
+            self.skipTest("util-linux's script (a terminal for the progress bar) is missing")
+        _, addr = self.start(self.cache("progress"), repos=("hubtwin",), local=False)
+        self.hub.misbehave("503", count=2, port="cdn")  # a wait of over a second
+        command = " ".join(shlex.quote(a) for a in (
+            GARDEN, "--server", addr, "hist", "--size", "hubtwin", "--steps", "all",
+            "--format", "jsonl"))
+        # The bar is drawn on a terminal only: run the client on one.
+        r = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True,
+                           text=True, timeout=120)
+        self.hub.clear_misbehaviour()
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:])
+        self.assertRegex(r.stdout, r"scanning for the common range \([0-9.]+ of "
+                                   r"[0-9.]+ MB from the Hub\)")
 
     def test_kill_during_a_sweep_leaves_no_bad_cache_entry(self):
         cache = self.cache("kill")

@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "common/base/transfer_meter.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -1003,6 +1004,26 @@ TEST_F(HubClientTest, AnswersNoHubShouldGiveAreDataLossOrFailedPrecondition) {
   Read(*client, info, 0, 10, &status);
   EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
   EXPECT_THAT(status.message(), HasSubstr("longer"));
+}
+
+// A request's transfer meter (common/base/transfer_meter.h) counts what
+// its reads ask for and what arrives, for its progress messages.
+TEST_F(HubClientTest, ReadsCountToTheCurrentTransferMeter) {
+  auto client = Client();
+  auto info = client->FileInfo(kRepo, "step0", kWeights);
+  ASSERT_TRUE(info.ok()) << info.status();
+  TransferMeter meter;
+  {
+    ScopedTransferMeter scope(&meter);
+    absl::Status status;
+    Read(*client, *info, 100, 5000, &status);
+    ASSERT_TRUE(status.ok()) << status;
+  }
+  EXPECT_EQ(meter.expected.load(), 5000u);
+  EXPECT_EQ(meter.received.load(), 5000u);
+  absl::Status status;
+  Read(*client, *info, 0, 10, &status);  // outside the scope: not counted
+  EXPECT_EQ(meter.expected.load(), 5000u);
 }
 
 TEST_F(HubClientTest, ConcurrentReadsOnOneClient) {

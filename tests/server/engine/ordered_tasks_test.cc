@@ -1,5 +1,6 @@
 // RunOrdered: results in index order whatever order tasks finish in, no more
 // than `window` tasks ahead of the consumer, and the three ways to stop.
+#include "common/base/transfer_meter.h"
 #include "server/engine/ordered_tasks.h"
 
 #include <atomic>
@@ -53,6 +54,46 @@ TEST(OrderedTasksTest, ConsumesInIndexOrderWithinTheWindow) {
   EXPECT_FALSE(beyond_window);
   EXPECT_LE(most_running.load(), kWindow);
   EXPECT_GE(most_running.load(), 2u);  // they did run side by side
+}
+
+// A long wait calls `waiting` on the caller's thread (progress of a fetch),
+// and the pool carries the caller's transfer meter into the tasks.
+TEST(OrderedTasksTest, WaitingRunsOnTheCallerAndTasksCountToItsMeter) {
+  ThreadPool pool(2);
+  TransferMeter meter;
+  ScopedTransferMeter scope(&meter);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> waits{0};
+  std::atomic<bool> waited_elsewhere{false};
+  OrderedTasksOptions options{.window = 2, .poll = std::chrono::milliseconds(10)};
+  options.waiting = [&] {
+    if (std::this_thread::get_id() != caller) waited_elsewhere = true;
+    ++waits;
+  };
+  const absl::Status status = RunOrdered<int>(
+      pool, 2, options,
+      [](size_t i, const CancelFlag*) -> absl::StatusOr<int> {
+        TransferMeter* in_task = CurrentTransferMeter();
+        if (in_task == nullptr) return absl::InternalError("no meter in the task");
+        in_task->received += 10 * (i + 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(120));
+        return static_cast<int>(i);
+      },
+      [](size_t, int&) { return true; }, [] { return false; });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_GE(waits.load(), 3);
+  EXPECT_FALSE(waited_elsewhere);
+  EXPECT_EQ(meter.received.load(), 30u);
+  // Outside a request's scope the pool's tasks have none.
+  ScopedTransferMeter none(nullptr);
+  std::atomic<bool> had{true};
+  std::atomic<bool> ran{false};
+  pool.Submit([&] {
+    had = CurrentTransferMeter() != nullptr;
+    ran = true;
+  });
+  while (!ran) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_FALSE(had);
 }
 
 TEST(OrderedTasksTest, TheFirstFailureInIndexOrderIsReturned) {
