@@ -308,6 +308,14 @@ class HubTest(unittest.TestCase):
         want = strip_names(self.out(addr, "logits", "--size", "twin", *args))
         self.assertEqual(strip_names(self.out(addr, "logits", "--size", "hubtwin", *args)),
                          want)
+        text = "--text=The garden of forking paths"
+        for command in (["attention", "--step", "16", text, "--layer", "1"],
+                        ["generate", "--step", "16", "--prompt=Garden", "--max-new-tokens", "6"],
+                        ["unmask", "--steps", "16", text]):
+            with self.subTest(command=command[0]):
+                self.assertEqual(
+                    strip_names(self.out(addr, command[0], "--size", "hubtwin", *command[1:])),
+                    strip_names(self.out(addr, command[0], "--size", "twin", *command[1:])))
         self.stop(proc)
         # The whole files a model load downloads are the Hugging Face cache's:
         # gardend reads that folder back as a local hub-cache root.
