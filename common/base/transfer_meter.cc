@@ -1,19 +1,25 @@
 #include "common/base/transfer_meter.h"
 
+#include <utility>
+
 namespace garden {
 namespace {
 
-thread_local TransferMeter* current_meter = nullptr;
+thread_local std::shared_ptr<TransferMeter> current_meter;
 
 }  // namespace
 
-TransferMeter* CurrentTransferMeter() { return current_meter; }
+TransferMeter* CurrentTransferMeter() { return current_meter.get(); }
 
-ScopedTransferMeter::ScopedTransferMeter(TransferMeter* meter)
-    : previous_(current_meter) {
-  current_meter = meter;
+std::shared_ptr<TransferMeter> ShareCurrentTransferMeter() {
+  return current_meter;
 }
 
-ScopedTransferMeter::~ScopedTransferMeter() { current_meter = previous_; }
+ScopedTransferMeter::ScopedTransferMeter(std::shared_ptr<TransferMeter> meter)
+    : previous_(std::exchange(current_meter, std::move(meter))) {}
+
+ScopedTransferMeter::~ScopedTransferMeter() {
+  current_meter = std::move(previous_);
+}
 
 }  // namespace garden

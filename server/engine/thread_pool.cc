@@ -21,7 +21,7 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::Submit(std::function<void()> task) {
   // The task counts its transfers to the request that submitted it.
-  auto carried = [meter = CurrentTransferMeter(), task = std::move(task)] {
+  auto carried = [meter = ShareCurrentTransferMeter(), task = std::move(task)] {
     ScopedTransferMeter scope(meter);
     task();
   };

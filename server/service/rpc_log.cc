@@ -31,8 +31,7 @@ grpc::Status RunLogged(
   RpcLog log(method, context);
   // What the request fetches from the Hub is counted here, for its
   // progress messages (the pool carries it into the request's tasks).
-  TransferMeter meter;
-  ScopedTransferMeter scope(&meter);
+  ScopedTransferMeter scope(std::make_shared<TransferMeter>());
   std::string what;
   const absl::Status status = body(what);
   return log.Done(status, what);

@@ -1012,9 +1012,10 @@ TEST_F(HubClientTest, ReadsCountToTheCurrentTransferMeter) {
   auto client = Client();
   auto info = client->FileInfo(kRepo, "step0", kWeights);
   ASSERT_TRUE(info.ok()) << info.status();
-  TransferMeter meter;
+  auto shared = std::make_shared<TransferMeter>();
+  TransferMeter& meter = *shared;
   {
-    ScopedTransferMeter scope(&meter);
+    ScopedTransferMeter scope(shared);
     absl::Status status;
     Read(*client, *info, 100, 5000, &status);
     ASSERT_TRUE(status.ok()) << status;

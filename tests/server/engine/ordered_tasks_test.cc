@@ -60,8 +60,9 @@ TEST(OrderedTasksTest, ConsumesInIndexOrderWithinTheWindow) {
 // and the pool carries the caller's transfer meter into the tasks.
 TEST(OrderedTasksTest, WaitingRunsOnTheCallerAndTasksCountToItsMeter) {
   ThreadPool pool(2);
-  TransferMeter meter;
-  ScopedTransferMeter scope(&meter);
+  auto shared = std::make_shared<TransferMeter>();
+  TransferMeter& meter = *shared;
+  ScopedTransferMeter scope(shared);
   const std::thread::id caller = std::this_thread::get_id();
   std::atomic<int> waits{0};
   std::atomic<bool> waited_elsewhere{false};
