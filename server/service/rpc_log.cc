@@ -1,7 +1,8 @@
 #include "server/service/rpc_log.h"
 
-#include "common/base/transfer_meter.h"
+#include <memory>
 
+#include "common/base/transfer_meter.h"
 #include "server/service/convert.h"
 #include "spdlog/spdlog.h"
 
