@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <utility>
 #include <vector>
@@ -45,6 +46,13 @@ bool IsEtag(std::string_view etag) {
   return true;
 }
 
+// Older than any transfer takes: left by a process that was killed.
+bool IsStale(const fs::path& path) {
+  std::error_code ec;
+  const auto written = fs::last_write_time(path, ec);
+  return !ec && fs::file_time_type::clock::now() - written > std::chrono::minutes(10);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ExtractCache>> ExtractCache::Open(
@@ -72,8 +80,11 @@ void ExtractCache::Scan() {
       const std::string name = it->path().filename().string();
       uint64_t offset = 0, size = 0;
       if (!ParseFileName(name, &offset, &size)) {
-        // A temporary file of a write that never finished.
-        if (name.find(".tmp.") != std::string::npos) fs::remove(it->path(), inner);
+        // A temporary file of a write that never finished; a recent one may
+        // be another gardend's on the same cache, still being written.
+        if (name.find(".tmp.") != std::string::npos && IsStale(it->path())) {
+          fs::remove(it->path(), inner);
+        }
         continue;
       }
       const uint64_t file_bytes = fs::file_size(it->path(), inner);

@@ -43,8 +43,10 @@ class ExtractCache {
     uint64_t max_bytes = 64ull << 30;  // extracts' bytes, checksums included
   };
 
-  // Scans `dir` (removing temporary files a killed process left). INTERNAL
-  // or PERMISSION_DENIED if it cannot be created.
+  // Scans `dir`, removing temporary files a killed process left (those older
+  // than 10 minutes: a fresh one may be another gardend's on the same cache)
+  // and files that cannot be extracts. PERMISSION_DENIED if `dir` cannot be
+  // created.
   static absl::StatusOr<std::unique_ptr<ExtractCache>> Open(Options options);
 
   // An extract covering [offset, offset + size) of blob `etag`, verified.

@@ -315,11 +315,21 @@ TEST(ExtractCacheTest, OpenRemovesWhatAKilledWriteLeft) {
   WriteFile(blob_dir + "/500-10", BlobBytes(kEtag, 500, 10));           // no trailer
   fs::create_directories(fs::path(tmp.path()) / kOtherEtag);
   WriteFile(tmp.Join(std::string(kOtherEtag) + "/0-8.tmp.qwerty"), "");
+  // Temporary files are a killed process's once they are old; a fresh one
+  // may be another gardend's on the same cache, still being written.
+  const auto an_hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const std::string& old :
+       {blob_dir + "/200-100.tmp.Ab3dE9", blob_dir + "/300-100.tmp.zZ0011",
+        tmp.Join(std::string(kOtherEtag) + "/0-8.tmp.qwerty")}) {
+    fs::last_write_time(old, an_hour_ago);
+  }
+  WriteFile(blob_dir + "/600-100.tmp.InFlgt", "being written");
 
   auto cache = OpenCache(tmp.path());
   ASSERT_NE(cache, nullptr);
   EXPECT_EQ(FilesUnder(tmp.path()),
-            std::vector<std::string>{std::string(kEtag) + "/0-100"});
+            (std::vector<std::string>{std::string(kEtag) + "/0-100",
+                                      std::string(kEtag) + "/600-100.tmp.InFlgt"}));
   EXPECT_EQ(cache->bytes(), 108u);
   EXPECT_FALSE(cache->Find(kEtag, 200, 100).has_value());
   EXPECT_FALSE(cache->Find(kEtag, 300, 100).has_value());
