@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 
 namespace garden {
@@ -122,6 +123,10 @@ bool EndsWithReplacement(std::string_view s) {
   return s.size() >= kReplacementCharacter.size() &&
          s.substr(s.size() - kReplacementCharacter.size()) ==
              kReplacementCharacter;
+}
+
+std::string QuoteForMessage(std::string_view s) {
+  return absl::StrCat("\"", EscapeForMessage(s), "\"");
 }
 
 }  // namespace garden

@@ -43,6 +43,9 @@ std::string ReplaceInvalidUtf8(
 // \x01, \xff, ...). ASCII text without control bytes comes back unchanged.
 std::string EscapeForMessage(std::string_view s);
 
+// EscapeForMessage(s) in double quotes: how messages name untrusted names.
+std::string QuoteForMessage(std::string_view s);
+
 // Whether `s` ends with U+FFFD (a decoder's mark of an incomplete character).
 bool EndsWithReplacement(std::string_view s);
 

@@ -131,10 +131,6 @@ std::string GlobalName(const Global& global) {
   return absl::StrCat(global.module, ".", global.name);
 }
 
-std::string Quote(std::string_view s) {
-  return absl::StrCat("\"", EscapeForMessage(s), "\"");
-}
-
 // A value under construction, shared by the stack and the memo. A container
 // stays mutable only until it is nested in another value; then it is frozen.
 // That is all a pickler ever needs (it finishes a container before its
@@ -511,7 +507,7 @@ absl::Status Machine::String(unsigned char op) {
   ASSIGN_OR_RETURN(std::string_view s, Take(n));
   // SHORT_BINSTRING (Python 2 str) is decoded as UTF-8 too, as torch.load does.
   if (!IsValidUtf8(s)) {
-    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)), ": string ", Quote(s),
+    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)), ": string ", QuoteForMessage(s),
                                  " is not valid UTF-8"));
   }
   return Push(NewSlot(std::string(s)));
@@ -540,7 +536,7 @@ absl::Status Machine::GlobalOp() {
   ASSIGN_OR_RETURN(std::string_view name, ReadLine());
   Global global{std::string(module), std::string(name)};
   if (!IsAllowedGlobal(global)) {
-    return Refuse(absl::StrCat("global ", Quote(GlobalName(global)),
+    return Refuse(absl::StrCat("global ", QuoteForMessage(GlobalName(global)),
                                " is not allowed in a state dict"));
   }
   return Push(NewSlot(std::move(global)));
@@ -790,7 +786,7 @@ absl::StatusOr<SlotPtr> Machine::MakeStorage(const Value& pid) {
   }
   if (*numel < 0) {
     return DataLoss(
-        absl::StrCat("storage ", Quote(*key), " has ", *numel, " elements"));
+        absl::StrCat("storage ", QuoteForMessage(*key), " has ", *numel, " elements"));
   }
   Storage storage{*dtype, *key, *location, *numel};
   auto [it, inserted] = storages_.try_emplace(*key);
@@ -802,10 +798,10 @@ absl::StatusOr<SlotPtr> Machine::MakeStorage(const Value& pid) {
   if (seen.dtype != storage.dtype || seen.numel != storage.numel ||
       seen.location != storage.location) {
     return DataLoss(absl::StrCat(
-        "storage ", Quote(*key), " is ", ToAbsl(DTypeName(storage.dtype)), "[",
-        storage.numel, "] on ", Quote(storage.location), " but was ",
+        "storage ", QuoteForMessage(*key), " is ", ToAbsl(DTypeName(storage.dtype)), "[",
+        storage.numel, "] on ", QuoteForMessage(storage.location), " but was ",
         ToAbsl(DTypeName(seen.dtype)), "[", seen.numel, "] on ",
-        Quote(seen.location)));
+        QuoteForMessage(seen.location)));
   }
   return it->second;
 }

@@ -16,10 +16,6 @@
 namespace garden {
 namespace {
 
-std::string Quote(std::string_view name) {
-  return absl::StrCat("\"", EscapeForMessage(name), "\"");
-}
-
 uintptr_t PageSize() {
   static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   return page;
@@ -48,7 +44,7 @@ absl::Status InTensor(absl::Status status, const std::string& path,
   absl::string_view what = status.message();
   absl::ConsumePrefix(&what, absl::StrCat(path, ": "));
   return absl::Status(status.code(), absl::StrCat(path, ": tensor ",
-                                                  Quote(info.name), ": ", what));
+                                                  QuoteForMessage(info.name), ": ", what));
 }
 
 }  // namespace
@@ -89,7 +85,7 @@ const TensorInfo* TensorFile::Find(std::string_view name) const {
 absl::StatusOr<uint64_t> TensorFile::FileOffset(const TensorInfo& info) const {
   if (!info.contiguous()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        path(), ": tensor ", Quote(info.name), " of shape [",
+        path(), ": tensor ", QuoteForMessage(info.name), " of shape [",
         absl::StrJoin(info.shape, ", "), "] has strides [",
         absl::StrJoin(info.strides, ", "),
         "]: only contiguous tensors are read (save it after .contiguous())"));
@@ -100,7 +96,7 @@ absl::StatusOr<uint64_t> TensorFile::FileOffset(const TensorInfo& info) const {
       info.end < info.begin || offset > file_size() ||
       info.num_bytes() > file_size() - offset) {
     return absl::DataLossError(absl::StrCat(
-        path(), ": tensor ", Quote(info.name), " at bytes [", segment, " + ",
+        path(), ": tensor ", QuoteForMessage(info.name), " at bytes [", segment, " + ",
         info.begin, ", ", segment, " + ", info.end,
         ") lies outside the file's ", file_size(), " bytes"));
   }
@@ -139,7 +135,7 @@ absl::Status TensorFile::ReadElements(const TensorInfo& info, uint64_t first,
       out.size() / item > count - first) {
     return absl::InvalidArgumentError(absl::StrCat(
         "elements [", first, ", ", first + out.size() / item, ") of tensor ",
-        Quote(info.name), " (", out.size(), " bytes) are outside its ", count,
+        QuoteForMessage(info.name), " (", out.size(), " bytes) are outside its ", count,
         " elements of ", item, " bytes"));
   }
   ASSIGN_OR_RETURN(const uint64_t start, FileOffset(info));
@@ -169,7 +165,7 @@ absl::StatusOr<absl::Span<const uint8_t>> TensorFile::Data(
   const TensorInfo* info = Find(name);
   if (info == nullptr) {
     return absl::NotFoundError(
-        absl::StrCat(path(), ": no tensor named ", Quote(name)));
+        absl::StrCat(path(), ": no tensor named ", QuoteForMessage(name)));
   }
   return Data(*info);
 }

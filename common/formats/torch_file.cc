@@ -19,10 +19,6 @@ namespace {
 constexpr std::string_view kLegacyMagic =
     "\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";
 
-std::string Quote(std::string_view s) {
-  return absl::StrCat("\"", EscapeForMessage(s), "\"");
-}
-
 absl::Status DataLoss(const std::string& path, std::string_view what) {
   return absl::DataLossError(absl::StrCat(path, ": ", ToAbsl(what)));
 }
@@ -87,7 +83,7 @@ class TorchFile::Builder {
       const auto* tensor = std::get_if<pickle::Tensor>(&value->v);
       if (tensor == nullptr) {
         return Refused(path_, absl::StrCat("data.pkl: the value of ",
-                                           Quote(*name), " is a ",
+                                           QuoteForMessage(*name), " is a ",
                                            ToAbsl(pickle::TypeName(*value)),
                                            ", not a tensor"));
       }
@@ -105,7 +101,7 @@ class TorchFile::Builder {
       if (known.dtype != storage.dtype ||
           known.numel != static_cast<uint64_t>(storage.numel)) {
         return DataLoss(path_, absl::StrCat(
-                                   "storage ", Quote(storage.key),
+                                   "storage ", QuoteForMessage(storage.key),
                                    " is named twice with different types or "
                                    "sizes"));
       }
@@ -115,16 +111,16 @@ class TorchFile::Builder {
         absl::StrCat(file_->prefix_, "/data/", storage.key);
     const ZipEntry* entry = file_->zip_->Find(entry_name);
     if (entry == nullptr) {
-      return DataLoss(path_, absl::StrCat("storage ", Quote(storage.key),
+      return DataLoss(path_, absl::StrCat("storage ", QuoteForMessage(storage.key),
                                           " has no archive entry ",
-                                          Quote(entry_name)));
+                                          QuoteForMessage(entry_name)));
     }
     uint64_t bytes = 0;
     if (__builtin_mul_overflow(static_cast<uint64_t>(storage.numel),
                                DTypeSize(storage.dtype), &bytes) ||
         bytes > entry->size) {
       return DataLoss(path_, absl::StrCat(
-                                 "storage ", Quote(storage.key), " of ",
+                                 "storage ", QuoteForMessage(storage.key), " of ",
                                  storage.numel, " ",
                                  ToAbsl(DTypeName(storage.dtype)),
                                  " elements needs more than its entry's ",
@@ -139,7 +135,7 @@ class TorchFile::Builder {
 
   absl::Status AddTensor(const std::string& name, const pickle::Tensor& t) {
     if (t.storage == nullptr || t.size.size() != t.stride.size()) {
-      return DataLoss(path_, absl::StrCat("tensor ", Quote(name),
+      return DataLoss(path_, absl::StrCat("tensor ", QuoteForMessage(name),
                                           " is not a well-formed rebuild"));
     }
     ASSIGN_OR_RETURN(const uint32_t segment, Segment(*t.storage));
@@ -154,7 +150,7 @@ class TorchFile::Builder {
     uint64_t numel = 1;
     for (int64_t d : t.size) {
       if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel)) {
-        return DataLoss(path_, absl::StrCat("tensor ", Quote(name), " shape [",
+        return DataLoss(path_, absl::StrCat("tensor ", QuoteForMessage(name), " shape [",
                                             absl::StrJoin(t.size, ", "),
                                             "] overflows 2^64 elements"));
       }
@@ -165,7 +161,7 @@ class TorchFile::Builder {
                                  : LastElement(t, &last) && last < storage.numel;
     if (!fits) {
       return DataLoss(path_, absl::StrCat(
-                                 "tensor ", Quote(name), " (offset ", offset,
+                                 "tensor ", QuoteForMessage(name), " (offset ", offset,
                                  ", shape [", absl::StrJoin(t.size, ", "),
                                  "], strides [", absl::StrJoin(t.stride, ", "),
                                  "]) reaches beyond its storage's ",
@@ -192,7 +188,7 @@ absl::StatusOr<std::string> ArchivePrefix(const ZipArchive& archive,
   const std::string& first = archive.entries().front().name;
   const size_t slash = first.find('/');
   if (slash == std::string::npos || slash == 0) {
-    return DataLoss(path, absl::StrCat("the first entry ", Quote(first),
+    return DataLoss(path, absl::StrCat("the first entry ", QuoteForMessage(first),
                                        " is not inside a prefix folder"));
   }
   return first.substr(0, slash);
@@ -214,7 +210,7 @@ absl::Status CheckByteOrder(const ZipArchive& archive, const std::string& prefix
                          "little-endian files are read");
   }
   if (text != "little") {
-    return DataLoss(path, absl::StrCat("byteorder entry holds ", Quote(text),
+    return DataLoss(path, absl::StrCat("byteorder entry holds ", QuoteForMessage(text),
                                        ", not \"little\" or \"big\""));
   }
   return absl::OkStatus();
@@ -228,11 +224,11 @@ absl::StatusOr<pickle::ValuePtr> ReadStateDict(const ZipArchive& archive,
   const std::string pkl_name = prefix + "/data.pkl";
   const ZipEntry* pkl = archive.Find(pkl_name);
   if (pkl == nullptr) {
-    return DataLoss(path, absl::StrCat("the archive has no ", Quote(pkl_name),
+    return DataLoss(path, absl::StrCat("the archive has no ", QuoteForMessage(pkl_name),
                                        ": not a torch.save checkpoint"));
   }
   if (pkl->size > max_bytes) {
-    return DataLoss(path, absl::StrCat(Quote(pkl_name), " is ", pkl->size,
+    return DataLoss(path, absl::StrCat(QuoteForMessage(pkl_name), " is ", pkl->size,
                                        " bytes, more than the limit of ",
                                        max_bytes, " (max_pickle_bytes)"));
   }

@@ -57,9 +57,6 @@ std::string Hex32(uint32_t v) {
 }
 
 // Entry names are untrusted bytes; messages must stay valid UTF-8.
-std::string Quote(std::string_view name) {
-  return absl::StrCat("\"", EscapeForMessage(name), "\"");
-}
 
 std::string Range(uint64_t begin, uint64_t end) {
   return absl::StrCat("[", begin, ", ", end, ")");
@@ -395,7 +392,7 @@ absl::StatusOr<CentralEntry> ParseCentralEntry(const ByteSource& source,
                        .compressed = Le32(rest, 20),
                        .disk = Le16(rest, 34)};
   const std::string what = absl::StrCat("central directory entry ", index, " (",
-                                        Quote(entry.name), ")");
+                                        QuoteForMessage(entry.name), ")");
   RETURN_IF_ERROR(ExpandZip64(
       source, what, rest.substr(kCentralHeaderBytes + name_size, extra_size),
       {{&entry.size, kSaturated32, 8},
@@ -427,7 +424,7 @@ absl::Status ParseCentralDirectory(
     const auto [it, inserted] = by_name->emplace(parsed.entry.name, index);
     if (!inserted) {
       return DataLoss(source, "central directory entry ", index, " (",
-                      Quote(parsed.entry.name), ") duplicates the name of ",
+                      QuoteForMessage(parsed.entry.name), ") duplicates the name of ",
                       "entry ", it->second);
     }
     entries->push_back(std::move(parsed.entry));
@@ -468,7 +465,7 @@ absl::StatusOr<uint64_t> ReadLocalHeader(const ByteSource& source,
                                          const ZipEntry& entry,
                                          uint64_t cd_offset) {
   const std::string what =
-      absl::StrCat("entry ", Quote(entry.name), " (local header at ",
+      absl::StrCat("entry ", QuoteForMessage(entry.name), " (local header at ",
                    entry.header_offset, ")");
   ASSIGN_OR_RETURN(const std::string header,
                    source.ReadString(entry.header_offset, kLocalHeaderBytes));
@@ -488,7 +485,7 @@ absl::StatusOr<uint64_t> ReadLocalHeader(const ByteSource& source,
                    source.ReadString(fields_offset, name_size + extra_size));
   const std::string_view name = std::string_view(fields).substr(0, name_size);
   if (name != entry.name) {
-    return DataLoss(source, what, ": it names ", Quote(name),
+    return DataLoss(source, what, ": it names ", QuoteForMessage(name),
                     ", not the central directory's name");
   }
   if (Le16(header, 8) != entry.method) {
@@ -556,7 +553,7 @@ absl::StatusOr<uint64_t> ZipArchive::DataOffset(const ZipEntry& entry) const {
         entries_[it->second].header_offset != entry.header_offset ||
         entries_[it->second].size != entry.size) {
       return absl::InvalidArgumentError(
-          absl::StrCat(source_->name(), ": entry ", Quote(entry.name),
+          absl::StrCat(source_->name(), ": entry ", QuoteForMessage(entry.name),
                        " is not an entry of this archive"));
     }
     index = it->second;
@@ -580,7 +577,7 @@ absl::StatusOr<std::string> ZipArchive::ReadEntry(const ZipEntry& entry,
                                                   uint64_t max_bytes) const {
   if (entry.size > max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        source_->name(), ": entry ", Quote(entry.name), " is ", entry.size,
+        source_->name(), ": entry ", QuoteForMessage(entry.name), " is ", entry.size,
         " bytes, more than the ", max_bytes, " bytes allowed"));
   }
   ASSIGN_OR_RETURN(const uint64_t offset, DataOffset(entry));
