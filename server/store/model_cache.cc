@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/files.h"
 #include "common/base/status.h"
+#include "common/naming/names.h"
 #include "spdlog/spdlog.h"
 
 namespace garden {
@@ -42,7 +43,10 @@ ModelCache::Load(const CheckpointLocation& where) const {
   uint64_t parameters = 0;
   for (const auto& f : files) {
     opened.push_back(f.file);
-    for (const auto& t : f.file->tensors()) parameters += t.numel();
+    // What the model holds: not the buffers .bin files carry beside it.
+    for (const auto& t : f.file->tensors()) {
+      if (!IsNonParameterBuffer(t.name)) parameters += t.numel();
+    }
   }
   TensorFileWeightSource source(std::move(opened));
   LoadOptions load;
