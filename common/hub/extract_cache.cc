@@ -270,14 +270,19 @@ std::optional<ExtractCache::Hit> ExtractCache::Find(std::string_view etag,
     found = LookupLocked(etag, offset, size);
   }
   if (!found) return std::nullopt;
-  auto verified = OpenExtract(found->first, found->second, /*verified=*/false);
+  return OpenFound(found->first, found->second);
+}
+
+std::optional<ExtractCache::Hit> ExtractCache::OpenFound(const Key& key,
+                                                         const std::string& path) {
+  auto verified = OpenExtract(key, path, /*verified=*/false);
   if (!verified.ok()) {
     spdlog::warn("extract cache: {}; dropping it", verified.status().ToString());
     std::lock_guard lock(mu_);
-    DropLocked(found->first);
+    DropLocked(key);
     return std::nullopt;
   }
-  return Hit{*std::move(verified), found->first.offset};
+  return Hit{*std::move(verified), key.offset};
 }
 
 absl::StatusOr<ExtractCache::Hit> ExtractCache::GetOrFetch(
@@ -292,9 +297,9 @@ absl::StatusOr<ExtractCache::Hit> ExtractCache::GetOrFetch(
     std::unique_lock lock(mu_);
     // Looked up under the same lock as the flights, so that a caller
     // arriving just after a fetch finished finds its extract.
-    if (LookupLocked(etag, offset, size)) {
+    if (auto found = LookupLocked(etag, offset, size)) {
       lock.unlock();
-      if (auto hit = Find(etag, offset, size)) return *hit;
+      if (auto hit = OpenFound(found->first, found->second)) return *hit;
       lock.lock();
     }
     auto [it, leader] = flights_.try_emplace(key, nullptr);

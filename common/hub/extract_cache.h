@@ -91,6 +91,8 @@ class ExtractCache {
   // An extract file as a source of its payload, checked against its
   // checksum: whole now when small, else as it is read (see the .cc).
   // DATA_LOSS for a file of the wrong size or a small one that fails.
+  // The extract LookupLocked found, opened; nullopt (and dropped) if damaged.
+  std::optional<Hit> OpenFound(const Key& key, const std::string& path);
   absl::StatusOr<std::shared_ptr<const ByteSource>> OpenExtract(const Key& key,
                                                          const std::string& path,
                                                          bool verified);

@@ -366,18 +366,12 @@ CheckpointStore::ReadShardIndex(const CheckpointLocation& where,
   return map;
 }
 
-absl::Status CheckpointStore::FilesKnown(const CheckpointLocation& where) const {
-  if (!where.on_hub()) return absl::OkStatus();
-  return options_.hub->Files(where.hub_repo, where.hub_commit).status();
-}
-
-bool CheckpointStore::HasFile(const CheckpointLocation& where,
-                              std::string_view file) const {
+absl::StatusOr<bool> CheckpointStore::HasFile(const CheckpointLocation& where,
+                                              std::string_view file) const {
   if (!where.on_hub()) return IsFile(fs::path(where.dir) / std::string(file));
-  absl::StatusOr<std::vector<std::string>> files =
-      options_.hub->Files(where.hub_repo, where.hub_commit);
-  return files.ok() &&
-         std::find(files->begin(), files->end(), file) != files->end();
+  ASSIGN_OR_RETURN(const std::vector<std::string> files,
+                   options_.hub->Files(where.hub_repo, where.hub_commit));
+  return std::find(files.begin(), files.end(), file) != files.end();
 }
 
 absl::StatusOr<std::string> CheckpointStore::ReadSmall(
@@ -397,7 +391,8 @@ CheckpointStore::OpenWeightFile(const CheckpointLocation& where,
                                 bool whole) const {
   if (where.on_hub()) {
     RETURN_IF_ERROR(ValidateName("checkpoint file", file));
-    if (from_index && !HasFile(where, file)) {
+    ASSIGN_OR_RETURN(const bool present, HasFile(where, file));
+    if (from_index && !present) {
       return absl::DataLossError(absl::StrCat(
           where.dir, ": the shard index names ", file, ", which is missing"));
     }
@@ -440,11 +435,14 @@ absl::Status TensorNotFound(std::string_view tensor,
 // The weight files of a checkpoint the scan found (they may have gone since).
 absl::StatusOr<WeightLayout> CheckpointStore::Weights(
     const CheckpointLocation& where) const {
-  RETURN_IF_ERROR(FilesKnown(where));
-  if (auto layout = WeightsAmong(
-          [&](std::string_view f) { return HasFile(where, f); })) {
-    return *layout;
-  }
+  absl::Status listing;  // a Hub checkpoint's files may not be known (offline)
+  auto layout = WeightsAmong([&](std::string_view f) {
+    absl::StatusOr<bool> has = HasFile(where, f);
+    if (!has.ok()) listing.Update(has.status());
+    return has.ok() && *has;
+  });
+  RETURN_IF_ERROR(listing);
+  if (layout) return *layout;
   return absl::NotFoundError(absl::StrCat(
       where.model.Name(), " step ", where.step, ": ", where.dir,
       " holds no model.safetensors, pytorch_model.bin or shard index"));
@@ -518,8 +516,8 @@ absl::StatusOr<std::vector<TensorListing>> CheckpointStore::ListTensors(
 
 absl::StatusOr<std::string> CheckpointStore::TokenizerPath(
     const CheckpointLocation& where) const {
-  RETURN_IF_ERROR(FilesKnown(where));
-  if (!HasFile(where, kTokenizer)) return std::string();
+  ASSIGN_OR_RETURN(const bool has, HasFile(where, kTokenizer));
+  if (!has) return std::string();
   if (where.on_hub()) {
     return options_.hub->LocalFile(where.hub_repo, where.hub_commit, kTokenizer);
   }
@@ -528,8 +526,8 @@ absl::StatusOr<std::string> CheckpointStore::TokenizerPath(
 
 absl::StatusOr<std::string> CheckpointStore::ReadConfig(
     const CheckpointLocation& where) const {
-  RETURN_IF_ERROR(FilesKnown(where));
-  if (!HasFile(where, kConfig)) return std::string();
+  ASSIGN_OR_RETURN(const bool has, HasFile(where, kConfig));
+  if (!has) return std::string();
   return ReadSmall(where, kConfig);
 }
 

@@ -164,11 +164,10 @@ class CheckpointStore {
   absl::StatusOr<std::shared_ptr<const TensorFile>> OpenWeightFile(
       const CheckpointLocation& where, const std::string& file,
       bool from_index, bool whole) const;
-  // For a Hub checkpoint, the error of listing its files (offline: not
-  // recorded); OK otherwise.
-  absl::Status FilesKnown(const CheckpointLocation& where) const;
-  // Whether the checkpoint has a file of that name.
-  bool HasFile(const CheckpointLocation& where, std::string_view file) const;
+  // Whether the checkpoint has a file of that name; for a Hub checkpoint,
+  // the error of listing its files (offline: not recorded).
+  absl::StatusOr<bool> HasFile(const CheckpointLocation& where,
+                               std::string_view file) const;
   // A small file of the checkpoint (config, index), bounded in size.
   absl::StatusOr<std::string> ReadSmall(const CheckpointLocation& where,
                                         std::string_view file) const;
