@@ -11,8 +11,9 @@ the mock's CDN port). Rows: the local sweep (best of 3); a cold sweep over the H
 (empty cache, fresh gardend) with the bytes the mock sent, against the tensors'
 bytes + 128 KiB per file; the warm sweep (best of 3; extracts cached) and what it
 moved; 8 identical cold sweeps at once (another empty cache) and what they moved;
-and the floor the mock sets: curl fetching just the same tensor ranges, as many at a
-time as gardend has threads.
+and the floors the mock sets: curl fetching just the same tensor ranges, as many at a
+time as gardend has threads, to /dev/null and to files (what a client that keeps them
+must do at least).
 """
 
 import argparse
@@ -44,15 +45,18 @@ def sweep(bin_dir, port, size):
     return r.stdout
 
 
-def curl_floor(hub, steps, header, threads):
+def curl_floor(hub, steps, header, threads, keep_in=None):
     """The mock's own speed: curl fetching just the tensor's range of every step,
-    `threads` at a time (what any client of this mock waits for at least)."""
+    `threads` at a time (what any client of this mock waits for at least); with
+    `keep_in`, each range is written to a file there, as a client that keeps what
+    it fetched must (the files are removed afterwards)."""
     e = header[hb.TENSOR]
     first, last = e["data_start"] + e["data_offsets"][0], e["data_start"] + e["data_offsets"][1] - 1
 
     def one(step):
         url = f"{hub.url}/{REPO}/resolve/step{step}/model.safetensors"
-        subprocess.run(["curl", "-s", "-f", "-L", "-r", f"{first}-{last}", "-o", os.devnull, url],
+        out = os.path.join(keep_in, f"step{step}") if keep_in else os.devnull
+        subprocess.run(["curl", "-s", "-f", "-L", "-r", f"{first}-{last}", "-o", out, url],
                        check=True)
 
     from concurrent.futures import ThreadPoolExecutor
@@ -101,6 +105,14 @@ def main():
             t_warm = hb.best_of(3, lambda: sweep(a.bin_dir, server.port, HUB_SIZE))
             b_warm = moved(hub)
             t_floor = hb.best_of(3, lambda: curl_floor(hub, steps, header, a.threads))
+            kept = os.path.join(work, "curl-kept")
+
+            def curl_kept():
+                shutil.rmtree(kept, ignore_errors=True)
+                os.makedirs(kept)
+                curl_floor(hub, steps, header, a.threads, keep_in=kept)
+            t_kept = hb.best_of(3, curl_kept)
+            shutil.rmtree(kept, ignore_errors=True)
         finally:
             server.stop()
         server = start(a, hub, os.path.join(work, "cache8"), work)
@@ -128,13 +140,16 @@ def main():
     print(f"{'local files':52} {t_local:8.3f} {1.0:7.2f} {'':>14}")
     print(f"{'floor: curl of the tensor ranges from the mock':52} {t_floor:8.3f} "
           f"{t_floor / t_local:7.2f} {'':>14}")
+    print(f"{'floor, kept: curl writing those ranges to files':52} {t_kept:8.3f} "
+          f"{t_kept / t_local:7.2f} {'':>14}")
     print(f"{'Hub, cold (empty cache)':52} {t_cold:8.3f} {t_cold / t_local:7.2f} {b_cold:14,}")
     print(f"{'Hub, warm (extracts cached)':52} {t_warm:8.3f} {t_warm / t_local:7.2f} {b_warm:14,}")
     print(f"{'Hub, 8 identical cold sweeps at once':52} {t_eight:8.3f} {t_eight / t_local:7.2f} "
           f"{b_eight:14,}")
     print(f"tensor bytes {tensor * n:,}; bound 1.02 x that + 128 KiB per file = {bound:,.0f}; "
           f"cold moved {b_cold / (tensor * n):.4f}x the tensors")
-    print(f"cold over the floor: {t_cold / t_floor:.2f}x")
+    print(f"cold over the floor: {t_cold / t_floor:.2f}x; over the kept floor: "
+          f"{t_cold / t_kept:.2f}x")
     print(f"outputs identical to the local sweep: {'yes' if same else 'NO'}")
     return 0 if same else 1
 
