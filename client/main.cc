@@ -11,12 +11,20 @@
 //
 // Each subcommand lives in client/commands/, its output in client/output/.
 // Errors print "garden: CODE: message" on stderr and exit 1 (2 for usage).
+#include <cstdlib>
+
 #include "CLI/CLI.hpp"
 #include "client/commands/commands.h"
 #include "client/commands/connection.h"
+#include "grpc/support/log.h"
 
 int main(int argc, char** argv) {
   namespace client = ::garden::client;
+  // gRPC's own log lines (a failed TLS handshake, say) repeat what the
+  // status line says; GRPC_VERBOSITY brings them back for debugging.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) {
+    gpr_set_log_function([](gpr_log_func_args*) {});
+  }
   CLI::App app{
       "garden: ask gardend how a model's parameters change over training"};
   app.require_subcommand(1);
@@ -30,6 +38,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (const absl::Status ready = connection.Prepare(); !ready.ok()) {
+    return client::Fail(ready);
   }
   for (auto& command : commands) {
     if (!command->Chosen()) continue;

@@ -24,13 +24,19 @@
 #include "common/base/status.h"
 #include "common/hub/hf_env.h"
 #include "common/model/gpt_neox.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "server/engine/thread_pool.h"
+#include "server/metrics/server_metrics.h"
+#include "server/security/listen_address.h"
+#include "server/security/server_credentials.h"
+#include "server/service/log_format.h"
 #include "server/service/garden_service.h"
 #include "server/store/checkpoint_store.h"
 #include "server/store/dataset_registry.h"
 #include "server/store/model_cache.h"
 #include "spdlog/sinks/stdout_color_sinks.h"
+#include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -40,7 +46,10 @@ constexpr char kUsage[] =
     "[--checkpoints DIR2] [--threads N] [--tokenizer FILE] [--device auto] "
     "[--model-cache-bytes N] [--max-new-tokens N] [--dataset NAME=FILE] "
     "[--hub-repo ORG/NAME] [--hub-endpoint URL] [--hf-token-file F] "
-    "[--hub-cache DIR] [--hub-cache-bytes N] [--hub-connections N] [--offline]";
+    "[--hub-cache DIR] [--hub-cache-bytes N] [--hub-connections N] [--offline] "
+    "[--auth-tokens FILE] [--tls-cert F --tls-key F [--tls-client-ca F]] "
+    "[--insecure] [--metrics-listen ADDR] [--log-format text|json] "
+    "[--max-streams-per-user N]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -59,6 +68,11 @@ struct Flags {
   uint64_t hub_cache_bytes = uint64_t{64} << 30;
   int hub_connections = 8;
   bool offline = false;
+  std::string auth_tokens, tls_cert, tls_key, tls_client_ca;
+  bool insecure = false;
+  std::string metrics_listen;
+  uint32_t max_streams_per_user = 0;
+  std::string log_format = "text";
 };
 
 // Integers as gardend always read them: surrounding ASCII whitespace
@@ -116,6 +130,34 @@ void AddHubFlags(CLI::App& app, Flags& f) {
                "the caches hold");
 }
 
+// Who may call, and over what (server/security).
+void AddSecurityFlags(CLI::App& app, Flags& f) {
+  app.add_option("--auth-tokens,--auth_tokens", f.auth_tokens,
+                 "admit only callers with a token of this file (one "
+                 "NAME:SHA256-OF-TOKEN per line, from `garden token new "
+                 "NAME`); re-read on SIGHUP");
+  app.add_option("--tls-cert,--tls_cert", f.tls_cert,
+                 "serve TLS with this PEM certificate (chain)");
+  app.add_option("--tls-key,--tls_key", f.tls_key,
+                 "the PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca,--tls_client_ca", f.tls_client_ca,
+                 "mutual TLS: clients must present a certificate this PEM CA "
+                 "signed");
+  app.add_flag("--insecure", f.insecure,
+               "allow plaintext on an address other hosts can reach (for "
+               "--listen and --metrics-listen)");
+  app.add_option("--metrics-listen,--metrics_listen", f.metrics_listen,
+                 "serve Prometheus metrics at http://ADDR/metrics (port 0 "
+                 "picks one; the log says which)");
+  AddInteger(app, "--max-streams-per-user,--max_streams_per_user",
+             "max_streams_per_user", &f.max_streams_per_user,
+             "RPCs one caller (token name, else address) may have in flight; "
+             "0: no limit");
+  app.add_option("--log-format,--log_format", f.log_format,
+                 "text, or json: one JSON object per line")
+      ->capture_default_str();
+}
+
 void AddFlags(CLI::App& app, Flags& f) {
   // A repeated flag takes its last value; --checkpoints and --dataset
   // collect every value, one per occurrence.
@@ -155,6 +197,7 @@ void AddFlags(CLI::App& app, Flags& f) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
       ->allow_extra_args(false);
   AddHubFlags(app, f);
+  AddSecurityFlags(app, f);
 }
 
 // The flags, or the exit status: 1 for a bad flag (or --help), as gardend
@@ -232,51 +275,93 @@ void OnStopSignal(int sig) {
   [[maybe_unused]] ssize_t n = write(g_signal_pipe[1], &byte, 1);
 }
 
-// SIGTERM and SIGINT go through a handler that writes to a pipe, which a
-// waiting thread reads: libraries (OpenBLAS) start threads before main, so
-// blocking the signals for sigwait cannot cover every thread. SIGPIPE never
-// kills the server.
-bool InstallStopSignals() {
+// SIGTERM, SIGINT, SIGHUP and SIGUSR1 go through a handler that writes to a
+// pipe, which a waiting thread reads: libraries (OpenBLAS) start threads
+// before main, so blocking the signals for sigwait cannot cover every
+// thread. SIGPIPE never kills the server.
+bool InstallSignals() {
   if (pipe(g_signal_pipe) != 0) return false;
   struct sigaction action = {};
   action.sa_handler = OnStopSignal;
   sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGINT, &action, nullptr);
+  for (const int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+    sigaction(sig, &action, nullptr);
+  }
   signal(SIGPIPE, SIG_IGN);
   return true;
 }
 
-// Serves until SIGTERM or SIGINT; the exit status.
-int Serve(const Flags& flags, garden::GardenService& service, int threads) {
+// The next signal from the pipe; SIGTERM if the pipe fails (it never
+// should: the server then stops rather than spin).
+int NextSignal() {
+  unsigned char sig = 0;
+  ssize_t n = 0;
+  do {
+    n = read(g_signal_pipe[0], &sig, 1);
+  } while (n < 0 && errno == EINTR);
+  return n == 1 ? sig : SIGTERM;
+}
+
+// Until SIGTERM or SIGINT: SIGHUP re-reads the token file, SIGUSR1 is
+// logged. Returns the stopping signal.
+int HandleSignalsUntilStop(garden::TokenAuth* tokens) {
+  for (;;) {
+    const int sig = NextSignal();
+    if (sig == SIGTERM || sig == SIGINT) return sig;
+    if (sig == SIGHUP && tokens != nullptr) {
+      absl::StatusOr<size_t> n = tokens->Reload();
+      if (n.ok()) {
+        spdlog::info("SIGHUP: {} tokens from {}", *n, tokens->path());
+      } else {
+        spdlog::error("SIGHUP: {}; the previous tokens stay in force",
+                      n.status().ToString());
+      }
+    } else {
+      spdlog::info("signal {} ignored (SIGHUP re-reads --auth-tokens, SIGTERM "
+                   "stops)",
+                   sig);
+    }
+  }
+}
+
+// Serves until SIGTERM or SIGINT; the exit status. Besides the Garden
+// service: the standard health service (SERVING while serving, NOT_SERVING
+// once stopping) and server reflection, behind the same credentials.
+int Serve(const Flags& flags, const garden::ListenSecurity& security,
+          std::shared_ptr<grpc::ServerCredentials> credentials,
+          garden::GardenService& service, int threads) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(flags.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(flags.listen, std::move(credentials), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::error("cannot listen on {}", flags.listen);
     return 1;
   }
-  spdlog::info("serving on port {} with {} threads, roots: {}", port, threads,
+  spdlog::info("serving on port {} with {} threads, {}, roots: {}", port,
+               threads, garden::DescribeSecurity(security),
                fmt::join(flags.checkpoints, ", "));
+  server->GetHealthCheckService()->SetServingStatus(true);
   if (!flags.port_file.empty() && !WritePortFile(flags.port_file, port)) {
     spdlog::error("cannot write the port file {}", flags.port_file);
     server->Shutdown();
     return 1;
   }
   std::thread waiter([&] {
-    unsigned char sig = 0;
-    while (read(g_signal_pipe[0], &sig, 1) < 0 && errno == EINTR) {
-    }
+    const int sig = HandleSignalsUntilStop(security.tokens.get());
     spdlog::info("signal {}: shutting down, cancelling open streams", sig);
+    server->GetHealthCheckService()->SetServingStatus(false);
     // Streams see IsCancelled() at once; give handlers a moment to return.
     server->Shutdown(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(200));
   });
   server->Wait();
   waiter.join();
+  // A port file names a live server only.
+  if (!flags.port_file.empty()) std::filesystem::remove(flags.port_file);
   spdlog::info("stopped");
   return 0;
 }
@@ -314,7 +399,16 @@ int main(int argc, char** argv) {
   if (const int* status = std::get_if<int>(&parsed)) return *status;
   const Flags& flags = std::get<Flags>(parsed);
 
-  auto logger = spdlog::stderr_color_mt("gardend");
+  absl::StatusOr<garden::LogFormat> log_format =
+      garden::ParseLogFormat(flags.log_format);
+  if (!log_format.ok()) {
+    std::cerr << "ERROR: " << log_format.status().message() << "\n";
+    return 1;
+  }
+  auto logger = *log_format == garden::LogFormat::kJson
+                    ? spdlog::stderr_logger_mt("gardend")
+                    : spdlog::stderr_color_mt("gardend");
+  garden::UseLogFormat(*logger, *log_format);
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
 
@@ -322,11 +416,42 @@ int main(int argc, char** argv) {
     spdlog::error("no --checkpoints root given (nor a --hub-repo)");
     return 2;
   }
+  garden::ListenSecurity security{.address = flags.listen,
+                                  .tls_cert = flags.tls_cert,
+                                  .tls_key = flags.tls_key,
+                                  .tls_client_ca = flags.tls_client_ca,
+                                  .insecure = flags.insecure,
+                                  .tokens = nullptr};
+  if (!flags.auth_tokens.empty()) {
+    auto tokens = garden::TokenAuth::Open(flags.auth_tokens);
+    if (!tokens.ok()) {
+      spdlog::error("--auth-tokens {}", std::string(tokens.status().message()));
+      return 2;
+    }
+    security.tokens = *std::move(tokens);
+  }
+  // Checked before the store is scanned: a mistake here fails at once.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      garden::MakeServerCredentials(security);
+  if (!credentials.ok()) {
+    spdlog::error("{}", std::string(credentials.status().message()));
+    return 2;
+  }
+  if (!flags.metrics_listen.empty() && !flags.insecure &&
+      !garden::IsLoopbackAddress(flags.metrics_listen)) {
+    spdlog::error(
+        "--metrics-listen {} is reachable from other hosts, and /metrics has "
+        "neither TLS nor tokens (it names users): listen on loopback, or give "
+        "--insecure",
+        flags.metrics_listen);
+    return 2;
+  }
   auto hub = OpenHub(flags);
   if (!hub.ok()) {
     spdlog::error("{}", hub.status().ToString());
     return 2;
   }
+  const std::shared_ptr<const garden::HubCheckpoints> hub_for_metrics = *hub;
   auto store = garden::CheckpointStore::Open(
       {.roots = flags.checkpoints, .hub = *std::move(hub)});
   if (!store.ok()) {
@@ -346,7 +471,7 @@ int main(int argc, char** argv) {
     spdlog::info("dataset {}: {} examples from {}", d->name, d->texts.size(),
                  d->path);
   }
-  if (!InstallStopSignals()) {
+  if (!InstallSignals()) {
     spdlog::error("cannot create the signal pipe");
     return 1;
   }
@@ -364,8 +489,28 @@ int main(int argc, char** argv) {
                              .device = flags.device,
                              .dtype = flags.dtype,
                              .fallback_tokenizer = flags.tokenizer});
+  garden::RpcPolicy policy{.max_streams_per_user = flags.max_streams_per_user};
+  std::unique_ptr<garden::ServerMetrics> metrics;
+  if (!flags.metrics_listen.empty()) {
+    auto served = garden::ServerMetrics::Serve(
+        flags.metrics_listen,
+        {.models = &models,
+         .pool = &pool,
+         .hub = hub_for_metrics,
+         .tokens = security.tokens});
+    if (!served.ok()) {
+      spdlog::error("{}", served.status().ToString());
+      return 2;
+    }
+    metrics = *std::move(served);
+    policy.observer = metrics->observer();
+    spdlog::info("metrics on http://{}:{}/metrics",
+                 flags.metrics_listen.substr(0, flags.metrics_listen.rfind(':')),
+                 metrics->port());
+  }
+  garden::SetRpcPolicy(policy);
   garden::GardenService service(**store, pool, models,
                                 {.max_new_tokens = flags.max_new_tokens},
                                 datasets->get());
-  return Serve(flags, service, threads);
+  return Serve(flags, security, *std::move(credentials), service, threads);
 }

@@ -11,7 +11,8 @@ namespace garden::client {
 Commands AllCommands() {
   Commands all;
   for (auto family : {CatalogCommands, DistributionCommands, DynamicsCommands,
-                      EvaluationCommands, LanguageModelCommands}) {
+                      EvaluationCommands, LanguageModelCommands,
+                      ServiceCommands}) {
     for (std::unique_ptr<Command>& command : family()) {
       all.push_back(std::move(command));
     }
@@ -20,7 +21,7 @@ Commands AllCommands() {
   constexpr std::string_view kHelpOrder[] = {
       "models", "tensors",  "hist",      "tokenize", "generate",
       "unmask", "logits",   "attention", "msd",      "bifurcation",
-      "audit",  "datasets", "ppl"};
+      "audit",  "datasets", "ppl",       "health",   "token"};
   auto rank = [&](const std::unique_ptr<Command>& command) {
     return std::find(std::begin(kHelpOrder), std::end(kHelpOrder),
                      command->name()) -

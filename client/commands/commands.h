@@ -21,6 +21,10 @@
 //     unmask          causal unmasking over steps and prefix lengths
 //     logits          mean next-token logits of a text
 //     attention       attention matrix of one layer
+//   service         the server itself and access to it
+//     health          the standard health service's answer (exit 0 when
+//                     SERVING)
+//     token new       a fresh access token and its --auth-tokens line
 #ifndef GARDEN_CLIENT_COMMANDS_COMMANDS_H_
 #define GARDEN_CLIENT_COMMANDS_COMMANDS_H_
 
@@ -42,6 +46,7 @@ Commands DistributionCommands();
 Commands DynamicsCommands();
 Commands EvaluationCommands();
 Commands LanguageModelCommands();
+Commands ServiceCommands();
 
 // One new instance of each of the command classes `Each`, in that order.
 template <typename... Each>

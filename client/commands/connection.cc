@@ -5,6 +5,13 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/absl_compat.h"
+#include "common/base/files.h"
+#include "common/base/status.h"
+#include "common/naming/names.h"
+
 namespace garden::client {
 
 absl::Status FromGrpc(const grpc::Status& status) {
@@ -24,24 +31,120 @@ void Connection::AddTo(CLI::App& app) {
   app.add_option("--server", server_, "gardend address (env GARDEN_SERVER)")
       ->capture_default_str();
   app.add_option("--timeout", timeout_s_, "deadline in seconds (0: none)");
+  app.add_option("--token-file", token_file_,
+                 "file holding this user's token for a server that checks "
+                 "them (default: the token in env GARDEN_TOKEN)");
+  app.add_option("--tls-ca", tls_ca_,
+                 "speak TLS, trusting the server's certificate if this PEM CA "
+                 "signed it");
+  app.add_option("--tls-cert", tls_cert_,
+                 "mutual TLS: this client's PEM certificate (with --tls-key)");
+  app.add_option("--tls-key", tls_key_,
+                 "mutual TLS: the PEM private key of --tls-cert");
+}
+
+namespace {
+
+// Tokens and PEM files are small; a wrong path is not read whole.
+constexpr uint64_t kMaxFlagFileBytes = 1 << 20;
+
+absl::StatusOr<std::string> ReadFlagFile(std::string_view flag, const std::string& path) {
+  return garden::ReadFlagFile(flag, path, kMaxFlagFileBytes);
+}
+
+}  // namespace
+
+absl::Status Connection::Prepare() {
+  if (!token_file_.empty()) {
+    ASSIGN_OR_RETURN(const std::string text, ReadFlagFile("--token-file", token_file_));
+    token_ = std::string(absl::StripAsciiWhitespace(text));
+    if (token_.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--token-file ", token_file_, ": the file is empty"));
+    }
+  } else if (const char* env = std::getenv("GARDEN_TOKEN")) {
+    token_ = std::string(absl::StripAsciiWhitespace(env));
+  }
+  // A token goes into a header: no line breaks or other control bytes.
+  for (const char c : token_) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          "the token holds a control character; it is not one `garden token "
+          "new` made");
+    }
+  }
+  if (tls_cert_.empty() != tls_key_.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key go together: give both, or neither");
+  }
+  if (!tls_cert_.empty() && tls_ca_.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert is for mutual TLS: give --tls-ca too");
+  }
+  if (tls_ca_.empty()) {
+    credentials_ = grpc::InsecureChannelCredentials();
+    return absl::OkStatus();
+  }
+  grpc::SslCredentialsOptions options;
+  ASSIGN_OR_RETURN(options.pem_root_certs, ReadFlagFile("--tls-ca", tls_ca_));
+  if (!tls_cert_.empty()) {
+    ASSIGN_OR_RETURN(options.pem_cert_chain, ReadFlagFile("--tls-cert", tls_cert_));
+    ASSIGN_OR_RETURN(options.pem_private_key, ReadFlagFile("--tls-key", tls_key_));
+  }
+  credentials_ = grpc::SslCredentials(options);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> Connection::channel() {
+  if (channel_ == nullptr) {
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(64 << 20);  // attention matrices
+    channel_ = grpc::CreateCustomChannel(
+        server_,
+        credentials_ ? credentials_ : grpc::InsecureChannelCredentials(),
+        channel_args);
+  }
+  return channel_;
 }
 
 Connection::Stub& Connection::stub() {
-  if (stub_ == nullptr) {
-    grpc::ChannelArguments channel_args;
-    channel_args.SetMaxReceiveMessageSize(64 << 20);  // attention matrices
-    stub_ = garden::v1::Garden::NewStub(grpc::CreateCustomChannel(
-        server_, grpc::InsecureChannelCredentials(), channel_args));
-  }
+  if (stub_ == nullptr) stub_ = garden::v1::Garden::NewStub(channel());
   return *stub_;
 }
 
-std::unique_ptr<grpc::ClientContext> Connection::NewContext() const {
+std::string ModelHeader(const google::protobuf::Message& request) {
+  const google::protobuf::Message* message = &request;
+  // A checkpoint's model is one level down.
+  for (const char* field : {"checkpoint", "model"}) {
+    const google::protobuf::FieldDescriptor* f =
+        message->GetDescriptor()->FindFieldByName(field);
+    if (f == nullptr || f->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE ||
+        f->is_repeated() || !message->GetReflection()->HasField(*message, f)) {
+      continue;
+    }
+    message = &message->GetReflection()->GetMessage(*message, f);
+  }
+  const auto* ref = dynamic_cast<const garden::v1::ModelRef*>(message);
+  if (ref == nullptr) return "";
+  // What the server will make of it; none for a name it will refuse.
+  absl::StatusOr<ModelKey> key = MakeModelKey(ref->suite(), ref->size(), ref->variant());
+  if (!key.ok()) return "";
+  return absl::StrCat(key->suite, "/", key->size, "/", key->variant);
+}
+
+std::unique_ptr<grpc::ClientContext> Connection::NewContext(
+    const google::protobuf::Message* request) const {
   auto context = std::make_unique<grpc::ClientContext>();
   if (timeout_s_ > 0) {
     context->set_deadline(
         std::chrono::system_clock::now() +
         std::chrono::milliseconds(static_cast<int64_t>(timeout_s_ * 1000)));
+  }
+  if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
+  if (request != nullptr) {
+    if (const std::string model = ModelHeader(*request); !model.empty()) {
+      context->AddMetadata("x-garden-model", model);
+    }
   }
   return context;
 }

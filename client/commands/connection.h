@@ -1,6 +1,8 @@
-// How a garden command reaches gardend: the global --server and --timeout
-// options, one channel, a fresh ClientContext (with the deadline) per RPC,
-// and gRPC statuses as absl::Status for the error line main prints.
+// How a garden command reaches gardend: the global options (--server,
+// --timeout, and --token-file, --tls-ca, --tls-cert, --tls-key for a shared
+// server), one channel, a fresh ClientContext (with the deadline and the
+// token) per RPC, and gRPC statuses as absl::Status for the error line main
+// prints.
 //
 //   pb::ListModelsResponse response;
 //   RETURN_IF_ERROR(connection.Call(&Stub::ListModels, request,
@@ -22,6 +24,10 @@ namespace garden::client {
 
 // The same code and message.
 absl::Status FromGrpc(const grpc::Status& status);
+
+// "pythia/70m/deduped": the canonical model a request is about (its `model`
+// or `checkpoint.model` field), or "" for requests about none.
+std::string ModelHeader(const google::protobuf::Message& request);
 
 // Prints "garden: CODE: message" on stderr and returns 1, the exit status of
 // a command that failed.
@@ -66,14 +72,30 @@ class Connection {
  public:
   using Stub = ::garden::client::Stub;
 
-  // --server (default $GARDEN_SERVER, else 127.0.0.1:50051) and --timeout.
+  // --server (default $GARDEN_SERVER, else 127.0.0.1:50051), --timeout,
+  // --token-file (default: the token in $GARDEN_TOKEN), --tls-ca, --tls-cert
+  // and --tls-key.
   void AddTo(CLI::App& app);
+
+  // After parsing: reads the token and TLS files. INVALID_ARGUMENT,
+  // NOT_FOUND or PERMISSION_DENIED naming the flag and the file.
+  absl::Status Prepare();
+
+  // The channel every call goes over (made on first use).
+  std::shared_ptr<grpc::Channel> channel();
+
+  // A context for one call: the deadline --timeout seconds from now (none
+  // for 0), the token, and, for a request about a model, the header
+  // `x-garden-model: suite/size/variant` (canonical) that a proxy in front
+  // of several gardend replicas routes by.
+  std::unique_ptr<grpc::ClientContext> NewContext(
+      const google::protobuf::Message* request = nullptr) const;
 
   // A unary RPC, e.g. Call(&Stub::Audit, request, &response).
   template <typename Request, typename Response>
   absl::Status Call(UnaryMethod<Request, Response> method,
                     const Request& request, Response* response) {
-    std::unique_ptr<grpc::ClientContext> context = NewContext();
+    std::unique_ptr<grpc::ClientContext> context = NewContext(&request);
     return FromGrpc((stub().*method)(context.get(), request, response));
   }
 
@@ -83,7 +105,7 @@ class Connection {
                                    Stub::*method)(grpc::ClientContext*,
                                                   const Request&),
                                const Request& request) {
-    std::unique_ptr<grpc::ClientContext> context = NewContext();
+    std::unique_ptr<grpc::ClientContext> context = NewContext(&request);
     auto reader = (stub().*method)(context.get(), request);
     return ServerStream<Message>(std::move(context), std::move(reader));
   }
@@ -91,11 +113,13 @@ class Connection {
  private:
   // The channel is made on first use, after parsing has set --server.
   Stub& stub();
-  // Deadline --timeout seconds from now (none for 0).
-  std::unique_ptr<grpc::ClientContext> NewContext() const;
 
   std::string server_;
   double timeout_s_ = 0;
+  std::string token_file_, tls_ca_, tls_cert_, tls_key_;
+  std::string token_;  // from Prepare()
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<Stub> stub_;
 };
 

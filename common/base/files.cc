@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "common/base/absl_compat.h"
 #include "common/base/status.h"
 
 namespace garden {
@@ -120,6 +122,24 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
     out.append(buffer.data(), static_cast<size_t>(n));
   }
   return out;
+}
+
+absl::StatusOr<std::string> ReadFlagFile(std::string_view flag,
+                                         const std::string& path,
+                                         uint64_t max_bytes) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        ToAbsl(flag), " ", path, ": ", st.st_size, " bytes, more than the ",
+        max_bytes, " such a file may have"));
+  }
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat(ToAbsl(flag), " ", text.status().message()));
+  }
+  return text;
 }
 
 }  // namespace garden

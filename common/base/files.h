@@ -2,6 +2,7 @@
 #ifndef GARDEN_COMMON_BASE_FILES_H_
 #define GARDEN_COMMON_BASE_FILES_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -36,6 +37,14 @@ absl::Status FsyncDirectory(const std::string& dir);
 // The whole file. NOT_FOUND or PERMISSION_DENIED (or UNKNOWN, for a
 // directory, say) with a message starting with "<path>: ".
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
+
+// ReadFileToString of a file a command-line flag names (a certificate, a
+// token): messages start with "<flag> <path>: ". INVALID_ARGUMENT for a file
+// over `max_bytes`, checked before reading (a wrong path to a checkpoint is
+// not read whole).
+absl::StatusOr<std::string> ReadFlagFile(std::string_view flag,
+                                         const std::string& path,
+                                         uint64_t max_bytes);
 
 }  // namespace garden
 

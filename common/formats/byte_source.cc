@@ -66,9 +66,20 @@ LocalFileSource::~LocalFileSource() {
   close(fd_);
 }
 
+namespace {
+std::atomic<uint64_t> g_local_bytes_read{0};
+}  // namespace
+
+uint64_t LocalFileSource::TotalBytesRead() { return g_local_bytes_read.load(); }
+
 absl::Status LocalFileSource::DoRead(uint64_t offset,
                                      absl::Span<uint8_t> out) const {
   size_t got = 0;
+  // Counted as read, whatever follows: the bytes that did come were read.
+  struct Count {
+    size_t& got;
+    ~Count() { g_local_bytes_read.fetch_add(got, std::memory_order_relaxed); }
+  } count{got};
   while (got < out.size()) {
     const ssize_t n = pread(fd_, out.data() + got, out.size() - got,
                             static_cast<off_t>(offset + got));

@@ -78,6 +78,10 @@ class LocalFileSource : public ByteSource {
   uint64_t size() const override { return size_; }
   absl::StatusOr<absl::Span<const uint8_t>> Map() const override;
 
+  // Bytes every LocalFileSource of the process has read from disk (its page
+  // cache, that is) with pread, for metrics; mapped reads are not counted.
+  static uint64_t TotalBytesRead();
+
  protected:
   absl::Status DoRead(uint64_t offset, absl::Span<uint8_t> out) const override;
 

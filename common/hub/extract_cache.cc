@@ -104,6 +104,11 @@ uint64_t ExtractCache::bytes() const {
   return bytes_;
 }
 
+ExtractCache::Stats ExtractCache::stats() const {
+  std::lock_guard lock(mu_);
+  return {.hits = hits_, .misses = misses_, .bytes = bytes_, .entries = entries_.size()};
+}
+
 void ExtractCache::AddLocked(const Key& key, std::string path,
                              uint64_t file_bytes) {
   if (entries_.count(key)) return;
@@ -134,6 +139,7 @@ ExtractCache::LookupLocked(std::string_view etag, uint64_t offset,
     if (key.etag != etag) break;
     if (key.offset <= offset && offset - key.offset <= key.size &&
         size <= key.size - (offset - key.offset)) {
+      ++hits_;
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       return std::make_pair(key, it->second.path);
     }
@@ -304,10 +310,12 @@ absl::StatusOr<ExtractCache::Hit> ExtractCache::GetOrFetch(
     }
     auto [it, leader] = flights_.try_emplace(key, nullptr);
     if (!leader) {
+      ++hits_;  // the bytes cross the network once, for the leader
       flight = it->second;
       flight_done_.wait(lock, [&] { return flight->done; });
       return flight->result;
     }
+    ++misses_;
     it->second = flight = std::make_shared<Flight>();
   }
   absl::StatusOr<Hit> result = FetchAndStore(key, fetch);

@@ -68,6 +68,13 @@ class ExtractCache {
 
   uint64_t bytes() const;  // held now, checksums included
 
+  // For metrics: ranges found cached (or in flight for another caller),
+  // ranges fetched, and what is held now.
+  struct Stats {
+    uint64_t hits = 0, misses = 0, bytes = 0, entries = 0;
+  };
+  Stats stats() const;
+
  private:
   struct Key {
     std::string etag;
@@ -109,6 +116,7 @@ class ExtractCache {
   std::map<Key, Entry> entries_;
   std::list<Key> lru_;
   uint64_t bytes_ = 0;
+  uint64_t hits_ = 0, misses_ = 0;
   std::map<Key, std::shared_ptr<Flight>> flights_;
 };
 

@@ -1,7 +1,6 @@
 #include "common/hub/hub_client.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +24,7 @@
 #include "common/base/status.h"
 #include "common/base/transfer_meter.h"
 #include "common/base/utf8.h"
+#include "common/crypto/sha256.h"
 #include "common/hub/http_request.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -274,35 +274,6 @@ class SpanDestination : public Destination {
   size_t at_ = 0;
 };
 
-// SHA-256 through OpenSSL's EVP interface.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (ctx_ != nullptr) EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr);
-  }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void Update(const char* data, size_t n) {
-    if (ctx_ != nullptr) EVP_DigestUpdate(ctx_, data, n);
-  }
-  std::string HexDigest() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    if (ctx_ == nullptr || EVP_DigestFinal_ex(ctx_, digest, &n) != 1) return "";
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < n; ++i) {
-      out += kHex[digest[i] >> 4];
-      out += kHex[digest[i] & 15];
-    }
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
 class FileDestination : public Destination {
  public:
   FileDestination(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
@@ -317,7 +288,7 @@ class FileDestination : public Destination {
     }
     return absl::OkStatus();
   }
-  std::string HexDigest() { return sha256_.HexDigest(); }
+  std::string HexDigest() { return sha256_.FinishHex(); }
 
  private:
   int fd_;

@@ -1,8 +1,23 @@
 #include "server/engine/thread_pool.h"
 
+#include <utility>
+
 #include "common/base/transfer_meter.h"
 
 namespace garden {
+namespace {
+
+thread_local std::string t_lane;
+
+}  // namespace
+
+const std::string& CurrentPoolLane() { return t_lane; }
+
+ScopedPoolLane::ScopedPoolLane(std::string lane) : previous_(std::move(t_lane)) {
+  t_lane = std::move(lane);
+}
+
+ScopedPoolLane::~ScopedPoolLane() { t_lane = std::move(previous_); }
 
 ThreadPool::ThreadPool(size_t threads) {
   if (threads == 0) threads = 1;
@@ -20,16 +35,31 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::Submit(std::function<void()> task) {
-  // The task counts its transfers to the request that submitted it.
-  auto carried = [meter = ShareCurrentTransferMeter(), task = std::move(task)] {
+  // The task counts its transfers to the request that submitted it, and
+  // what it submits stays in its lane.
+  auto carried = [meter = ShareCurrentTransferMeter(), lane = t_lane,
+                  task = std::move(task)] {
     ScopedTransferMeter scope(meter);
+    ScopedPoolLane in_lane(lane);
     task();
   };
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(std::move(carried));
+    lanes_[t_lane].push_back(std::move(carried));
+    ++queued_;
   }
   cv_.notify_one();
+}
+
+std::function<void()> ThreadPool::TakeLocked() {
+  auto it = lanes_.upper_bound(last_lane_);
+  if (it == lanes_.end()) it = lanes_.begin();
+  std::function<void()> task = std::move(it->second.front());
+  it->second.pop_front();
+  last_lane_ = it->first;
+  if (it->second.empty()) lanes_.erase(it);
+  --queued_;
+  return task;
 }
 
 void ThreadPool::Work() {
@@ -37,13 +67,17 @@ void ThreadPool::Work() {
     std::function<void()> task;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and nothing left to run
-      task = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait(lock, [this] { return stopping_ || queued_ > 0; });
+      if (queued_ == 0) return;  // stopping, and nothing left to run
+      task = TakeLocked();
     }
     task();
   }
+}
+
+size_t ThreadPool::queued() const {
+  std::lock_guard lock(mu_);
+  return queued_;
 }
 
 }  // namespace garden

@@ -1,16 +1,39 @@
 // A fixed set of worker threads shared by every request, so concurrent
 // streams never use more than --threads cores between them.
+//
+// Fair across callers: each task joins the queue of its lane (the caller
+// that submitted it, set with ScopedPoolLane: gardend uses the token's name,
+// else the peer's address), and workers take from the lanes in turn, so one
+// user's 154-step sweep queues behind nobody else's one-step request. A task
+// submitted from inside a task stays in that task's lane.
 #ifndef GARDEN_SERVER_ENGINE_THREAD_POOL_H_
 #define GARDEN_SERVER_ENGINE_THREAD_POOL_H_
 
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace garden {
+
+// While alive, tasks this thread submits go into lane `lane`.
+class ScopedPoolLane {
+ public:
+  explicit ScopedPoolLane(std::string lane);
+  ~ScopedPoolLane();
+  ScopedPoolLane(const ScopedPoolLane&) = delete;
+  ScopedPoolLane& operator=(const ScopedPoolLane&) = delete;
+
+ private:
+  std::string previous_;
+};
+
+// The lane tasks submitted from this thread go into now ("" by default).
+const std::string& CurrentPoolLane();
 
 class ThreadPool {
  public:
@@ -22,13 +45,20 @@ class ThreadPool {
 
   void Submit(std::function<void()> task);
   size_t size() const { return workers_.size(); }
+  // Tasks waiting for a worker, in all lanes (for metrics).
+  size_t queued() const;
 
  private:
   void Work();
+  // The next task, from the lane after the one served last; mu_ held, some
+  // lane non-empty.
+  std::function<void()> TakeLocked();
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
+  std::map<std::string, std::deque<std::function<void()>>> lanes_;  // non-empty
+  std::string last_lane_;  // served last
+  size_t queued_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

@@ -68,6 +68,8 @@ class HubCheckpoints {
   bool offline() const { return options_.offline; }
   // Body bytes received from the Hub (benchmarks and tests).
   uint64_t bytes_received() const;
+  // The tensor extracts' cache, for metrics.
+  ExtractCache::Stats extract_stats() const { return extracts_->stats(); }
 
  private:
   explicit HubCheckpoints(Options options) : options_(std::move(options)) {}

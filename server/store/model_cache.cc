@@ -68,9 +68,11 @@ absl::StatusOr<std::shared_ptr<const GptNeoxModel>> ModelCache::Model(
     std::unique_lock lock(mu_);
     auto it = slots_.find(key);
     if (it == slots_.end()) {
+      ++misses_;
       slot = std::make_shared<Slot>();
       slots_[key] = slot;
     } else {
+      ++hits_;
       slot = it->second;
       loaded_.wait(lock, [&] { return slot->ready; });
       if (slot->model.ok() && slots_.count(key)) {
@@ -108,6 +110,7 @@ void ModelCache::EvictLocked(const Key& keep) {
     auto it = slots_.find(victim);
     if (it == slots_.end()) continue;
     used_bytes_ -= it->second->bytes;
+    ++evictions_;
     spdlog::info("evicted {} step {} from the model cache", victim.first,
                  victim.second);
     slots_.erase(it);
@@ -117,6 +120,15 @@ void ModelCache::EvictLocked(const Key& keep) {
 uint64_t ModelCache::cached_bytes() const {
   std::lock_guard lock(mu_);
   return used_bytes_;
+}
+
+ModelCache::Stats ModelCache::stats() const {
+  std::lock_guard lock(mu_);
+  return {.hits = hits_,
+          .misses = misses_,
+          .evictions = evictions_,
+          .bytes = used_bytes_,
+          .models = recency_.size()};
 }
 
 absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(

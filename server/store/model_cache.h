@@ -51,6 +51,14 @@ class ModelCache {
 
   uint64_t cached_bytes() const;
 
+  // For metrics: lookups that found a model (loaded or loading), loads,
+  // evictions, and what is held now.
+  struct Stats {
+    uint64_t hits = 0, misses = 0, evictions = 0;
+    uint64_t bytes = 0, models = 0;
+  };
+  Stats stats() const;
+
  private:
   using Key = std::pair<std::string, int64_t>;  // model name, step
   struct Slot {
@@ -71,6 +79,7 @@ class ModelCache {
   std::map<Key, std::shared_ptr<Slot>> slots_;
   std::list<Key> recency_;  // most recent first
   uint64_t used_bytes_ = 0;
+  uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
   std::map<std::string, std::shared_ptr<const Tokenizer>> tokenizers_;  // by path
   // By XXH3-128 of the file's bytes and its size.
   std::map<std::tuple<uint64_t, uint64_t, size_t>,
