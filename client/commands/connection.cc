@@ -10,6 +10,7 @@
 #include "common/base/absl_compat.h"
 #include "common/base/files.h"
 #include "common/base/status.h"
+#include "common/base/utf8.h"
 #include "common/naming/names.h"
 
 namespace garden::client {
@@ -110,6 +111,40 @@ std::shared_ptr<grpc::Channel> Connection::channel() {
 Connection::Stub& Connection::stub() {
   if (stub_ == nullptr) stub_ = garden::v1::Garden::NewStub(channel());
   return *stub_;
+}
+
+bool ReplaceInvalidUtf8Fields(google::protobuf::Message* message) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = message->GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(*message, &fields);
+  bool changed = false;
+  for (const FieldDescriptor* f : fields) {
+    if (f->type() == FieldDescriptor::TYPE_STRING) {
+      const int n = f->is_repeated() ? r->FieldSize(*message, f) : 1;
+      for (int i = 0; i < n; ++i) {
+        const std::string value = f->is_repeated()
+                                      ? r->GetRepeatedString(*message, f, i)
+                                      : r->GetString(*message, f);
+        if (IsValidUtf8(value)) continue;
+        changed = true;
+        if (f->is_repeated()) {
+          r->SetRepeatedString(message, f, i, ReplaceInvalidUtf8(value));
+        } else {
+          r->SetString(message, f, ReplaceInvalidUtf8(value));
+        }
+      }
+    } else if (f->type() == FieldDescriptor::TYPE_MESSAGE) {
+      if (f->is_repeated()) {
+        for (int i = 0; i < r->FieldSize(*message, f); ++i) {
+          changed |= ReplaceInvalidUtf8Fields(r->MutableRepeatedMessage(message, f, i));
+        }
+      } else {
+        changed |= ReplaceInvalidUtf8Fields(r->MutableMessage(message, f));
+      }
+    }
+  }
+  return changed;
 }
 
 std::string ModelHeader(const google::protobuf::Message& request) {

@@ -25,6 +25,20 @@ namespace garden::client {
 // The same code and message.
 absl::Status FromGrpc(const grpc::Status& status);
 
+// Invalid UTF-8 in every string field of `message` (recursively) replaced
+// by U+FFFD, one per maximal invalid sequence, as the tokenizer would:
+// protobuf strings must be UTF-8, and a server cannot parse a request that
+// breaks the rule. True if anything changed.
+bool ReplaceInvalidUtf8Fields(google::protobuf::Message* message);
+
+// A copy of `request` with valid UTF-8 in its strings.
+template <typename Request>
+Request WithValidUtf8(const Request& request) {
+  Request copy = request;
+  ReplaceInvalidUtf8Fields(&copy);
+  return copy;
+}
+
 // "pythia/70m/deduped": the canonical model a request is about (its `model`
 // or `checkpoint.model` field), or "" for requests about none.
 std::string ModelHeader(const google::protobuf::Message& request);
@@ -96,7 +110,8 @@ class Connection {
   absl::Status Call(UnaryMethod<Request, Response> method,
                     const Request& request, Response* response) {
     std::unique_ptr<grpc::ClientContext> context = NewContext(&request);
-    return FromGrpc((stub().*method)(context.get(), request, response));
+    const Request sent = WithValidUtf8(request);
+    return FromGrpc((stub().*method)(context.get(), sent, response));
   }
 
   // A server-streaming RPC, e.g. Stream(&Stub::StreamMSD, request).
@@ -106,7 +121,7 @@ class Connection {
                                                   const Request&),
                                const Request& request) {
     std::unique_ptr<grpc::ClientContext> context = NewContext(&request);
-    auto reader = (stub().*method)(context.get(), request);
+    auto reader = (stub().*method)(context.get(), WithValidUtf8(request));
     return ServerStream<Message>(std::move(context), std::move(reader));
   }
 

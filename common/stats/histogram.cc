@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
+#include "common/base/number_text.h"
 #include "common/base/status.h"
 
 namespace garden {
@@ -81,15 +82,16 @@ absl::StatusOr<Binner> Binner::Create(double lo, double hi, uint32_t bins) {
   RETURN_IF_ERROR(ValidateBins(bins));
   if (!std::isfinite(lo) || !std::isfinite(hi)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("range must be finite, got ", lo, ":", hi));
+        absl::StrCat("range must be finite, got ", ExactDouble(lo), ":", ExactDouble(hi)));
   }
   if (!(lo < hi)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("range needs lo < hi, got ", lo, ":", hi));
+        absl::StrCat("range needs lo < hi, got ", ExactDouble(lo), ":", ExactDouble(hi)));
   }
   if (!std::isfinite(hi - lo)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("range width overflows a double: ", lo, ":", hi));
+        absl::StrCat("range width overflows a double: ", ExactDouble(lo), ":",
+                     ExactDouble(hi)));
   }
   Binner binner(lo, hi, bins);
   // Subnormal widths, or widths below the spacing of doubles near lo, give

@@ -8,6 +8,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
+#include "common/base/number_text.h"
 #include "common/base/status.h"
 #include "server/engine/generation.h"
 #include "server/engine/logits.h"
@@ -141,11 +142,11 @@ absl::StatusOr<GenerationOptions> GenerationOptionsOf(
   sampling.seed = s.seed();
   if (!(sampling.temperature >= 0) || !std::isfinite(sampling.temperature)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "temperature must be a number >= 0, got ", sampling.temperature));
+        "temperature must be a number >= 0, got ", ExactDouble(sampling.temperature)));
   }
   if (!(sampling.top_p > 0 && sampling.top_p <= 1)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("top_p must be in (0, 1], got ", sampling.top_p));
+        absl::StrCat("top_p must be in (0, 1], got ", ExactDouble(sampling.top_p)));
   }
   if (sampling.top_k < 0) {
     return absl::InvalidArgumentError(

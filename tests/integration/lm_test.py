@@ -431,6 +431,35 @@ class GardenLmTest(harness.GardendTestCase):
         rows = self.ok("tokenize", *self.at(0), f"--text={text}").splitlines()
         self.assertEqual(rows, ["%8d  %s" % (t, self.tok.piece_of(t)) for t in ids])
 
+    def test_invalid_utf8_in_a_text_becomes_u_fffd(self):
+        # Protobuf strings must be UTF-8: the client repairs the text before
+        # sending it, as the tokenizer would, one U+FFFD per maximal invalid
+        # sequence (here "\xff" and the truncated "\xe2\x82").
+        raw = b"caf\xff and \xe2\x82 euro"
+        r = subprocess.run([GARDEN, "--server", self.addr, "tokenize", *self.at(0),
+                            b"--text=" + raw, "--format", "json"], capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        repaired = raw.decode("utf-8", errors="replace")
+        self.assertEqual(repaired, "caf\ufffd and \ufffd euro")
+        self.assertEqual(json.loads(r.stdout)["ids"],
+                         self.json("tokenize", *self.at(0), f"--text={repaired}")["ids"])
+
+    def test_a_server_answers_a_request_it_cannot_parse_with_invalid_argument(self):
+        import grpc
+        # TokenizeRequest{checkpoint{model{size "lm", variant "deduped"}}, text "\xff"},
+        # written by hand: a client that does not check its strings.
+        model = b"\x12\x02lm\x1a\x07deduped"
+        checkpoint = b"\x0a" + bytes([len(model)]) + model
+        request = b"\x0a" + bytes([len(checkpoint)]) + checkpoint + b"\x12\x01\xff"
+        with grpc.insecure_channel(self.addr) as channel:
+            call = channel.unary_unary("/garden.v1.Garden/Tokenize")
+            with self.assertRaises(grpc.RpcError) as e:
+                call(request, timeout=20)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT,
+                         e.exception.details())
+        self.assertIn("UTF-8", e.exception.details())
+
     # --------------------------------------------------------------------- generate
 
     def test_generate_greedy(self):
@@ -761,6 +790,9 @@ class GardenLmTest(harness.GardendTestCase):
         for p in ("0", "1.5", "-0.5"):
             self.assert_error([*base, f"--top-p={p}"], "INVALID_ARGUMENT", "top_p",
                               "(0, 1]")
+        # Printed with the digits that show why it is out of range.
+        self.assert_error([*base, "--top-p=1.0000001"], "INVALID_ARGUMENT",
+                          "top_p must be in (0, 1], got 1.0000001")
         self.assert_error([*base, "--top-k=-1"], "INVALID_ARGUMENT", "top_k")
         self.assert_error(["generate", *self.at(0), "--prompt", ""], "INVALID_ARGUMENT",
                           "empty")
