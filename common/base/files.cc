@@ -124,17 +124,29 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path) {
   return out;
 }
 
-absl::StatusOr<std::string> ReadFlagFile(std::string_view flag,
-                                         const std::string& path,
-                                         uint64_t max_bytes) {
+absl::StatusOr<std::string> ReadFileAtMost(const std::string& path,
+                                           uint64_t max_bytes,
+                                           absl::StatusCode too_big) {
   struct stat st;
   if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
       static_cast<uint64_t>(st.st_size) > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        ToAbsl(flag), " ", path, ": ", st.st_size, " bytes, more than the ",
-        max_bytes, " such a file may have"));
+    return absl::Status(too_big, absl::StrCat(path, ": ", st.st_size,
+                                              " bytes, more than the ", max_bytes,
+                                              " such a file may have"));
   }
-  absl::StatusOr<std::string> text = ReadFileToString(path);
+  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  if (text.size() > max_bytes) {  // grew, or not a regular file
+    return absl::Status(too_big, absl::StrCat(path, ": more than the ", max_bytes,
+                                              " bytes such a file may have"));
+  }
+  return text;
+}
+
+absl::StatusOr<std::string> ReadFlagFile(std::string_view flag,
+                                         const std::string& path,
+                                         uint64_t max_bytes) {
+  absl::StatusOr<std::string> text =
+      ReadFileAtMost(path, max_bytes, absl::StatusCode::kInvalidArgument);
   if (!text.ok()) {
     return absl::Status(text.status().code(),
                         absl::StrCat(ToAbsl(flag), " ", text.status().message()));

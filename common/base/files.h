@@ -38,6 +38,13 @@ absl::Status FsyncDirectory(const std::string& dir);
 // directory, say) with a message starting with "<path>: ".
 absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 
+// ReadFileToString of a file that may hold at most `max_bytes`, checked
+// before reading (a wrong or hostile file is not read whole): a larger one is
+// `too_big` "<path>: N bytes, more than the M such a file may have".
+absl::StatusOr<std::string> ReadFileAtMost(
+    const std::string& path, uint64_t max_bytes,
+    absl::StatusCode too_big = absl::StatusCode::kFailedPrecondition);
+
 // ReadFileToString of a file a command-line flag names (a certificate, a
 // token): messages start with "<flag> <path>: ". INVALID_ARGUMENT for a file
 // over `max_bytes`, checked before reading (a wrong path to a checkpoint is

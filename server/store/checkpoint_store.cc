@@ -58,12 +58,7 @@ bool Inside(const std::string& path, const std::string& root) {
 }
 
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
-  if (text.size() > kMaxSmallFile) {
-    return absl::DataLossError(absl::StrCat(
-        path, ": ", text.size(), " bytes exceeds the limit ", kMaxSmallFile));
-  }
-  return text;
+  return ReadFileAtMost(path, kMaxSmallFile, absl::StatusCode::kDataLoss);
 }
 
 // The weight files a checkpoint is read from: of the first format present,

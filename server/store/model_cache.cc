@@ -1,6 +1,9 @@
 #include "server/store/model_cache.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include <xxhash.h>
 
@@ -8,6 +11,7 @@
 #include "common/base/files.h"
 #include "common/base/status.h"
 #include "common/naming/names.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 
 namespace garden {
@@ -33,10 +37,18 @@ ModelCache::Load(const CheckpointLocation& where) const {
   }
   auto config = GptNeoxConfig::FromJson(config_text);
   if (!config.ok()) {
+    // One rule for files on the server (INVALID_ARGUMENT is for what a
+    // request says): bytes that are not JSON are DATA_LOSS; JSON that
+    // describes no model gardend can build, FAILED_PRECONDITION.
+    absl::StatusCode code = config.status().code();
+    if (code == absl::StatusCode::kInvalidArgument) {
+      code = nlohmann::json::accept(config_text) ? absl::StatusCode::kFailedPrecondition
+                                                 : absl::StatusCode::kDataLoss;
+    }
     // The parser's messages start with "config.json: "; say which one.
-    return absl::Status(
-        config.status().code(),
-        absl::StrCat(where.dir, "/", config.status().message()));
+    return absl::Status(code, absl::StrCat(where.model.Name(), " step ", where.step,
+                                           ": ", where.dir, "/",
+                                           config.status().message()));
   }
   ASSIGN_OR_RETURN(const auto files, store_.OpenWeightFiles(where, /*whole=*/true));
   std::vector<std::shared_ptr<const TensorFile>> opened;
@@ -128,7 +140,8 @@ ModelCache::Stats ModelCache::stats() const {
           .misses = misses_,
           .evictions = evictions_,
           .bytes = used_bytes_,
-          .models = recency_.size()};
+          .models = recency_.size(),
+          .tokenizer_loads = tokenizer_loads_};
 }
 
 absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(
@@ -141,27 +154,58 @@ absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::TokenizerFor(
                      where.step, ": looked for ", where.dir,
                      "/tokenizer.json, and gardend has no --tokenizer file"));
   }
+  // The file as it is now: a load (or a failure) is kept until it changes.
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return ErrnoStatus(path, errno, "cannot read the tokenizer");
+  }
+  const FileStamp stamp{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                        static_cast<uint64_t>(st.st_size),
+                        static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 +
+                            st.st_mtim.tv_nsec};
+  std::shared_ptr<TokenizerSlot> slot;
+  {
+    std::unique_lock lock(mu_);
+    auto it = tokenizers_.find(path);
+    if (it != tokenizers_.end() && it->second->stamp == stamp) {
+      slot = it->second;
+      // Concurrent requests for one file wait for the one load.
+      loaded_.wait(lock, [&] { return slot->ready; });
+      return slot->tokenizer;
+    }
+    slot = std::make_shared<TokenizerSlot>();
+    slot->stamp = stamp;
+    tokenizers_[path] = slot;
+  }
+  absl::StatusOr<std::shared_ptr<const Tokenizer>> result = LoadTokenizer(path);
   {
     std::lock_guard lock(mu_);
-    auto it = tokenizers_.find(path);
-    if (it != tokenizers_.end()) return it->second;
+    slot->tokenizer = result;
+    slot->ready = true;
   }
-  ASSIGN_OR_RETURN(const std::string bytes, ReadFileToString(path));
+  loaded_.notify_all();
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<const Tokenizer>> ModelCache::LoadTokenizer(
+    const std::string& path) {
+  {
+    std::lock_guard lock(mu_);
+    ++tokenizer_loads_;
+  }
+  ASSIGN_OR_RETURN(const std::string bytes,
+                   ReadFileAtMost(path, kMaxTokenizerBytes, absl::StatusCode::kFailedPrecondition));
   const XXH128_hash_t hash = XXH3_128bits(bytes.data(), bytes.size());
   const auto content = std::make_tuple(hash.high64, hash.low64, bytes.size());
   {
     std::lock_guard lock(mu_);
     auto it = tokenizers_by_content_.find(content);
-    if (it != tokenizers_by_content_.end()) {
-      return tokenizers_.try_emplace(path, it->second).first->second;
-    }
+    if (it != tokenizers_by_content_.end()) return it->second;
   }
   ASSIGN_OR_RETURN(std::shared_ptr<const Tokenizer> shared,
                    Tokenizer::FromJson(bytes, path));
   std::lock_guard lock(mu_);
-  shared = tokenizers_by_content_.try_emplace(content, std::move(shared))
-               .first->second;
-  return tokenizers_.try_emplace(path, std::move(shared)).first->second;
+  return tokenizers_by_content_.try_emplace(content, std::move(shared)).first->second;
 }
 
 }  // namespace garden

@@ -43,19 +43,24 @@ class ModelCache {
       const CheckpointLocation& where);
 
   // The checkpoint's tokenizer.json, else the fallback; FAILED_PRECONDITION
-  // naming the files looked for when there is neither. Files with the same
-  // bytes share one Tokenizer (a suite's steps usually carry copies of one
-  // file), so callers can tell by pointer that two steps tokenize alike.
+  // naming the files looked for when there is neither, or for a file over
+  // kMaxTokenizerBytes. Files with the same bytes share one Tokenizer (a
+  // suite's steps usually carry copies of one file), so callers can tell by
+  // pointer that two steps tokenize alike. Concurrent requests for one file
+  // share one load, and a file that failed to load fails again at once
+  // until it changes (size, mtime or inode).
+  static constexpr uint64_t kMaxTokenizerBytes = uint64_t{64} << 20;
   absl::StatusOr<std::shared_ptr<const Tokenizer>> TokenizerFor(
       const CheckpointLocation& where);
 
   uint64_t cached_bytes() const;
 
   // For metrics: lookups that found a model (loaded or loading), loads,
-  // evictions, and what is held now.
+  // evictions, and what is held now; tokenizer files read and parsed.
   struct Stats {
     uint64_t hits = 0, misses = 0, evictions = 0;
     uint64_t bytes = 0, models = 0;
+    uint64_t tokenizer_loads = 0;
   };
   Stats stats() const;
 
@@ -71,6 +76,20 @@ class ModelCache {
   absl::StatusOr<std::pair<std::shared_ptr<const GptNeoxModel>, uint64_t>> Load(
       const CheckpointLocation& where) const;
   void EvictLocked(const Key& keep);
+  absl::StatusOr<std::shared_ptr<const Tokenizer>> LoadTokenizer(
+      const std::string& path);
+
+  struct FileStamp {
+    uint64_t dev = 0, ino = 0, size = 0;
+    int64_t mtime_ns = 0;
+    bool operator==(const FileStamp&) const = default;
+  };
+  struct TokenizerSlot {
+    FileStamp stamp;
+    bool ready = false;
+    absl::StatusOr<std::shared_ptr<const Tokenizer>> tokenizer =
+        absl::UnknownError("loading");
+  };
 
   const CheckpointStore& store_;
   const Options options_;
@@ -79,8 +98,8 @@ class ModelCache {
   std::map<Key, std::shared_ptr<Slot>> slots_;
   std::list<Key> recency_;  // most recent first
   uint64_t used_bytes_ = 0;
-  uint64_t hits_ = 0, misses_ = 0, evictions_ = 0;
-  std::map<std::string, std::shared_ptr<const Tokenizer>> tokenizers_;  // by path
+  uint64_t hits_ = 0, misses_ = 0, evictions_ = 0, tokenizer_loads_ = 0;
+  std::map<std::string, std::shared_ptr<TokenizerSlot>> tokenizers_;  // by path
   // By XXH3-128 of the file's bytes and its size.
   std::map<std::tuple<uint64_t, uint64_t, size_t>,
            std::shared_ptr<const Tokenizer>>

@@ -23,6 +23,8 @@ Fixtures (one checkpoint root in a temporary directory, plain layout):
   pythia-nokey        step 0 whose config.json lacks "num_attention_heads"
   pythia-notensor     step 0 whose weights lack gpt_neox.layers.1.attention.dense.weight
   pythia-smallvocab   step 0 with vocab_size 1000 (the tokenizer's ids go beyond it)
+  pythia-badjson      step 0 whose config.json is cut short (not JSON)
+  pythia-zeroheads, pythia-neglayers  step 0 whose config.json has 0 heads, -2 layers
 gardend runs with --threads 2 --max-new-tokens 64. About 15-25 s on 2 cores.
 """
 
@@ -302,6 +304,13 @@ class GardenLmTest(harness.GardendTestCase):
         d = cls._checkpoint_dir("pythia-nokey", 0)
         write_checkpoint(d, {k: v for k, v in small.items() if k != MISSING_KEY}, weights)
         shutil.copyfile(TOKENIZER, os.path.join(d, "tokenizer.json"))
+        # config.json damaged, and one describing no model.
+        cls._checkpoint("pythia-badjson", 0, small, weights)
+        with open(os.path.join(cls._checkpoint_dir("pythia-badjson", 0), "config.json"),
+                  "w") as f:
+            f.write('{"hidden_size": 16, ')
+        cls._checkpoint("pythia-zeroheads", 0, {**small, "num_attention_heads": 0}, weights)
+        cls._checkpoint("pythia-neglayers", 0, {**small, "num_hidden_layers": -2}, weights)
 
     @classmethod
     def _checkpoint_dir(cls, model, step):
@@ -854,6 +863,17 @@ class GardenLmTest(harness.GardendTestCase):
             # Tokenize needs no model.
             self.assertEqual(self.json("tokenize", *self.at(0, size, "standard"),
                                        "--text=Hello world!")["ids"], self.case(HELLO)[1])
+        # One rule for files on the server: damaged bytes are DATA_LOSS, files that
+        # parse but describe no model FAILED_PRECONDITION; INVALID_ARGUMENT is for
+        # what a request says.
+        for size, code, words in (
+                ("badjson", "DATA_LOSS", ["config.json", "pythia-badjson"]),
+                ("zeroheads", "FAILED_PRECONDITION", ['"num_attention_heads" must be positive']),
+                ("neglayers", "FAILED_PRECONDITION", ['"num_hidden_layers" must be positive',
+                                                      "-2"])):
+            with self.subTest(size=size):
+                self.assert_error(["logits", *self.at(0, size, "standard"), "--text=Hello"],
+                                  code, *words)
         # A tokenizer whose ids go beyond the model's vocabulary.
         self.assert_error(["generate", *self.at(0, "smallvocab", "standard"),
                            "--prompt=Hello world!"], "FAILED_PRECONDITION", "vocab_size 1000",

@@ -1,8 +1,12 @@
 // The checkpoint store (layouts, path safety, corrupt files) and the
 // histogram sweep over it, on fixture suites written by the test.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <thread>
 #include <random>
 
 #include "common/model/gpt_neox.h"
@@ -265,6 +269,91 @@ TEST(CheckpointStoreTest, FindsCheckpointsAddedWhileRunning) {
   EXPECT_FALSE(store->Locate(Key("70m"), 1000).ok());
   WritePlain(root.path(), "pythia-70m", 1000, Checkpoint(1000));
   EXPECT_TRUE(store->Locate(Key("70m"), 1000).ok());
+}
+
+// Rewrites `path` in place (same inode) with `bytes` and gives it back the
+// modification time it had: a change the cache's file stamp cannot see.
+void RewriteKeepingStamp(const std::string& path, const std::string& bytes) {
+  struct stat before;
+  ASSERT_EQ(::stat(path.c_str(), &before), 0);
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  const timespec times[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+}
+
+TEST(ModelCacheTest, ATokenizerThatFailedFailsAgainUntilItsFileChanges) {
+  TempDir root;
+  auto good = TrainByteLevelBpe({"a small corpus"}, {.vocab_size = 270});
+  ASSERT_TRUE(good.ok());
+  WritePlain(root.path(), "pythia-70m", 0, Checkpoint(0));
+  const std::string path = root.Join("pythia-70m/step0/tokenizer.json");
+  // As long as the good file: {"model": ... cut short, then spaces.
+  std::string bad = good->substr(0, good->size() / 2);
+  bad.resize(good->size(), ' ');
+  testing::WriteFile(path, bad);
+  auto store = OpenStore({root.path()});
+  ModelCache cache(*store, {});
+  auto where = store->Locate(Key("70m"), 0);
+  ASSERT_TRUE(where.ok()) << where.status();
+  const absl::Status first = cache.TokenizerFor(*where).status();
+  ASSERT_FALSE(first.ok());
+  // Now a good file, but the stamp (size, mtime, inode) is the old one: the
+  // failure is remembered, not paid again.
+  RewriteKeepingStamp(path, *good);
+  EXPECT_EQ(cache.TokenizerFor(*where).status(), first);
+  // A file that changed is loaded again.
+  const timespec now[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), now, 0), 0);
+  auto loaded = cache.TokenizerFor(*where);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+}
+
+TEST(ModelCacheTest, TokenizerFilesOverTheCapAreRefusedUnread) {
+  TempDir root;
+  WritePlain(root.path(), "pythia-70m", 0, Checkpoint(0));
+  const std::string path = root.Join("pythia-70m/step0/tokenizer.json");
+  testing::WriteFile(path, "");
+  // Sparse: its size is over the cap, its bytes are never there to read.
+  ASSERT_EQ(::truncate(path.c_str(), ModelCache::kMaxTokenizerBytes + 1), 0);
+  auto store = OpenStore({root.path()});
+  ModelCache cache(*store, {});
+  auto where = store->Locate(Key("70m"), 0);
+  ASSERT_TRUE(where.ok()) << where.status();
+  const absl::Status status = cache.TokenizerFor(*where).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;
+  EXPECT_THAT(status.message(),
+              HasSubstr(absl::StrCat(ModelCache::kMaxTokenizerBytes + 1,
+                                     " bytes, more than the ",
+                                     ModelCache::kMaxTokenizerBytes)));
+}
+
+TEST(ModelCacheTest, ConcurrentRequestsForOneTokenizerShareOneLoad) {
+  TempDir root;
+  auto good = TrainByteLevelBpe({"a small corpus"}, {.vocab_size = 270});
+  ASSERT_TRUE(good.ok());
+  WritePlain(root.path(), "pythia-70m", 0, Checkpoint(0));
+  testing::WriteFile(root.Join("pythia-70m/step0/tokenizer.json"), *good);
+  auto store = OpenStore({root.path()});
+  ModelCache cache(*store, {});
+  auto where = store->Locate(Key("70m"), 0);
+  ASSERT_TRUE(where.ok()) << where.status();
+  std::vector<std::shared_ptr<const Tokenizer>> got(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < got.size(); ++i) {
+    threads.emplace_back([&, i] {
+      auto t = cache.TokenizerFor(*where);
+      if (t.ok()) got[i] = *t;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const auto& t : got) {
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ(t, got[0]);
+  }
+  EXPECT_EQ(cache.stats().tokenizer_loads, 1u);
 }
 
 TEST(ModelCacheTest, StepsWithTheSameTokenizerBytesShareOneTokenizer) {
