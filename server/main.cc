@@ -366,6 +366,25 @@ int Serve(const Flags& flags, const garden::ListenSecurity& security,
   return 0;
 }
 
+// The folders whose paths clients see root-relative: each root as given
+// (made absolute) and as resolved, and the Hub cache.
+std::vector<std::string> PrivateRoots(const Flags& flags,
+                                      const garden::HubCheckpoints* hub) {
+  std::vector<std::string> dirs = flags.checkpoints;
+  if (hub != nullptr) dirs.push_back(hub->cache_dir());
+  std::vector<std::string> roots;
+  for (const std::string& dir : dirs) {
+    std::error_code ec;
+    for (const auto& p : {std::filesystem::absolute(dir, ec),
+                          std::filesystem::weakly_canonical(dir, ec)}) {
+      std::string s = p.lexically_normal().string();
+      while (s.size() > 1 && s.back() == '/') s.pop_back();
+      if (!s.empty() && s != "/") roots.push_back(s);
+    }
+  }
+  return roots;
+}
+
 // The Hub repositories' checkpoints, or null when there are none.
 absl::StatusOr<std::shared_ptr<garden::HubCheckpoints>> OpenHub(
     const Flags& flags) {
@@ -489,7 +508,8 @@ int main(int argc, char** argv) {
                              .device = flags.device,
                              .dtype = flags.dtype,
                              .fallback_tokenizer = flags.tokenizer});
-  garden::RpcPolicy policy{.max_streams_per_user = flags.max_streams_per_user};
+  garden::RpcPolicy policy{.max_streams_per_user = flags.max_streams_per_user,
+                           .private_roots = PrivateRoots(flags, hub_for_metrics.get())};
   std::unique_ptr<garden::ServerMetrics> metrics;
   if (!flags.metrics_listen.empty()) {
     auto served = garden::ServerMetrics::Serve(

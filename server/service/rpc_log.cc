@@ -14,6 +14,7 @@
 #include "nlohmann/json.hpp"
 #include "server/engine/thread_pool.h"
 #include "server/security/token_auth.h"
+#include "server/service/client_message.h"
 #include "server/service/convert.h"
 #include "server/service/log_format.h"
 #include "spdlog/spdlog.h"
@@ -23,6 +24,11 @@ namespace {
 
 std::atomic<RpcObserver*> g_observer{nullptr};
 std::atomic<uint32_t> g_max_streams_per_user{0};
+// Set once, before serving.
+std::vector<std::string>& PrivateRoots() {
+  static auto* roots = new std::vector<std::string>();
+  return *roots;
+}
 
 // RPCs in flight per caller, for max_streams_per_user.
 class InFlight {
@@ -96,6 +102,7 @@ std::string NewRequestId() {
 void SetRpcPolicy(const RpcPolicy& policy) {
   g_observer.store(policy.observer);
   g_max_streams_per_user.store(policy.max_streams_per_user);
+  PrivateRoots() = policy.private_roots;
 }
 
 RpcLog::RpcLog(std::string_view method, grpc::ServerContext* context)
@@ -134,7 +141,9 @@ grpc::Status RpcLog::Done(const absl::Status& status, std::string_view what) {
     spdlog::warn("{} {} from {}: {} in {:.1f} ms", method_, what, from,
                  status.ToString(), ms);
   }
-  return ToGrpcStatus(status);
+  if (status.ok() || PrivateRoots().empty()) return ToGrpcStatus(status);
+  return ToGrpcStatus(absl::Status(
+      status.code(), ForClient(std::string(status.message()), PrivateRoots())));
 }
 
 grpc::Status RunLogged(

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -30,6 +31,9 @@ struct RpcPolicy {
   // RESOURCE_EXHAUSTED naming the limit. A caller is a token's name, or
   // without tokens the peer's address.
   uint32_t max_streams_per_user = 0;
+  // Directories whose paths clients see root-relative (client_message.h);
+  // the server's own log keeps every path.
+  std::vector<std::string> private_roots;
 };
 void SetRpcPolicy(const RpcPolicy& policy);
 
@@ -38,7 +42,7 @@ class RpcLog {
   RpcLog(std::string_view method, grpc::ServerContext* context);
   // Logs "<method> <what> from <user at peer>: OK in <ms> ms" (info) or the
   // status (warn), with the request's fields in json logs (log_format.h),
-  // and returns the status for gRPC.
+  // and returns the status for gRPC, its message as ForClient shows it.
   grpc::Status Done(const absl::Status& status, std::string_view what);
 
   // Who the caller is for fairness and limits: the token's name, else the

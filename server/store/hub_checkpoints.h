@@ -66,6 +66,7 @@ class HubCheckpoints {
       std::string_view repo, std::string_view commit, std::string_view file);
 
   bool offline() const { return options_.offline; }
+  const std::string& cache_dir() const { return options_.cache_dir; }
   // Body bytes received from the Hub (benchmarks and tests).
   uint64_t bytes_received() const;
   // The tensor extracts' cache, for metrics.
