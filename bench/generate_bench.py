@@ -134,8 +134,9 @@ def main():
 class Gardend:
     """gardend --threads T on a checkpoint root, stopped with SIGTERM."""
 
-    def __init__(self, bin_dir, root, threads):
-        self.bin_dir, self.root, self.threads = bin_dir, root, threads
+    def __init__(self, bin_dir, root, threads, extra=()):
+        """extra: more gardend flags."""
+        self.bin_dir, self.root, self.threads, self.extra = bin_dir, root, threads, extra
 
     def __enter__(self):
         self.log_path = os.path.join(self.root, f"gardend-{self.threads}.log")
@@ -146,7 +147,7 @@ class Gardend:
             self.proc = subprocess.Popen(
                 [os.path.join(self.bin_dir, "gardend"), "--listen",
                  "127.0.0.1:0", "--port-file", port_file, "--checkpoints",
-                 self.root, "--threads", str(self.threads)],
+                 self.root, "--threads", str(self.threads), *self.extra],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while not (os.path.exists(port_file)

@@ -49,7 +49,7 @@ constexpr char kUsage[] =
     "[--hub-cache DIR] [--hub-cache-bytes N] [--hub-connections N] [--offline] "
     "[--auth-tokens FILE] [--tls-cert F --tls-key F [--tls-client-ca F]] "
     "[--insecure] [--metrics-listen ADDR] [--log-format text|json] "
-    "[--max-streams-per-user N]";
+    "[--max-streams-per-user N] [--compute-slots N]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -72,6 +72,7 @@ struct Flags {
   bool insecure = false;
   std::string metrics_listen;
   uint32_t max_streams_per_user = 0;
+  uint32_t compute_slots = 1;
   std::string log_format = "text";
 };
 
@@ -191,6 +192,10 @@ void AddFlags(CLI::App& app, Flags& f) {
              "budget for cached models' parameters, in bytes (LRU)");
   AddInteger(app, "--max-new-tokens,--max_new_tokens", "max_new_tokens",
              &f.max_new_tokens, "limit of Generate's max_new_tokens");
+  AddInteger(app, "--compute-slots,--compute_slots", "compute_slots",
+             &f.compute_slots,
+             "model computations at once (each uses every --threads core; "
+             "callers take turns); 0: no limit");
   app.add_option("--dataset", f.datasets,
                  "an evaluation dataset, NAME=FILE.jsonl (one {\"text\": ...} "
                  "per line, as lambada_openai); repeat the flag for several")
@@ -530,7 +535,8 @@ int main(int argc, char** argv) {
   }
   garden::SetRpcPolicy(policy);
   garden::GardenService service(**store, pool, models,
-                                {.max_new_tokens = flags.max_new_tokens},
+                                {.max_new_tokens = flags.max_new_tokens,
+                                 .compute_slots = flags.compute_slots},
                                 datasets->get());
   return Serve(flags, security, *std::move(credentials), service, threads);
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "garden/v1/garden.grpc.pb.h"
+#include "server/engine/compute_gate.h"
 #include "server/engine/thread_pool.h"
 #include "server/store/checkpoint_store.h"
 
@@ -23,6 +24,8 @@ struct ServiceOptions {
   uint64_t max_text_bytes = 1ull << 20;  // prompts and texts
   // Attention matrices returned in one response, in values.
   uint64_t max_attention_values = 4ull << 20;
+  // Model computations at once (server/engine/compute_gate.h); 0: no limit.
+  uint32_t compute_slots = 1;
 };
 
 class GardenService final : public garden::v1::Garden::Service {
@@ -36,7 +39,8 @@ class GardenService final : public garden::v1::Garden::Service {
         pool_(pool),
         models_(models),
         options_(options),
-        datasets_(datasets) {}
+        datasets_(datasets),
+        compute_(options.compute_slots) {}
 
   grpc::Status ListModels(grpc::ServerContext* context,
                           const garden::v1::ListModelsRequest* request,
@@ -98,6 +102,7 @@ class GardenService final : public garden::v1::Garden::Service {
   ModelCache& models_;
   ServiceOptions options_;
   const DatasetRegistry* datasets_;
+  ComputeGate compute_;
 };
 
 }  // namespace garden

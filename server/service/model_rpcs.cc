@@ -110,13 +110,15 @@ absl::StatusOr<PreparedText> PrepareText(
 // and the text's tokens.
 grpc::Status RunOnText(
     std::string_view method, grpc::ServerContext* context,
-    CheckpointStore& store, ModelCache& models, const pb::CheckpointRef& ref,
-    const std::string& text, uint64_t max_text_bytes,
+    CheckpointStore& store, ModelCache& models, ComputeGate& compute,
+    const pb::CheckpointRef& ref, const std::string& text, uint64_t max_text_bytes,
     absl::FunctionRef<absl::Status(const Loaded& loaded,
                                    const std::vector<int64_t>& ids,
                                    std::string& what)>
         body) {
   return RunLogged(method, context, [&](std::string& what) -> absl::Status {
+    // Before the load: a waiting request holds no model.
+    ASSIGN_OR_RETURN(ComputeGate::Hold hold, compute.Enter(CancelledBy(context)));
     ASSIGN_OR_RETURN(
         const PreparedText prepared,
         PrepareText(store, models, ref, text, max_text_bytes, what));
@@ -214,9 +216,12 @@ absl::StatusOr<std::pair<std::shared_ptr<const Dataset>, size_t>> DatasetOf(
 // `visit`, stopping at the first error; `what` (for the RPC log) names the
 // checkpoint being worked on.
 absl::Status ForEachCheckpoint(
-    ModelCache& models, const ModelKey& key, const SelectedSteps& selected,
-    std::string& what, absl::FunctionRef<absl::Status(const Loaded&)> visit) {
+    ModelCache& models, ComputeGate& compute, grpc::ServerContext* context,
+    const ModelKey& key, const SelectedSteps& selected, std::string& what,
+    absl::FunctionRef<absl::Status(const Loaded&)> visit) {
   for (const CheckpointLocation& where : selected.steps) {
+    // A compute slot per checkpoint: other requests take turns between steps.
+    ASSIGN_OR_RETURN(ComputeGate::Hold hold, compute.Enter(CancelledBy(context)));
     what = key.Name();
     ASSIGN_OR_RETURN(const Loaded loaded,
                      Load(models, where, /*need_model=*/true));
@@ -288,6 +293,7 @@ grpc::Status GardenService::Generate(
     ASSIGN_OR_RETURN(const GenerationOptions options,
                      GenerationOptionsOf(*request, options_.max_new_tokens));
     what = RefName(request->checkpoint());
+    ASSIGN_OR_RETURN(ComputeGate::Hold hold, compute_.Enter(CancelledBy(context)));
     ASSIGN_OR_RETURN(const Loaded loaded,
                      LoadCheckpoint(store_, models_, request->checkpoint(),
                                     /*need_model=*/true));
@@ -309,7 +315,11 @@ grpc::Status GardenService::Generate(
           t->set_text(piece.text);
           t->set_logprob(piece.logprob);
           t->set_index(index++);
-          return writer->Write(message);
+          // The slot is given up while the token is written, so concurrent
+          // generations interleave token by token.
+          hold.Pause();
+          const bool written = writer->Write(message);
+          return written && hold.Resume(CancelledBy(context)).ok();
         }));
     absl::StrAppend(&what, ", ", index, " tokens");
     return absl::OkStatus();
@@ -329,7 +339,7 @@ grpc::Status GardenService::CausalUnmask(
                          SelectSteps(store_, key, request->steps()));
         uint32_t frames = 0;
         RETURN_IF_ERROR(ForEachCheckpoint(
-            models_, key, selected, what, [&](const Loaded& loaded) {
+            models_, compute_, context, key, selected, what, [&](const Loaded& loaded) {
               return UnmaskCheckpoint(loaded, *request, context, writer,
                                       frames);
             }));
@@ -342,7 +352,7 @@ grpc::Status GardenService::Logits(grpc::ServerContext* context,
                                    const pb::LogitsRequest* request,
                                    pb::LogitsResponse* response) {
   return RunOnText(
-      "Logits", context, store_, models_, request->checkpoint(),
+      "Logits", context, store_, models_, compute_, request->checkpoint(),
       request->text(), options_.max_text_bytes,
       [&](const Loaded& loaded, const std::vector<int64_t>& ids,
           std::string& what) -> absl::Status {
@@ -370,7 +380,7 @@ grpc::Status GardenService::Attention(grpc::ServerContext* context,
                                       const pb::AttentionRequest* request,
                                       pb::AttentionResponse* response) {
   return RunOnText(
-      "Attention", context, store_, models_, request->checkpoint(),
+      "Attention", context, store_, models_, compute_, request->checkpoint(),
       request->text(), options_.max_text_bytes,
       [&](const Loaded& loaded, const std::vector<int64_t>& ids,
           std::string& what) -> absl::Status {
@@ -412,7 +422,7 @@ grpc::Status GardenService::StreamPerplexity(
                          SelectSteps(store_, key, request->steps()));
         PerplexityEvaluation evaluation(examples, count);
         RETURN_IF_ERROR(ForEachCheckpoint(
-            models_, key, selected, what,
+            models_, compute_, context, key, selected, what,
             [&](const Loaded& loaded) -> absl::Status {
               ASSIGN_OR_RETURN(
                   const PerplexityResult result,

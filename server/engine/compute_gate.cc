@@ -1,0 +1,103 @@
+#include "server/engine/compute_gate.h"
+
+#include <chrono>
+#include <utility>
+
+#include "server/engine/thread_pool.h"
+
+namespace garden {
+
+absl::StatusOr<ComputeGate::Hold> ComputeGate::Enter(
+    const std::function<bool()>& cancelled) {
+  if (absl::Status s = Acquire(cancelled); !s.ok()) return s;
+  return Hold(this);
+}
+
+void ComputeGate::Hold::Pause() {
+  if (gate_ != nullptr && held_) {
+    gate_->Release();
+    held_ = false;
+  }
+}
+
+absl::Status ComputeGate::Hold::Resume(const std::function<bool()>& cancelled) {
+  if (gate_ == nullptr || held_) return absl::OkStatus();
+  absl::Status status = gate_->Acquire(cancelled);
+  held_ = status.ok();
+  return status;
+}
+
+absl::Status ComputeGate::Acquire(const std::function<bool()>& cancelled) {
+  std::unique_lock lock(mu_);
+  if (slots_ == 0) {
+    ++running_;
+    return absl::OkStatus();
+  }
+  const uint64_t ticket = next_ticket_++;
+  waiting_[CurrentPoolLane()].push_back(ticket);
+  granted_[ticket] = false;
+  GrantLocked();
+  // Polled: the cancellation is a gRPC context's, which cannot notify us.
+  while (!granted_[ticket]) {
+    changed_.wait_for(lock, std::chrono::milliseconds(50));
+    if (granted_[ticket]) break;
+    if (cancelled && cancelled()) {
+      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
+        auto& queue = it->second;
+        for (auto q = queue.begin(); q != queue.end(); ++q) {
+          if (*q == ticket) {
+            queue.erase(q);
+            break;
+          }
+        }
+        if (queue.empty()) {
+          waiting_.erase(it);
+          break;
+        }
+      }
+      granted_.erase(ticket);
+      return absl::CancelledError("cancelled while waiting for a compute slot");
+    }
+  }
+  granted_.erase(ticket);
+  return absl::OkStatus();
+}
+
+void ComputeGate::Release() {
+  {
+    std::lock_guard lock(mu_);
+    --running_;
+    GrantLocked();
+  }
+  changed_.notify_all();
+}
+
+void ComputeGate::GrantLocked() {
+  bool granted = false;
+  while (running_ < slots_ && !waiting_.empty()) {
+    auto it = waiting_.upper_bound(last_lane_);
+    if (it == waiting_.end()) it = waiting_.begin();
+    const uint64_t ticket = it->second.front();
+    it->second.pop_front();
+    last_lane_ = it->first;
+    if (it->second.empty()) waiting_.erase(it);
+    granted_[ticket] = true;
+    ++running_;
+    granted = true;
+  }
+  if (granted) changed_.notify_all();
+}
+
+uint32_t ComputeGate::running() const {
+  std::lock_guard lock(mu_);
+  return running_;
+}
+
+size_t ComputeGate::waiting() const {
+  std::lock_guard lock(mu_);
+  size_t n = 0;
+  for (const auto& [lane, queue] : waiting_) n += queue.size();
+  return n;
+}
+
+}  // namespace garden
