@@ -31,6 +31,7 @@
 #include "server/security/listen_address.h"
 #include "server/security/server_credentials.h"
 #include "server/service/log_format.h"
+#include "server/service/stream_write.h"
 #include "server/service/garden_service.h"
 #include "server/store/checkpoint_store.h"
 #include "server/store/dataset_registry.h"
@@ -49,7 +50,7 @@ constexpr char kUsage[] =
     "[--hub-cache DIR] [--hub-cache-bytes N] [--hub-connections N] [--offline] "
     "[--auth-tokens FILE] [--tls-cert F --tls-key F [--tls-client-ca F]] "
     "[--insecure] [--metrics-listen ADDR] [--log-format text|json] "
-    "[--max-streams-per-user N] [--compute-slots N]";
+    "[--max-streams-per-user N] [--compute-slots N] [--stream-idle-timeout S]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -73,6 +74,7 @@ struct Flags {
   std::string metrics_listen;
   uint32_t max_streams_per_user = 0;
   uint32_t compute_slots = 1;
+  uint32_t stream_idle_timeout_s = 300;
   std::string log_format = "text";
 };
 
@@ -192,6 +194,10 @@ void AddFlags(CLI::App& app, Flags& f) {
              "budget for cached models' parameters, in bytes (LRU)");
   AddInteger(app, "--max-new-tokens,--max_new_tokens", "max_new_tokens",
              &f.max_new_tokens, "limit of Generate's max_new_tokens");
+  AddInteger(app, "--stream-idle-timeout,--stream_idle_timeout",
+             "stream_idle_timeout", &f.stream_idle_timeout_s,
+             "seconds a stream may wait on a client that reads nothing "
+             "before it is cancelled; 0: forever");
   AddInteger(app, "--compute-slots,--compute_slots", "compute_slots",
              &f.compute_slots,
              "model computations at once (each uses every --threads core; "
@@ -534,6 +540,7 @@ int main(int argc, char** argv) {
                  metrics->port());
   }
   garden::SetRpcPolicy(policy);
+  garden::SetStreamIdleTimeout(std::chrono::seconds(flags.stream_idle_timeout_s));
   garden::GardenService service(**store, pool, models,
                                 {.max_new_tokens = flags.max_new_tokens,
                                  .compute_slots = flags.compute_slots},

@@ -19,6 +19,7 @@
 #include "server/service/garden_service.h"
 #include "server/service/request_prologue.h"
 #include "server/service/rpc_log.h"
+#include "server/service/stream_write.h"
 #include "server/store/dataset_registry.h"
 #include "server/store/model_cache.h"
 
@@ -255,7 +256,7 @@ absl::Status UnmaskCheckpoint(const Loaded& loaded,
     if (frames == 0) {
       for (int64_t id : ids) frame.add_original_ids(static_cast<int32_t>(id));
     }
-    if (!writer->Write(frame)) {
+    if (!WriteToStream(context, writer, frame)) {
       return absl::CancelledError("the client went away");
     }
     ++frames;
@@ -318,7 +319,7 @@ grpc::Status GardenService::Generate(
           // The slot is given up while the token is written, so concurrent
           // generations interleave token by token.
           hold.Pause();
-          const bool written = writer->Write(message);
+          const bool written = WriteToStream(context, writer, message);
           return written && hold.Resume(CancelledBy(context)).ok();
         }));
     absl::StrAppend(&what, ", ", index, " tokens");
@@ -430,7 +431,7 @@ grpc::Status GardenService::StreamPerplexity(
                                       CancelledBy(context)));
               pb::PerplexityPoint point;
               ToProto(loaded.where.step, result, &point);
-              if (!writer->Write(point)) {
+              if (!WriteToStream(context, writer, point)) {
                 return absl::CancelledError("the client went away");
               }
               return absl::OkStatus();

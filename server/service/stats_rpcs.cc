@@ -15,6 +15,7 @@
 #include "server/service/garden_service.h"
 #include "server/service/request_prologue.h"
 #include "server/service/rpc_log.h"
+#include "server/service/stream_write.h"
 
 namespace garden {
 namespace {
@@ -76,8 +77,8 @@ absl::Status ParseAuditOptions(const pb::AuditRequest& request,
 // A sweep's progress callback, writing progress messages.
 template <typename Response>
 std::function<bool(uint32_t, uint32_t)> ProgressTo(
-    grpc::ServerWriter<Response>* writer) {
-  return [writer](uint32_t done, uint32_t total) {
+    grpc::ServerContext* context, grpc::ServerWriter<Response>* writer) {
+  return [context, writer](uint32_t done, uint32_t total) {
     Response message;
     message.mutable_progress()->set_done(done);
     message.mutable_progress()->set_total(total);
@@ -85,15 +86,16 @@ std::function<bool(uint32_t, uint32_t)> ProgressTo(
       message.mutable_progress()->set_bytes_expected(meter->expected.load());
       message.mutable_progress()->set_bytes_received(meter->received.load());
     }
-    return writer->Write(message);
+    return WriteToStream(context, writer, message);
   };
 }
 
 // The message that ends a stream, written after its engine succeeded.
 template <typename Message>
 absl::Status WriteLast(absl::Status status, const Message& message,
+                       grpc::ServerContext* context,
                        grpc::ServerWriter<Message>* writer) {
-  if (status.ok() && !writer->Write(message)) {
+  if (status.ok() && !WriteToStream(context, writer, message)) {
     return absl::CancelledError("the client went away");
   }
   return status;
@@ -115,13 +117,13 @@ grpc::Status GardenService::StreamHistograms(
     uint32_t sent = 0;
     HistogramSweepCallbacks callbacks;
     callbacks.cancelled = call.cancelled();
-    callbacks.progress = ProgressTo(writer);
+    callbacks.progress = ProgressTo(context, writer);
     callbacks.frame = [&](const StepHistogram& h) {
       pb::StreamHistogramsResponse message;
       ToProto(h, message.mutable_frame());
       message.mutable_frame()->set_index(sent++);
       message.mutable_frame()->set_total(total);
-      return writer->Write(message);
+      return WriteToStream(context, writer, message);
     };
     const absl::Status status = RunHistogramSweep(pool_, options, callbacks);
     what = absl::StrCat(call.what(), ", ", sent, " sent");
@@ -165,11 +167,11 @@ grpc::Status GardenService::StreamMSD(
           pb::StreamMSDResponse message;
           ToProto(p, message.mutable_point());
           ++sent;
-          return writer->Write(message);
+          return WriteToStream(context, writer, message);
         },
         call.cancelled());
     what = absl::StrCat(call.what(), ", ", sent, " sent");
-    return WriteLast(status, last, writer);
+    return WriteLast(status, last, context, writer);
   });
 }
 
@@ -192,14 +194,14 @@ grpc::Status GardenService::StreamBifurcation(
     std::vector<bool> bimodal;
     HistogramSweepCallbacks callbacks;
     callbacks.cancelled = call.cancelled();
-    callbacks.progress = ProgressTo(writer);
+    callbacks.progress = ProgressTo(context, writer);
     callbacks.frame = [&](const StepHistogram& h) {
       const StepShape shape =
           AnalyzeShape(h.histogram, h.summary, shape_options);
       bimodal.push_back(shape.bimodal);
       pb::StreamBifurcationResponse message;
       ToProto(h.step, shape, message.mutable_step());
-      return writer->Write(message);
+      return WriteToStream(context, writer, message);
     };
     const absl::Status status = RunHistogramSweep(pool_, sweep, callbacks);
     what = call.what();
@@ -208,7 +210,7 @@ grpc::Status GardenService::StreamBifurcation(
     if (auto onset = BifurcationOnset(bimodal, persist)) {
       last.mutable_summary()->set_onset(sweep.steps->step(*onset));
     }
-    return WriteLast(status, last, writer);
+    return WriteLast(status, last, context, writer);
   });
 }
 

@@ -289,6 +289,39 @@ def scrape(port):
     return samples
 
 
+class HeldStreams:
+    """`n` StreamHistograms calls over the 400-step "wide" model whose client reads
+    nothing: frames of 65536 bins overflow every buffer on the way, so each
+    handler waits in Write. Built from the server's own reflection, as grpcurl
+    would. Cancelled on exit."""
+
+    def __init__(self, addr, token, n):
+        self.addr, self.token, self.n = addr, token, n
+
+    def __enter__(self):
+        import grpc
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+        described = reflect(self.addr, wire_string(4, "garden.v1.Garden"), token=self.token)
+        pool = descriptor_pool.DescriptorPool()
+        for b in wire_fields(described[4][0])[1]:
+            pool.Add(descriptor_pb2.FileDescriptorProto.FromString(b))
+        Request = message_factory.MessageFactory(pool).GetPrototype(
+            pool.FindMessageTypeByName("garden.v1.StreamHistogramsRequest"))
+        request = Request(bins=65536)
+        request.model.size, request.model.variant, request.steps.all = "wide", "standard", True
+        metadata = [("authorization", f"Bearer {self.token}")] if self.token else None
+        self.channel = grpc.insecure_channel(self.addr)
+        call = self.channel.unary_stream("/garden.v1.Garden/StreamHistograms",
+                                         request_serializer=lambda m: m.SerializeToString())
+        self.calls = [call(request, metadata=metadata, timeout=60) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc):
+        for c in self.calls:
+            c.cancel()
+        self.channel.close()
+
+
 class MetricsAndJsonLogTest(harness.GardendTestCase):
     """--metrics-listen and --log-format json on a server with tokens."""
 
@@ -373,24 +406,7 @@ class MetricsAndJsonLogTest(harness.GardendTestCase):
             self.assertNotIn(self.alice, f.read())
 
     def test_streams_past_the_per_user_limit_are_resource_exhausted(self):
-        import grpc
-        from google.protobuf import descriptor_pool, message_factory
-        from google.protobuf import descriptor_pb2
-        described = reflect(self.addr, wire_string(4, "garden.v1.Garden"), token=self.alice)
-        pool = descriptor_pool.DescriptorPool()
-        for b in wire_fields(described[4][0])[1]:
-            pool.Add(descriptor_pb2.FileDescriptorProto.FromString(b))
-        Request = message_factory.MessageFactory(pool).GetPrototype(
-            pool.FindMessageTypeByName("garden.v1.StreamHistogramsRequest"))
-        # Frames of 65536 bins overflow the stream's flow-control window: a
-        # client that does not read keeps the handler waiting in Write.
-        request = Request(bins=65536)
-        request.model.size, request.model.variant, request.steps.all = "wide", "standard", True
-        metadata = [("authorization", f"Bearer {self.alice}")]
-        with grpc.insecure_channel(self.addr) as channel:
-            call = channel.unary_stream("/garden.v1.Garden/StreamHistograms",
-                                        request_serializer=lambda m: m.SerializeToString())
-            held = [call(request, metadata=metadata, timeout=60) for _ in range(2)]
+        with HeldStreams(self.addr, self.alice, 2):
             deadline = time.monotonic() + 20
             while (scrape(self.metrics_port).get(
                     ("garden_active_streams", frozenset({("user", "alice")})), 0) < 2
@@ -403,8 +419,6 @@ class MetricsAndJsonLogTest(harness.GardendTestCase):
                              "garden: RESOURCE_EXHAUSTED: alice already has 2 requests in "
                              "flight, the server's limit (--max-streams-per-user 2); retry "
                              "when one has finished")
-            for c in held:
-                c.cancel()
         # Once they are gone, alice is served again.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -419,6 +433,48 @@ class MetricsAndJsonLogTest(harness.GardendTestCase):
                  "--metrics-listen", "0.0.0.0:0"], timeout=30)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--metrics-listen 0.0.0.0:0 is reachable from other hosts", r.stderr)
+
+
+class StreamIdleTimeoutTest(harness.GardendTestCase):
+    """A client that reads nothing is cut off after --stream-idle-timeout."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.set_up_server(GARDEND, "garden-idle-", lambda: [
+            "--threads", "2", "--checkpoints", cls.root, "--stream-idle-timeout", "1",
+            "--metrics-listen", "127.0.0.1:0"])
+        with open(cls.log_path) as f:
+            cls.metrics_port = int(re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics",
+                                             f.read()).group(1))
+
+    @classmethod
+    def _write_fixtures(cls):
+        cls.root = os.path.join(cls.base, "root")
+        make_suite.write_suite(cls.root, "pythia", "wide", "standard", list(range(400)),
+                               dtype="F16")
+
+    def test_a_stream_nobody_reads_is_cancelled(self):
+        import grpc
+        active = ("garden_active_streams", frozenset({("user", "anonymous")}))
+        with HeldStreams(self.addr, None, 1) as held:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with open(self.log_path) as f:
+                    if "its client read nothing for 1000 ms" in f.read():
+                        break
+                time.sleep(0.1)
+            else:
+                self.fail(f"the stream was not cancelled:\n{self.log_tail()}")
+            # The handler stopped and let go of its slot.
+            while scrape(self.metrics_port).get(active, 0) > 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(scrape(self.metrics_port)[active], 0)
+            with self.assertRaises(grpc.RpcError) as e:
+                for _ in held.calls[0]:
+                    pass
+            self.assertEqual(e.exception.code(), grpc.StatusCode.CANCELLED)
+        r = garden(self.addr, "models")
+        self.assertEqual(r.returncode, 0, r.stderr)
 
 
 class TlsServerTest(harness.GardendTestCase):
