@@ -50,7 +50,8 @@ constexpr char kUsage[] =
     "[--hub-cache DIR] [--hub-cache-bytes N] [--hub-connections N] [--offline] "
     "[--auth-tokens FILE] [--tls-cert F --tls-key F [--tls-client-ca F]] "
     "[--insecure] [--metrics-listen ADDR] [--log-format text|json] "
-    "[--max-streams-per-user N] [--compute-slots N] [--stream-idle-timeout S]";
+    "[--max-streams-per-user N] [--max-steps-per-request N] [--compute-slots N] "
+    "[--stream-idle-timeout S]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -74,6 +75,7 @@ struct Flags {
   std::string metrics_listen;
   uint32_t max_streams_per_user = 0;
   uint32_t compute_slots = 1;
+  uint32_t max_steps_per_request = 0;
   uint32_t stream_idle_timeout_s = 300;
   std::string log_format = "text";
 };
@@ -194,6 +196,9 @@ void AddFlags(CLI::App& app, Flags& f) {
              "budget for cached models' parameters, in bytes (LRU)");
   AddInteger(app, "--max-new-tokens,--max_new_tokens", "max_new_tokens",
              &f.max_new_tokens, "limit of Generate's max_new_tokens");
+  AddInteger(app, "--max-steps-per-request,--max_steps_per_request",
+             "max_steps_per_request", &f.max_steps_per_request,
+             "steps one request may select; 0: no limit");
   AddInteger(app, "--stream-idle-timeout,--stream_idle_timeout",
              "stream_idle_timeout", &f.stream_idle_timeout_s,
              "seconds a stream may wait on a client that reads nothing "
@@ -520,6 +525,7 @@ int main(int argc, char** argv) {
                              .dtype = flags.dtype,
                              .fallback_tokenizer = flags.tokenizer});
   garden::RpcPolicy policy{.max_streams_per_user = flags.max_streams_per_user,
+                           .max_steps_per_request = flags.max_steps_per_request,
                            .private_roots = PrivateRoots(flags, hub_for_metrics.get())};
   std::unique_ptr<garden::ServerMetrics> metrics;
   if (!flags.metrics_listen.empty()) {

@@ -16,6 +16,12 @@ absl::StatusOr<SelectedSteps> SelectSteps(
   ASSIGN_OR_RETURN(out.model, store.FindModel(key));
   ASSIGN_OR_RETURN(const std::vector<int64_t> steps,
                    out.spec.Resolve(out.model->listing.steps, key.Name()));
+  if (const uint32_t limit = MaxStepsPerRequest(); limit > 0 && steps.size() > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request selects ", steps.size(), " steps of ", key.Name(),
+        "; this server allows at most ", limit,
+        " per request (--max-steps-per-request): ask for a range or list"));
+  }
   ASSIGN_OR_RETURN(out.steps, out.model->LocateAll(steps));
   return out;
 }

@@ -31,7 +31,8 @@ struct SelectedSteps {
 };
 
 // SpecOf's errors, then the store's for a missing model (its one lookup),
-// then StepSpec::Resolve's.
+// then StepSpec::Resolve's; RESOURCE_EXHAUSTED past the server's
+// max_steps_per_request (rpc_log.h).
 absl::StatusOr<SelectedSteps> SelectSteps(
     CheckpointStore& store, const ModelKey& key,
     const garden::v1::StepSelection& selection);

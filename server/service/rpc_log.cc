@@ -24,6 +24,7 @@ namespace {
 
 std::atomic<RpcObserver*> g_observer{nullptr};
 std::atomic<uint32_t> g_max_streams_per_user{0};
+std::atomic<uint32_t> g_max_steps_per_request{0};
 // Set once, before serving.
 std::vector<std::string>& PrivateRoots() {
   static auto* roots = new std::vector<std::string>();
@@ -99,9 +100,12 @@ std::string NewRequestId() {
 
 }  // namespace
 
+uint32_t MaxStepsPerRequest() { return g_max_steps_per_request.load(); }
+
 void SetRpcPolicy(const RpcPolicy& policy) {
   g_observer.store(policy.observer);
   g_max_streams_per_user.store(policy.max_streams_per_user);
+  g_max_steps_per_request.store(policy.max_steps_per_request);
   PrivateRoots() = policy.private_roots;
 }
 

@@ -31,11 +31,15 @@ struct RpcPolicy {
   // RESOURCE_EXHAUSTED naming the limit. A caller is a token's name, or
   // without tokens the peer's address.
   uint32_t max_streams_per_user = 0;
+  // Steps one request may select (0: no limit); more are
+  // RESOURCE_EXHAUSTED naming the limit (request_prologue.h).
+  uint32_t max_steps_per_request = 0;
   // Directories whose paths clients see root-relative (client_message.h);
   // the server's own log keeps every path.
   std::vector<std::string> private_roots;
 };
 void SetRpcPolicy(const RpcPolicy& policy);
+uint32_t MaxStepsPerRequest();
 
 class RpcLog {
  public:

@@ -477,6 +477,33 @@ class StreamIdleTimeoutTest(harness.GardendTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
+class StepLimitTest(harness.GardendTestCase):
+    """--max-steps-per-request."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.set_up_server(GARDEND, "garden-steps-", lambda: [
+            "--threads", "2", "--checkpoints", cls.root, "--max-steps-per-request", "2"])
+
+    @classmethod
+    def _write_fixtures(cls):
+        cls.root = os.path.join(cls.base, "root")
+        make_suite.write_suite(cls.root, "pythia", "micro", "standard", STEPS, dtype="F16")
+
+    def test_requests_over_the_step_limit_are_resource_exhausted(self):
+        for command in ("hist", "msd", "bifurcation"):
+            r = garden(self.addr, command, *MODEL, "--steps", "all", "--no-progress")
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertEqual(r.stderr.strip(),
+                             "garden: RESOURCE_EXHAUSTED: the request selects 3 steps of "
+                             "pythia-micro; this server allows at most 2 per request "
+                             "(--max-steps-per-request): ask for a range or list")
+        r = garden(self.addr, "hist", *MODEL, "--steps", "0,2", "--no-progress",
+                   "--format", "jsonl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([json.loads(x)["step"] for x in r.stdout.splitlines()], [0, 2])
+
+
 class TlsServerTest(harness.GardendTestCase):
     """gardend over mutual TLS with tokens, and what each missing piece gives."""
 
