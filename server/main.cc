@@ -1,6 +1,7 @@
 // gardend: serves parameter statistics of checkpoint suites over gRPC.
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -505,6 +506,13 @@ int main(int argc, char** argv) {
   for (const auto& d : (*datasets)->List()) {
     spdlog::info("dataset {}: {} examples from {}", d->name, d->texts.size(),
                  d->path);
+  }
+  // Every connection and open checkpoint is a descriptor: take what the
+  // hard limit allows (Debian's soft default is 1024).
+  if (struct rlimit files; getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+                           files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
   }
   if (!InstallSignals()) {
     spdlog::error("cannot create the signal pipe");

@@ -477,8 +477,8 @@ class StreamIdleTimeoutTest(harness.GardendTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
-class StepLimitTest(harness.GardendTestCase):
-    """--max-steps-per-request."""
+class LimitsTest(harness.GardendTestCase):
+    """--max-steps-per-request, oversized metadata, a flood of connections."""
 
     @classmethod
     def setUpClass(cls):
@@ -502,6 +502,38 @@ class StepLimitTest(harness.GardendTestCase):
                    "--format", "jsonl")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual([json.loads(x)["step"] for x in r.stdout.splitlines()], [0, 2])
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.server.pid}/fd"))
+
+    def test_oversized_metadata_is_refused_and_the_server_lives_on(self):
+        import grpc
+        with grpc.insecure_channel(self.addr) as channel:
+            call = channel.unary_unary("/garden.v1.Garden/ListModels")
+            call(b"", metadata=[("x-note", "a" * 4000)], timeout=20)  # within gRPC's 8 KiB
+            for size in (20000, 1000000):
+                with self.assertRaises(grpc.RpcError) as e:
+                    call(b"", metadata=[("x-note", "a" * size)], timeout=20)
+                self.assertIn(e.exception.code(), (grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                                   grpc.StatusCode.UNAVAILABLE), size)
+        self.assertEqual(garden(self.addr, "models").returncode, 0)
+
+    def test_a_flood_of_connections_leaves_it_serving_and_leaks_nothing(self):
+        import socket
+        before = self.open_fds()
+        flood = [socket.create_connection(("127.0.0.1", self.port)) for _ in range(1000)]
+        try:
+            start = time.monotonic()
+            r = garden(self.addr, "models", timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertLess(time.monotonic() - start, 10)
+        finally:
+            for sock in flood:
+                sock.close()
+        deadline = time.monotonic() + 20
+        while self.open_fds() > before + 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertLessEqual(self.open_fds(), before + 5)
 
 
 class TlsServerTest(harness.GardendTestCase):
