@@ -15,7 +15,6 @@ count while the N ran (/proc/PID/status, sampled every 20 ms).
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import generate_bench as gb  # noqa: E402  (sets OMP_WAIT_POLICY=PASSIVE first)
-import torch  # noqa: E402
 
 
 def generate(server, new, seed):
@@ -93,14 +91,11 @@ def main():
     if not os.path.isfile(tokenizer):
         print(f"concurrency_bench: skipped: {tokenizer} is missing")
         return 0
-    config = gb.make_config(hidden_size=512, num_attention_heads=8, num_hidden_layers=6,
-                            intermediate_size=2048, vocab_size=50304, rotary_pct=0.25,
-                            use_parallel_residual=True, max_position_embeddings=2048)
-    weights = gb.random_weights(config, seed=0, extra_buffers=False)
     with tempfile.TemporaryDirectory(prefix="concurrency_bench_") as root:
-        d = os.path.join(root, gb.MODEL, f"step{gb.STEP}")
-        gb.write_checkpoint(d, config, weights, dtype=torch.float16)
-        shutil.copyfile(tokenizer, os.path.join(d, "tokenizer.json"))
+        gb.write_served_model(root, tokenizer, hidden_size=512, num_attention_heads=8,
+                              num_hidden_layers=6, intermediate_size=2048, vocab_size=50304,
+                              rotary_pct=0.25, use_parallel_residual=True,
+                              max_position_embeddings=2048)
         rows = [(slots, *measure(args, root, slots)) for slots in (0, 1)]
     print(f"concurrency_bench: {args.clients} sampled generates of {args.new} tokens, "
           f"pythia-70m shape, float32 CPU, --threads {args.threads}")

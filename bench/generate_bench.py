@@ -131,6 +131,17 @@ def main():
             bench_threads(args, root, d, ref, prompt, threads, text)
 
 
+def write_served_model(root, tokenizer, **shape):
+    """A random GPT-NeoX of `shape` (make_config's keyword arguments) written as
+    ROOT/pythia-70m/step143000 in F16 with `tokenizer` beside it, as the benches
+    that time gardend serve it."""
+    config = make_config(**shape)
+    weights = random_weights(config, seed=0, extra_buffers=False)
+    d = os.path.join(root, MODEL, f"step{STEP}")
+    write_checkpoint(d, config, weights, dtype=torch.float16)
+    shutil.copyfile(tokenizer, os.path.join(d, "tokenizer.json"))
+
+
 class Gardend:
     """gardend --threads T on a checkpoint root, stopped with SIGTERM."""
 

@@ -12,7 +12,6 @@ Needs the Pythia tokenizer (../shared/pythia/tokenizer.json).
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,6 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import generate_bench as gb  # noqa: E402  (sets OMP_WAIT_POLICY=PASSIVE first)
-import torch  # noqa: E402
 
 TEXT = " ".join(["the history of printing"] * 500)  # about 2000 tokens
 
@@ -48,15 +46,12 @@ def main():
     if not os.path.isfile(tokenizer):
         print(f"memory_bench: skipped: {tokenizer} is missing")
         return 0
-    config = gb.make_config(hidden_size=768, num_attention_heads=12, num_hidden_layers=4,
-                            intermediate_size=3072, vocab_size=50304, rotary_pct=0.25,
-                            use_parallel_residual=True, max_position_embeddings=2048)
-    weights = gb.random_weights(config, seed=0, extra_buffers=False)
     rows = []
     with tempfile.TemporaryDirectory(prefix="memory_bench_") as root:
-        d = os.path.join(root, gb.MODEL, f"step{gb.STEP}")
-        gb.write_checkpoint(d, config, weights, dtype=torch.float16)
-        shutil.copyfile(tokenizer, os.path.join(d, "tokenizer.json"))
+        gb.write_served_model(root, tokenizer, hidden_size=768, num_attention_heads=12,
+                              num_hidden_layers=4, intermediate_size=3072, vocab_size=50304,
+                              rotary_pct=0.25, use_parallel_residual=True,
+                              max_position_embeddings=2048)
         for slots in (0, 1):
             with gb.Gardend(a.bin, root, a.threads, ["--compute-slots", str(slots)]) as s:
                 def one():
