@@ -1,17 +1,21 @@
 #include "common/base/number_text.h"
 
-#include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 namespace garden {
 
 std::string ExactDouble(double x) {
   if (std::isnan(x)) return "nan";
   if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
-  char buffer[32];
-  // Without a format, to_chars gives the shortest text that round-trips.
-  const auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), x);
-  return std::string(buffer, end);
+  // The fewest %g digits that strtod reads back as x.
+  char buf[32];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, x);
+    if (std::strtod(buf, nullptr) == x) break;
+  }
+  return buf;
 }
 
 }  // namespace garden

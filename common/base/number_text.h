@@ -8,7 +8,8 @@
 
 namespace garden {
 
-// "1.0000001", "0.1", "1e-300", "inf", "-inf", "nan".
+// "1.0000001", "0.1", "1e-300", "inf", "-inf", "nan" (the %g forms; CSV
+// output prints numbers the same way).
 std::string ExactDouble(double x);
 
 }  // namespace garden
