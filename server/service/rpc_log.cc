@@ -115,16 +115,25 @@ RpcLog::RpcLog(std::string_view method, grpc::ServerContext* context)
       user_(UserOf(*context)),
       model_(PlainMetadata(*context, "x-garden-model")),
       request_id_(PlainMetadata(*context, "x-request-id")),
-      start_(std::chrono::steady_clock::now()) {
+      start_(std::chrono::steady_clock::now()),
+      deadline_(context->deadline()) {
   if (request_id_.empty()) request_id_ = NewRequestId();
   caller_ = user_.empty() ? PeerHost(peer_) : user_;
   if (RpcObserver* observer = g_observer.load()) observer->Started(method_, user_);
 }
 
-grpc::Status RpcLog::Done(const absl::Status& status, std::string_view what) {
+grpc::Status RpcLog::Done(const absl::Status& outcome, std::string_view what) {
   const double ms = std::chrono::duration<double, std::milli>(
                         std::chrono::steady_clock::now() - start_)
                         .count();
+  absl::Status status = outcome;
+  if (absl::IsCancelled(status) &&
+      deadline_ != std::chrono::system_clock::time_point::max() &&
+      std::chrono::system_clock::now() >= deadline_) {
+    status = absl::DeadlineExceededError(absl::StrFormat(
+        "the client's deadline passed; the work stopped after %.1f ms (%s)", ms,
+        std::string(status.message())));
+  }
   if (RpcObserver* observer = g_observer.load()) {
     observer->Finished(method_, user_, status.code(), ms / 1000);
   }

@@ -46,7 +46,9 @@ class RpcLog {
   RpcLog(std::string_view method, grpc::ServerContext* context);
   // Logs "<method> <what> from <user at peer>: OK in <ms> ms" (info) or the
   // status (warn), with the request's fields in json logs (log_format.h),
-  // and returns the status for gRPC, its message as ForClient shows it.
+  // and returns the status for gRPC, its message as ForClient shows it. A
+  // body cancelled because the client's deadline passed is
+  // DEADLINE_EXCEEDED, saying so.
   grpc::Status Done(const absl::Status& status, std::string_view what);
 
   // Who the caller is for fairness and limits: the token's name, else the
@@ -56,6 +58,7 @@ class RpcLog {
  private:
   std::string method_, peer_, user_, caller_, model_, request_id_;
   std::chrono::steady_clock::time_point start_;
+  std::chrono::system_clock::time_point deadline_;  // the client's; max: none
 };
 
 // Polled by the engines: true once the client went away or the server

@@ -476,6 +476,28 @@ class StreamIdleTimeoutTest(harness.GardendTestCase):
         r = garden(self.addr, "models")
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_a_deadline_stops_the_work(self):
+        # The whole sweep takes ~0.5 s here; the deadline passes well before.
+        r = garden(self.addr, "hist", "--size", "wide", "--variant", "standard", "--steps",
+                   "all", "--bins", "65536", "--no-progress", "--format", "jsonl",
+                   globals_=["--timeout", "0.2"])
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stderr.startswith("garden: DEADLINE_EXCEEDED: "), r.stderr)
+        deadline = time.monotonic() + 10
+        pattern = re.compile(r"StreamHistograms pythia-wide embed_out\.weight all \(400 steps\), "
+                             r"(\d+) sent from .*: DEADLINE_EXCEEDED: the client's deadline "
+                             r"passed; the work stopped after ([0-9.]+) ms")
+        while time.monotonic() < deadline:
+            with open(self.log_path) as f:
+                m = pattern.search(f.read())
+            if m:
+                break
+            time.sleep(0.05)
+        self.assertIsNotNone(m, self.log_tail())
+        # Stopped, not finished: fewer than all 400 frames, soon after the deadline.
+        self.assertLess(int(m.group(1)), 400)
+        self.assertLess(float(m.group(2)), 2000)
+
 
 class LimitsTest(harness.GardendTestCase):
     """--max-steps-per-request, oversized metadata, a flood of connections."""
