@@ -38,8 +38,9 @@ struct Loaded {
 absl::Status CheckText(std::string_view what, const std::string& text,
                        uint64_t limit) {
   if (text.size() > limit) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        ToAbsl(what), " is ", text.size(), " bytes; the limit is ", limit));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        ToAbsl(what), " is ", text.size(), " bytes; the limit is ", limit,
+        " per request"));
   }
   return absl::OkStatus();
 }
@@ -131,9 +132,16 @@ absl::StatusOr<GenerationOptions> GenerationOptionsOf(
     const pb::GenerateRequest& request, uint32_t max_new_tokens) {
   GenerationOptions options;
   const uint32_t max_new = request.max_new_tokens();
-  if (max_new < 1 || max_new > max_new_tokens) {
+  // What the request may not ask is INVALID_ARGUMENT; what this server
+  // will not give one request, RESOURCE_EXHAUSTED naming its limit.
+  if (max_new < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max_new_tokens must be in [1, ", max_new_tokens, "], got ", max_new));
+  }
+  if (max_new > max_new_tokens) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "max_new_tokens must be in [1, ", max_new_tokens, "], got ", max_new,
+        ": this server's limit per request (--max-new-tokens)"));
   }
   options.max_new_tokens = max_new;
   if (!request.has_sampling() || request.sampling().greedy()) return options;

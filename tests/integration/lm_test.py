@@ -792,9 +792,11 @@ class GardenLmTest(harness.GardendTestCase):
 
     def test_generate_argument_errors(self):
         base = ["generate", *self.at(0), "--prompt=Hello world!"]
-        for k in ("0", str(MAX_NEW + 1)):
-            self.assert_error([*base, "--max-new-tokens", k], "INVALID_ARGUMENT",
-                              f"[1, {MAX_NEW}]", f"got {k}")
+        self.assert_error([*base, "--max-new-tokens", "0"], "INVALID_ARGUMENT",
+                          f"[1, {MAX_NEW}]", "got 0")
+        # Past the server's own limit: a resource it will not give one request.
+        self.assert_error([*base, "--max-new-tokens", str(MAX_NEW + 1)], "RESOURCE_EXHAUSTED",
+                          f"[1, {MAX_NEW}]", f"got {MAX_NEW + 1}", "--max-new-tokens")
         self.assert_error([*base, "--temperature=-1"], "INVALID_ARGUMENT", "temperature",
                           "-1")
         self.assert_error([*base, "--temperature=nan"], "INVALID_ARGUMENT", "temperature")
@@ -841,8 +843,8 @@ class GardenLmTest(harness.GardendTestCase):
                 if what is None:  # exactly 1 MiB is allowed
                     self.assertRegex(lines[0], r": OK in ")
                 else:
-                    self.assertIn(f"INVALID_ARGUMENT: {what} is {MAX_TEXT + 1} bytes; the "
-                                  f"limit is {MAX_TEXT}", lines[0])
+                    self.assertIn(f"RESOURCE_EXHAUSTED: {what} is {MAX_TEXT + 1} bytes; "
+                                  f"the limit is {MAX_TEXT} per request", lines[0])
 
     def test_missing_tokenizer(self):
         for args in (["tokenize", *self.at(0, "notok", "standard"), "--text=hi"],
