@@ -3,9 +3,11 @@
 #include <atomic>
 #include <cmath>
 #include <map>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
