@@ -6,9 +6,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/formats/byte_source.h"
-#include "absl/strings/numbers.h"
 #include "httplib.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
