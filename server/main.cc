@@ -52,7 +52,7 @@ constexpr char kUsage[] =
     "[--auth-tokens FILE] [--tls-cert F --tls-key F [--tls-client-ca F]] "
     "[--insecure] [--metrics-listen ADDR] [--log-format text|json] "
     "[--max-streams-per-user N] [--max-steps-per-request N] [--compute-slots N] "
-    "[--stream-idle-timeout S]";
+    "[--stream-idle-timeout S] [--request-memory-bytes N]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -76,6 +76,7 @@ struct Flags {
   std::string metrics_listen;
   uint32_t max_streams_per_user = 0;
   uint32_t compute_slots = 1;
+  uint64_t request_memory_bytes = 0;
   uint32_t max_steps_per_request = 0;
   uint32_t stream_idle_timeout_s = 300;
   std::string log_format = "text";
@@ -204,6 +205,11 @@ void AddFlags(CLI::App& app, Flags& f) {
              "stream_idle_timeout", &f.stream_idle_timeout_s,
              "seconds a stream may wait on a client that reads nothing "
              "before it is cancelled; 0: forever");
+  AddInteger(app, "--request-memory-bytes,--request_memory_bytes",
+             "request_memory_bytes", &f.request_memory_bytes,
+             "working memory generate, logits and attention may reserve, all "
+             "requests together (estimated; more waits, or is refused when one "
+             "request alone needs more); 0: no budget");
   AddInteger(app, "--compute-slots,--compute_slots", "compute_slots",
              &f.compute_slots,
              "model computations at once (each uses every --threads core; "
@@ -557,7 +563,8 @@ int main(int argc, char** argv) {
   garden::SetStreamIdleTimeout(std::chrono::seconds(flags.stream_idle_timeout_s));
   garden::GardenService service(**store, pool, models,
                                 {.max_new_tokens = flags.max_new_tokens,
-                                 .compute_slots = flags.compute_slots},
+                                 .compute_slots = flags.compute_slots,
+                                 .request_memory_bytes = flags.request_memory_bytes},
                                 datasets->get());
   return Serve(flags, security, *std::move(credentials), service, threads);
 }

@@ -934,6 +934,21 @@ absl::StatusOr<at::Tensor> GptNeoxModel::AttentionWeights(const at::Tensor& ids,
       });
 }
 
+uint64_t ForwardWorkingBytes(const GptNeoxConfig& c, int64_t positions,
+                             int64_t logit_rows, int64_t context, int64_t cached) {
+  const auto u = [](int64_t x) { return static_cast<uint64_t>(std::max<int64_t>(x, 0)); };
+  const uint64_t t = u(positions), ctx = std::max(u(context), t);
+  // Per position: the residual stream and its norms, q/k/v, the attention
+  // output, the MLP's two intermediate tensors (about 12 hidden + 2
+  // intermediate floats); per head the scores and their softmax over the
+  // context; the logits; the KV cache (keys and values of every layer).
+  const uint64_t floats = t * (12 * u(c.hidden_size) + 2 * u(c.intermediate_size)) +
+                          2 * u(c.num_attention_heads) * t * ctx +
+                          u(logit_rows) * u(c.vocab_size) +
+                          2 * u(c.num_hidden_layers) * u(cached) * u(c.hidden_size);
+  return 4 * floats;
+}
+
 void SetComputeThreads(int threads) {
   if (threads > 0) at::set_num_threads(threads);
 }

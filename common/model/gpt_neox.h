@@ -341,6 +341,15 @@ class GptNeoxModel {
   std::unique_ptr<Impl> impl_;
 };
 
+// An estimate, on the large side, of the memory one forward pass allocates
+// at its peak, in float32 activations: `positions` tokens at once, of which
+// `logit_rows` are projected onto the vocabulary, attending over `context`
+// positions (at least `positions`; more with a KV cache), whose cache of
+// `cached` positions it keeps. For admission (gardend --request-memory-bytes);
+// the weights are the model cache's.
+uint64_t ForwardWorkingBytes(const GptNeoxConfig& config, int64_t positions,
+                             int64_t logit_rows, int64_t context, int64_t cached);
+
 // Threads libtorch uses inside one operation (at::set_num_threads).
 void SetComputeThreads(int threads);
 

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/engine/thread_pool.h"
 
 namespace garden {
@@ -25,6 +26,46 @@ absl::Status ComputeGate::Hold::Resume(const std::function<bool()>& cancelled) {
   absl::Status status = gate_->Acquire(cancelled);
   held_ = status.ok();
   return status;
+}
+
+absl::Status ComputeGate::Hold::Reserve(uint64_t bytes,
+                                       const std::function<bool()>& cancelled) {
+  ComputeGate& gate = *gate_;
+  if (gate.budget_ == 0 || bytes == 0) return absl::OkStatus();
+  if (bytes > gate.budget_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the request needs about ", bytes, " bytes of working memory, more than "
+        "this server's --request-memory-bytes ", gate.budget_,
+        " for all requests together; ask for less (a shorter text, fewer tokens)"));
+  }
+  const bool had_slot = held_;
+  Pause();
+  {
+    std::unique_lock lock(gate.mu_);
+    while (gate.reserved_ + bytes > gate.budget_) {
+      gate.changed_.wait_for(lock, std::chrono::milliseconds(50));
+      if (gate.reserved_ + bytes <= gate.budget_) break;
+      if (cancelled && cancelled()) {
+        return absl::CancelledError("cancelled while waiting for working memory");
+      }
+    }
+    gate.reserved_ += bytes;
+    bytes_ += bytes;
+  }
+  return had_slot ? Resume(cancelled) : absl::OkStatus();
+}
+
+void ComputeGate::Unreserve(uint64_t bytes) {
+  {
+    std::lock_guard lock(mu_);
+    reserved_ -= bytes;
+  }
+  changed_.notify_all();
+}
+
+uint64_t ComputeGate::reserved() const {
+  std::lock_guard lock(mu_);
+  return reserved_;
 }
 
 absl::Status ComputeGate::Acquire(const std::function<bool()>& cancelled) {

@@ -9,6 +9,12 @@
 // take turns, so one user's long sweep of model work does not hold up
 // another's generate. A generation pauses its hold while it writes a token,
 // so concurrent generations interleave token by token.
+//
+// With a byte budget (--request-memory-bytes), a holder also reserves the
+// working memory its computation will allocate (an estimate, Reserve);
+// reservations wait until they fit beside the others, and one that could
+// never fit is RESOURCE_EXHAUSTED naming the budget. Reserved bytes stay
+// reserved through a pause (a generation's KV cache lives on).
 #ifndef GARDEN_SERVER_ENGINE_COMPUTE_GATE_H_
 #define GARDEN_SERVER_ENGINE_COMPUTE_GATE_H_
 
@@ -28,18 +34,28 @@ namespace garden {
 class ComputeGate {
  public:
   // `slots` computations at once; 0 lets every caller through at once.
-  explicit ComputeGate(uint32_t slots) : slots_(slots) {}
+  // `budget_bytes` of reserved working memory at once; 0: no budget.
+  explicit ComputeGate(uint32_t slots, uint64_t budget_bytes = 0)
+      : slots_(slots), budget_(budget_bytes) {}
 
   // A slot, held until destroyed (or paused).
   class Hold {
    public:
-    Hold(Hold&& other) noexcept : gate_(other.gate_), held_(other.held_) {
+    Hold(Hold&& other) noexcept
+        : gate_(other.gate_), held_(other.held_), bytes_(other.bytes_) {
       other.gate_ = nullptr;
     }
     Hold& operator=(Hold&&) = delete;
     ~Hold() {
-      if (gate_ != nullptr && held_) gate_->Release();
+      if (gate_ == nullptr) return;
+      if (bytes_ > 0) gate_->Unreserve(bytes_);
+      if (held_) gate_->Release();
     }
+    // Reserves `bytes` more of the budget for this holder: the slot is given
+    // up while it waits, so that it never holds a slot that a holder of
+    // bytes needs in order to finish. RESOURCE_EXHAUSTED (at once) if
+    // `bytes` exceed the whole budget; CANCELLED if `cancelled` says so.
+    absl::Status Reserve(uint64_t bytes, const std::function<bool()>& cancelled);
     // Gives the slot up while doing something else (writing to a client).
     void Pause();
     // Takes a slot again, waiting its turn; CANCELLED if `cancelled` says so
@@ -51,26 +67,32 @@ class ComputeGate {
     explicit Hold(ComputeGate* gate) : gate_(gate), held_(true) {}
     ComputeGate* gate_;
     bool held_;
+    uint64_t bytes_ = 0;
   };
 
   // Waits for a slot, in the calling thread's pool lane (CurrentPoolLane);
   // CANCELLED if `cancelled` turns true while waiting.
   absl::StatusOr<Hold> Enter(const std::function<bool()>& cancelled);
 
-  // Computations running now, and callers waiting (for tests and metrics).
+  // Computations running now, callers waiting for a slot, bytes reserved
+  // (for tests and metrics).
   uint32_t running() const;
   size_t waiting() const;
+  uint64_t reserved() const;
 
  private:
   absl::Status Acquire(const std::function<bool()>& cancelled);
   void Release();
+  void Unreserve(uint64_t bytes);
   // Grants free slots to the next waiters, lanes in turn; mu_ held.
   void GrantLocked();
 
   const uint32_t slots_;
+  const uint64_t budget_;
   mutable std::mutex mu_;
   std::condition_variable changed_;
   uint32_t running_ = 0;
+  uint64_t reserved_ = 0;
   uint64_t next_ticket_ = 0;
   std::map<std::string, std::deque<uint64_t>> waiting_;  // by lane, non-empty
   std::string last_lane_;

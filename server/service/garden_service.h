@@ -26,6 +26,9 @@ struct ServiceOptions {
   uint64_t max_attention_values = 4ull << 20;
   // Model computations at once (server/engine/compute_gate.h); 0: no limit.
   uint32_t compute_slots = 1;
+  // Working memory that generate, logits and attention reserve, all
+  // together (estimates); 0: no budget.
+  uint64_t request_memory_bytes = 0;
 };
 
 class GardenService final : public garden::v1::Garden::Service {
@@ -40,7 +43,7 @@ class GardenService final : public garden::v1::Garden::Service {
         models_(models),
         options_(options),
         datasets_(datasets),
-        compute_(options.compute_slots) {}
+        compute_(options.compute_slots, options.request_memory_bytes) {}
 
   grpc::Status ListModels(grpc::ServerContext* context,
                           const garden::v1::ListModelsRequest* request,

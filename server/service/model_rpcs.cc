@@ -124,6 +124,10 @@ grpc::Status RunOnText(
     ASSIGN_OR_RETURN(
         const PreparedText prepared,
         PrepareText(store, models, ref, text, max_text_bytes, what));
+    const auto n = static_cast<int64_t>(prepared.ids.size());
+    RETURN_IF_ERROR(hold.Reserve(
+        ForwardWorkingBytes(prepared.loaded.model->config(), n, n, n, 0),
+        CancelledBy(context)));
     return body(prepared.loaded, prepared.ids, what);
   });
 }
@@ -309,6 +313,12 @@ grpc::Status GardenService::Generate(
     what = What(loaded);
     ASSIGN_OR_RETURN(const std::vector<int64_t> prompt,
                      Encode(loaded, request->prompt(), "prompt"));
+    const auto positions = static_cast<int64_t>(prompt.size());
+    const int64_t context_size = positions + options.max_new_tokens;
+    RETURN_IF_ERROR(hold.Reserve(
+        ForwardWorkingBytes(loaded.model->config(), positions, 1, context_size,
+                            context_size),
+        CancelledBy(context)));
     uint32_t index = 0;
     RETURN_IF_ERROR(garden::Generate(
         *loaded.model, *loaded.tokenizer, prompt, options, CancelledBy(context),

@@ -825,6 +825,32 @@ class GardenLmTest(harness.GardendTestCase):
             self.assert_error(args, "INVALID_ARGUMENT", str(CONTEXT),
                               "max_position_embeddings")
 
+    def test_request_memory_budget(self):
+        # A second server over the same root with a tiny working-memory budget: a
+        # request whose estimate cannot fit is refused naming the budget; a big
+        # enough budget serves the same answer as the unlimited server.
+        want = self.json("logits", *self.at(0), "--text=Hello world!")
+        for budget, fits in (("1000", False), ("1000000000", True)):
+            port_file = os.path.join(self.base, f"port-budget-{budget}")
+            proc, port = harness.start_server(
+                GARDEND, ["--checkpoints", self.root, "--threads", "2",
+                          "--request-memory-bytes", budget],
+                os.path.join(self.base, f"gardend-budget-{budget}.log"), port_file)
+            try:
+                r = subprocess.run([GARDEN, "--server", f"127.0.0.1:{port}", "logits",
+                                    *self.at(0), "--text=Hello world!", "--format", "json"],
+                                   capture_output=True, text=True, timeout=60)
+                if fits:
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertEqual(json.loads(r.stdout), want)
+                else:
+                    self.assertEqual(r.returncode, 1, r.stdout)
+                    self.assertRegex(r.stderr, r"^garden: RESOURCE_EXHAUSTED: the request "
+                                               r"needs about \d+ bytes of working memory, more "
+                                               r"than this server's --request-memory-bytes 1000")
+            finally:
+                self.assertEqual(harness.stop_server(proc, 10)[0], 0)
+
     def test_text_over_one_mib(self):
         # The CLI cannot carry it (one argv string is at most 128 KiB on Linux), so the
         # requests go over HTTP/2 by hand and the outcome is read from gardend's log.

@@ -120,5 +120,59 @@ TEST(ComputeGateTest, PauseLetsAnotherInAndResumeWaitsItsTurn) {
   EXPECT_EQ(gate.running(), 1u);
 }
 
+TEST(ComputeGateTest, AReservationOverTheWholeBudgetIsRefusedAtOnce) {
+  ComputeGate gate(1, 100);
+  auto hold = gate.Enter(kNever);
+  ASSERT_TRUE(hold.ok());
+  const absl::Status status = hold->Reserve(101, kNever);
+  EXPECT_TRUE(absl::IsResourceExhausted(status)) << status;
+  EXPECT_NE(status.message().find("about 101 bytes"), std::string::npos) << status;
+  EXPECT_NE(status.message().find("--request-memory-bytes 100"), std::string::npos) << status;
+  EXPECT_TRUE(hold->Reserve(100, kNever).ok());
+  EXPECT_EQ(gate.reserved(), 100u);
+}
+
+TEST(ComputeGateTest, ReservationsWaitUntilTheyFit) {
+  ComputeGate gate(0, 100);  // no limit on count: the budget alone decides
+  auto a = gate.Enter(kNever);
+  ASSERT_TRUE(a.ok() && a->Reserve(60, kNever).ok());
+  std::atomic<bool> reserved{false};
+  std::thread b([&] {
+    auto hold = gate.Enter(kNever);
+    ASSERT_TRUE(hold.ok());
+    EXPECT_TRUE(hold->Reserve(60, kNever).ok());
+    reserved = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(reserved.load());  // 60 + 60 > 100
+  { auto done = std::move(*a); }  // a finishes: its 60 bytes are free
+  b.join();
+  EXPECT_TRUE(reserved.load());
+  EXPECT_EQ(gate.reserved(), 0u);  // b's hold ended too
+}
+
+TEST(ComputeGateTest, AWaitingReservationGivesItsSlotToAPausedHolderOfBytes) {
+  // a holds bytes and pauses (a generation writing a token); b takes the one
+  // slot and needs bytes only a can free. b must let the slot go while it
+  // waits, or neither could go on.
+  ComputeGate gate(1, 100);
+  auto a = gate.Enter(kNever);
+  ASSERT_TRUE(a.ok() && a->Reserve(60, kNever).ok());
+  a->Pause();
+  std::atomic<bool> b_done{false};
+  std::thread b([&] {
+    auto hold = gate.Enter(kNever);
+    ASSERT_TRUE(hold.ok());
+    EXPECT_TRUE(hold->Reserve(60, kNever).ok());
+    EXPECT_EQ(gate.running(), 1u);  // it holds the slot again
+    b_done = true;
+  });
+  WaitUntil([&] { return gate.reserved() == 60u && gate.running() == 0u; });
+  ASSERT_TRUE(a->Resume(kNever).ok());  // would wait forever on b's slot
+  { auto done = std::move(*a); }
+  b.join();
+  EXPECT_TRUE(b_done.load());
+}
+
 }  // namespace
 }  // namespace garden
