@@ -52,7 +52,7 @@ constexpr char kUsage[] =
     "[--auth-tokens FILE] [--tls-cert F --tls-key F [--tls-client-ca F]] "
     "[--insecure] [--metrics-listen ADDR] [--log-format text|json] "
     "[--max-streams-per-user N] [--max-steps-per-request N] [--compute-slots N] "
-    "[--stream-idle-timeout S] [--request-memory-bytes N]";
+    "[--stream-idle-timeout S] [--request-memory-bytes N] [--drain-seconds S]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -79,6 +79,7 @@ struct Flags {
   uint64_t request_memory_bytes = 0;
   uint32_t max_steps_per_request = 0;
   uint32_t stream_idle_timeout_s = 300;
+  uint32_t drain_seconds = 0;
   std::string log_format = "text";
 };
 
@@ -201,6 +202,10 @@ void AddFlags(CLI::App& app, Flags& f) {
   AddInteger(app, "--max-steps-per-request,--max_steps_per_request",
              "max_steps_per_request", &f.max_steps_per_request,
              "steps one request may select; 0: no limit");
+  AddInteger(app, "--drain-seconds,--drain_seconds", "drain_seconds",
+             &f.drain_seconds,
+             "on SIGTERM, seconds open streams get to finish before they are "
+             "cancelled (new calls are refused at once); 0: cancel them now");
   AddInteger(app, "--stream-idle-timeout,--stream_idle_timeout",
              "stream_idle_timeout", &f.stream_idle_timeout_s,
              "seconds a stream may wait on a client that reads nothing "
@@ -375,10 +380,18 @@ int Serve(const Flags& flags, const garden::ListenSecurity& security,
   }
   std::thread waiter([&] {
     const int sig = HandleSignalsUntilStop(security.tokens.get());
-    spdlog::info("signal {}: shutting down, cancelling open streams", sig);
     server->GetHealthCheckService()->SetServingStatus(false);
-    // Streams see IsCancelled() at once; give handlers a moment to return.
+    // New calls are refused at once; calls in flight have --drain-seconds to
+    // finish, then are cancelled (handlers see IsCancelled() and get a moment
+    // to return).
+    if (flags.drain_seconds > 0) {
+      spdlog::info("signal {}: shutting down, letting open streams finish for up to {} s",
+                   sig, flags.drain_seconds);
+    } else {
+      spdlog::info("signal {}: shutting down, cancelling open streams", sig);
+    }
     server->Shutdown(std::chrono::system_clock::now() +
+                     std::chrono::seconds(flags.drain_seconds) +
                      std::chrono::milliseconds(200));
   });
   server->Wait();

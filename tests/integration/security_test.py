@@ -289,37 +289,101 @@ def scrape(port):
     return samples
 
 
+def wide_sweep_request(addr, token):
+    """A StreamHistogramsRequest over every step of the 400-step "wide" model with
+    65536 bins, built from the server's own reflection, as grpcurl would."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    described = reflect(addr, wire_string(4, "garden.v1.Garden"), token=token)
+    pool = descriptor_pool.DescriptorPool()
+    for b in wire_fields(described[4][0])[1]:
+        pool.Add(descriptor_pb2.FileDescriptorProto.FromString(b))
+    Request = message_factory.MessageFactory(pool).GetPrototype(
+        pool.FindMessageTypeByName("garden.v1.StreamHistogramsRequest"))
+    request = Request(bins=65536)
+    request.model.size, request.model.variant, request.steps.all = "wide", "standard", True
+    return request
+
+
+def start_sweeps(channel, request, token, n):
+    call = channel.unary_stream("/garden.v1.Garden/StreamHistograms",
+                                request_serializer=lambda m: m.SerializeToString())
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    return [call(request, metadata=metadata, timeout=60) for _ in range(n)]
+
+
 class HeldStreams:
-    """`n` StreamHistograms calls over the 400-step "wide" model whose client reads
-    nothing: frames of 65536 bins overflow every buffer on the way, so each
-    handler waits in Write. Built from the server's own reflection, as grpcurl
-    would. Cancelled on exit."""
+    """`n` sweeps of the "wide" model whose client reads nothing: frames of 65536
+    bins overflow every buffer on the way, so each handler waits in Write.
+    Cancelled on exit."""
 
     def __init__(self, addr, token, n):
         self.addr, self.token, self.n = addr, token, n
 
     def __enter__(self):
         import grpc
-        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-        described = reflect(self.addr, wire_string(4, "garden.v1.Garden"), token=self.token)
-        pool = descriptor_pool.DescriptorPool()
-        for b in wire_fields(described[4][0])[1]:
-            pool.Add(descriptor_pb2.FileDescriptorProto.FromString(b))
-        Request = message_factory.MessageFactory(pool).GetPrototype(
-            pool.FindMessageTypeByName("garden.v1.StreamHistogramsRequest"))
-        request = Request(bins=65536)
-        request.model.size, request.model.variant, request.steps.all = "wide", "standard", True
-        metadata = [("authorization", f"Bearer {self.token}")] if self.token else None
+        request = wide_sweep_request(self.addr, self.token)
         self.channel = grpc.insecure_channel(self.addr)
-        call = self.channel.unary_stream("/garden.v1.Garden/StreamHistograms",
-                                         request_serializer=lambda m: m.SerializeToString())
-        self.calls = [call(request, metadata=metadata, timeout=60) for _ in range(self.n)]
+        self.calls = start_sweeps(self.channel, request, self.token, self.n)
         return self
 
     def __exit__(self, *exc):
         for c in self.calls:
             c.cancel()
         self.channel.close()
+
+
+class DrainTest(unittest.TestCase):
+    """SIGTERM with a stream in flight: --drain-seconds lets it finish; without, it
+    is cancelled; either way gardend exits 0."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory(prefix="garden-drain-")
+        cls.base = cls._tmp.name
+        cls.root = os.path.join(cls.base, "root")
+        make_suite.write_suite(cls.root, "pythia", "wide", "standard", list(range(400)),
+                               dtype="F16")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def sweep_through_sigterm(self, flags):
+        """(histogram frames read, final status) of a slowly read sweep during which
+        gardend gets SIGTERM, and gardend's exit status."""
+        import grpc
+        proc, port = harness.start_server(
+            GARDEND, ["--checkpoints", self.root, *flags], os.path.join(self.base, "log"),
+            os.path.join(self.base, "port"))
+        addr = f"127.0.0.1:{port}"
+        frames, status = 0, None
+        with grpc.insecure_channel(addr) as channel:
+            (call,) = start_sweeps(channel, wide_sweep_request(addr, None), None, 1)
+            try:
+                for message in call:
+                    if 1 not in wire_fields(message):
+                        continue  # a progress message (field 2), not a frame (1)
+                    frames += 1
+                    if frames == 20:
+                        proc.send_signal(signal.SIGTERM)
+                    time.sleep(0.005)  # 400 frames take > 2 s to read
+                status = grpc.StatusCode.OK
+            except grpc.RpcError as e:
+                status = e.code()
+        rc, took = harness.stop_server(proc, 30)
+        return frames, status, rc
+
+    def test_drain_seconds_let_the_stream_finish(self):
+        frames, status, rc = self.sweep_through_sigterm(["--drain-seconds", "20"])
+        import grpc
+        self.assertEqual((frames, status, rc), (400, grpc.StatusCode.OK, 0))
+
+    def test_without_drain_the_stream_is_cancelled(self):
+        import grpc
+        frames, status, rc = self.sweep_through_sigterm([])
+        self.assertLess(frames, 400)
+        self.assertIn(status, (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED))
+        self.assertEqual(rc, 0)
 
 
 class MetricsAndJsonLogTest(harness.GardendTestCase):
