@@ -75,7 +75,7 @@ absl::Status ComputeGate::Acquire(const std::function<bool()>& cancelled) {
     return absl::OkStatus();
   }
   const uint64_t ticket = next_ticket_++;
-  waiting_[CurrentPoolLane()].push_back(ticket);
+  waiting_.Push(CurrentPoolLane(), ticket);
   granted_[ticket] = false;
   GrantLocked();
   // Polled: the cancellation is a gRPC context's, which cannot notify us.
@@ -83,19 +83,7 @@ absl::Status ComputeGate::Acquire(const std::function<bool()>& cancelled) {
     changed_.wait_for(lock, std::chrono::milliseconds(50));
     if (granted_[ticket]) break;
     if (cancelled && cancelled()) {
-      for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
-        auto& queue = it->second;
-        for (auto q = queue.begin(); q != queue.end(); ++q) {
-          if (*q == ticket) {
-            queue.erase(q);
-            break;
-          }
-        }
-        if (queue.empty()) {
-          waiting_.erase(it);
-          break;
-        }
-      }
+      waiting_.Erase(ticket);
       granted_.erase(ticket);
       return absl::CancelledError("cancelled while waiting for a compute slot");
     }
@@ -116,12 +104,7 @@ void ComputeGate::Release() {
 void ComputeGate::GrantLocked() {
   bool granted = false;
   while (running_ < slots_ && !waiting_.empty()) {
-    auto it = waiting_.upper_bound(last_lane_);
-    if (it == waiting_.end()) it = waiting_.begin();
-    const uint64_t ticket = it->second.front();
-    it->second.pop_front();
-    last_lane_ = it->first;
-    if (it->second.empty()) waiting_.erase(it);
+    const uint64_t ticket = waiting_.Take();
     granted_[ticket] = true;
     ++running_;
     granted = true;
@@ -136,9 +119,7 @@ uint32_t ComputeGate::running() const {
 
 size_t ComputeGate::waiting() const {
   std::lock_guard lock(mu_);
-  size_t n = 0;
-  for (const auto& [lane, queue] : waiting_) n += queue.size();
-  return n;
+  return waiting_.size();
 }
 
 }  // namespace garden

@@ -20,14 +20,13 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
-#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/engine/lane_queue.h"
 
 namespace garden {
 
@@ -94,8 +93,7 @@ class ComputeGate {
   uint32_t running_ = 0;
   uint64_t reserved_ = 0;
   uint64_t next_ticket_ = 0;
-  std::map<std::string, std::deque<uint64_t>> waiting_;  // by lane, non-empty
-  std::string last_lane_;
+  LaneQueue<uint64_t> waiting_;       // tickets, by lane
   std::map<uint64_t, bool> granted_;  // ticket -> granted (waiting tickets only)
 };
 

@@ -45,21 +45,9 @@ void ThreadPool::Submit(std::function<void()> task) {
   };
   {
     std::lock_guard lock(mu_);
-    lanes_[t_lane].push_back(std::move(carried));
-    ++queued_;
+    queue_.Push(t_lane, std::move(carried));
   }
   cv_.notify_one();
-}
-
-std::function<void()> ThreadPool::TakeLocked() {
-  auto it = lanes_.upper_bound(last_lane_);
-  if (it == lanes_.end()) it = lanes_.begin();
-  std::function<void()> task = std::move(it->second.front());
-  it->second.pop_front();
-  last_lane_ = it->first;
-  if (it->second.empty()) lanes_.erase(it);
-  --queued_;
-  return task;
 }
 
 void ThreadPool::Work() {
@@ -67,9 +55,9 @@ void ThreadPool::Work() {
     std::function<void()> task;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || queued_ > 0; });
-      if (queued_ == 0) return;  // stopping, and nothing left to run
-      task = TakeLocked();
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to run
+      task = queue_.Take();
     }
     task();
   }
@@ -77,7 +65,7 @@ void ThreadPool::Work() {
 
 size_t ThreadPool::queued() const {
   std::lock_guard lock(mu_);
-  return queued_;
+  return queue_.size();
 }
 
 }  // namespace garden

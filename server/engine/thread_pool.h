@@ -10,13 +10,13 @@
 #define GARDEN_SERVER_ENGINE_THREAD_POOL_H_
 
 #include <condition_variable>
-#include <deque>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "server/engine/lane_queue.h"
 
 namespace garden {
 
@@ -50,15 +50,10 @@ class ThreadPool {
 
  private:
   void Work();
-  // The next task, from the lane after the one served last; mu_ held, some
-  // lane non-empty.
-  std::function<void()> TakeLocked();
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, std::deque<std::function<void()>>> lanes_;  // non-empty
-  std::string last_lane_;  // served last
-  size_t queued_ = 0;
+  LaneQueue<std::function<void()>> queue_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };
