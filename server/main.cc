@@ -402,17 +402,16 @@ int Serve(const Flags& flags, const garden::ListenSecurity& security,
   return 0;
 }
 
-// The folders whose paths clients see root-relative: each root as given
-// (made absolute) and as resolved, and the Hub cache.
-std::vector<std::string> PrivateRoots(const Flags& flags,
+// The folders whose paths clients see root-relative: the store's roots (as
+// it resolved them, which is how its messages name files) and the Hub cache,
+// as given (made absolute) and as resolved.
+std::vector<std::string> PrivateRoots(const garden::CheckpointStore& store,
                                       const garden::HubCheckpoints* hub) {
-  std::vector<std::string> dirs = flags.checkpoints;
-  if (hub != nullptr) dirs.push_back(hub->cache_dir());
-  std::vector<std::string> roots;
-  for (const std::string& dir : dirs) {
+  std::vector<std::string> roots = store.roots();
+  if (hub != nullptr) {
     std::error_code ec;
-    for (const auto& p : {std::filesystem::absolute(dir, ec),
-                          std::filesystem::weakly_canonical(dir, ec)}) {
+    for (const auto& p : {std::filesystem::absolute(hub->cache_dir(), ec),
+                          std::filesystem::weakly_canonical(hub->cache_dir(), ec)}) {
       std::string s = p.lexically_normal().string();
       while (s.size() > 1 && s.back() == '/') s.pop_back();
       if (!s.empty() && s != "/") roots.push_back(s);
@@ -553,7 +552,7 @@ int main(int argc, char** argv) {
                              .fallback_tokenizer = flags.tokenizer});
   garden::RpcPolicy policy{.max_streams_per_user = flags.max_streams_per_user,
                            .max_steps_per_request = flags.max_steps_per_request,
-                           .private_roots = PrivateRoots(flags, hub_for_metrics.get())};
+                           .private_roots = PrivateRoots(**store, hub_for_metrics.get())};
   std::unique_ptr<garden::ServerMetrics> metrics;
   if (!flags.metrics_listen.empty()) {
     auto served = garden::ServerMetrics::Serve(
