@@ -1,7 +1,5 @@
 #include "common/auth/token_table.h"
 
-#include <filesystem>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -93,13 +91,8 @@ absl::StatusOr<TokenTable> TokenTable::Parse(std::string_view text,
 }
 
 absl::StatusOr<TokenTable> TokenTable::Load(const std::string& path) {
-  std::error_code ec;
-  const uint64_t size = std::filesystem::file_size(path, ec);
-  if (!ec && size > kMaxFileBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": ", size, " bytes; a token file holds at most ", kMaxFileBytes));
-  }
-  ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  ASSIGN_OR_RETURN(const std::string text,
+                   ReadFileAtMost(path, kMaxFileBytes, absl::StatusCode::kInvalidArgument));
   return Parse(text, path);
 }
 
