@@ -8,6 +8,13 @@ import time
 import unittest
 
 
+def skip_unless_built(*binaries):
+    """Skips the test (unittest.SkipTest) naming the first of `binaries` not built."""
+    for path in binaries:
+        if not os.path.isfile(path):
+            raise unittest.SkipTest(f"{path} is not built")
+
+
 def start_server(gardend, args, log_path, port_file, timeout=30):
     """Starts gardend on a free loopback port; returns (process, port)."""
     log = open(log_path, "wb")

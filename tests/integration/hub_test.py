@@ -78,9 +78,7 @@ class HubTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        for path in (GARDEN, GARDEND):
-            if not os.path.isfile(path):
-                raise unittest.SkipTest(f"{path} is not built")
+        harness.skip_unless_built(GARDEN, GARDEND)
         import tempfile
         cls._tmp = tempfile.TemporaryDirectory(prefix="garden-hub-")
         cls.base = os.path.realpath(cls._tmp.name)

@@ -261,9 +261,7 @@ class GardenLmTest(harness.GardendTestCase):
             if not os.path.isfile(path):
                 raise unittest.SkipTest(f"{path} is missing (set GARDEN_SHARED to the folder "
                                         "holding pythia/tokenizer.json and golden/)")
-        for path in (GARDEN, GARDEND):
-            if not os.path.isfile(path):
-                raise unittest.SkipTest(f"{path} is not built")
+        harness.skip_unless_built(GARDEN, GARDEND)
         torch.set_num_threads(2)
         with open(GOLDEN, encoding="utf-8") as f:
             cls.golden = [json.loads(line) for line in f]

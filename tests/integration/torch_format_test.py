@@ -90,9 +90,7 @@ class TorchFormatTest(harness.GardendTestCase):
     def setUpClass(cls):
         if torch is None:
             raise unittest.SkipTest("python3-torch is not installed (scripts/setup)")
-        for path in (GARDEN, GARDEND):
-            if not os.path.isfile(path):
-                raise unittest.SkipTest(f"{path} is not built")
+        harness.skip_unless_built(GARDEN, GARDEND)
         cls.set_up_server(GARDEND, "garden-torch-", lambda: [
             "--threads", "2", "--checkpoints", cls.root])
 

@@ -57,6 +57,8 @@ GARDEN = os.path.join(BIN, "garden")
 GARDEND = os.path.join(BIN, "gardend")
 
 sys.path.insert(0, os.path.join(SOURCE, "scripts"))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
+import gardend_harness as harness  # noqa: E402
 import make_suite  # noqa: E402
 
 CLIENTS = int(os.environ.get("GARDEN_LOAD_CLIENTS", "32"))
@@ -531,9 +533,7 @@ class GardendLoadTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        for path in (GARDEN, GARDEND):
-            if not os.path.isfile(path):
-                raise unittest.SkipTest(f"{path} is not built")
+        harness.skip_unless_built(GARDEN, GARDEND)
         cls._tmp = tempfile.TemporaryDirectory(prefix="garden-load-")
         cls.base = os.path.realpath(cls._tmp.name)
         try:
