@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/base/absl_compat.h"
+#include "common/base/file_content.h"
 #include "common/base/status.h"
 #include "common/base/utf8.h"
 
@@ -507,7 +508,7 @@ absl::Status Machine::String(unsigned char op) {
   ASSIGN_OR_RETURN(std::string_view s, Take(n));
   // SHORT_BINSTRING (Python 2 str) is decoded as UTF-8 too, as torch.load does.
   if (!IsValidUtf8(s)) {
-    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)), ": string ", QuoteForMessage(s),
+    return DataLoss(absl::StrCat(ToAbsl(OpcodeName(op)), ": string ", ContentForMessage(s),
                                  " is not valid UTF-8"));
   }
   return Push(NewSlot(std::string(s)));

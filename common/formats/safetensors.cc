@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
+#include "common/base/file_content.h"
 #include "common/base/status.h"
 #include "common/base/utf8.h"
 #include "nlohmann/json.hpp"
@@ -137,10 +138,8 @@ absl::StatusOr<Json> ParseHeader(const std::string& path,
   if (header[first] != '{') {
     return DataLoss(
         path, absl::StrCat("header must start with '{'",
-                           first > 0 ? " after leading whitespace" : "",
-                           ", got \"",
-                           absl::CHexEscape(ToAbsl(header.substr(first, 1))),
-                           "\""));
+                           first > 0 ? " after leading whitespace" : "", ", got ",
+                           ContentForMessage(header.substr(first, 1))));
   }
   // nlohmann's lexer takes a NUL byte for the end of input, so "{}\0junk"
   // would pass; no valid JSON text contains a raw NUL.
@@ -157,7 +156,7 @@ absl::StatusOr<Json> ParseHeader(const std::string& path,
   } catch (const Json::exception& e) {
     // nlohmann quotes the raw bytes it last read, which need not be UTF-8.
     return DataLoss(path, absl::StrCat("header is not valid JSON: ",
-                                       EscapeForMessage(e.what())));
+                                       JsonErrorForMessage(e.what())));
   }
   if (!json.is_object()) {
     return DataLoss(path, absl::StrCat("header must be a JSON object, got ",
@@ -183,7 +182,7 @@ class HeaderValidator {
     }
     for (const auto& [key, value] : j.items()) {
       if (!value.is_string()) {
-        return Error(absl::StrCat("\"__metadata__\" value for key ", Quote(key),
+        return Error(absl::StrCat("\"__metadata__\" value for key ", ContentForMessage(key),
                                   " must be a string, got ",
                                   value.type_name()));
       }
@@ -249,7 +248,7 @@ class HeaderValidator {
     for (const auto& [key, value] : j.items()) {
       if (key != "dtype" && key != "shape" && key != "data_offsets") {
         return Error(
-            absl::StrCat(where, ": unexpected field ", Quote(key),
+            absl::StrCat(where, ": unexpected field ", ContentForMessage(key),
                          " (allowed: \"dtype\", \"shape\", \"data_offsets\")"));
       }
     }
@@ -294,7 +293,7 @@ class HeaderValidator {
       uint64_t dim = 0;
       if (!GetUnsigned(shape[i], &dim) ||
           dim > static_cast<uint64_t>(INT64_MAX)) {
-        return Error(absl::StrCat(where, ": shape[", i, "] = ", shape[i].dump(),
+        return Error(absl::StrCat(where, ": shape[", i, "] = ", ContentForMessage(shape[i].dump()),
                                   " is not an integer in [0, 2^63)"));
       }
       info->shape.push_back(static_cast<int64_t>(dim));
@@ -305,7 +304,7 @@ class HeaderValidator {
     if (bits % 8 == 0) {
       if (overflow ||
           __builtin_mul_overflow(numel, bits / 8, &expected_bytes)) {
-        return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
+        return Error(absl::StrCat(where, ": shape ", ContentForMessage(shape.dump()), " of ",
                                   ToAbsl(DTypeName(info->dtype)),
                                   " overflows 2^64 bytes"));
       }
@@ -314,12 +313,12 @@ class HeaderValidator {
     // The 4- and 6-bit dtypes: whole bytes only, as the reference requires.
     uint64_t expected_bits = 0;
     if (overflow || __builtin_mul_overflow(numel, bits, &expected_bits)) {
-      return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
+      return Error(absl::StrCat(where, ": shape ", ContentForMessage(shape.dump()), " of ",
                                 ToAbsl(DTypeName(info->dtype)),
                                 " overflows 2^64 bits"));
     }
     if (expected_bits % 8 != 0) {
-      return Error(absl::StrCat(where, ": shape ", shape.dump(), " of ",
+      return Error(absl::StrCat(where, ": shape ", ContentForMessage(shape.dump()), " of ",
                                 ToAbsl(DTypeName(info->dtype)), " holds ",
                                 expected_bits,
                                 " bits, not a whole number of bytes"));
@@ -333,11 +332,11 @@ class HeaderValidator {
                             TensorInfo* info) const {
     if (!offsets.is_array() || offsets.size() != 2) {
       return Error(absl::StrCat(where, ": data_offsets must be an array of 2 ",
-                                "integers, got ", offsets.dump()));
+                                "integers, got ", ContentForMessage(offsets.dump())));
     }
     uint64_t begin = 0, end = 0;
     if (!GetUnsigned(offsets[0], &begin) || !GetUnsigned(offsets[1], &end)) {
-      return Error(absl::StrCat(where, ": data_offsets ", offsets.dump(),
+      return Error(absl::StrCat(where, ": data_offsets ", ContentForMessage(offsets.dump()),
                                 " must be non-negative integers below 2^64"));
     }
     if (begin > end) {
@@ -351,7 +350,7 @@ class HeaderValidator {
     if (end - begin != expected_bytes) {
       return Error(absl::StrCat(where, ": data_offsets ", Range(begin, end),
                                 " span ", end - begin, " bytes but shape ",
-                                shape.dump(), " of ",
+                                ContentForMessage(shape.dump()), " of ",
                                 ToAbsl(DTypeName(info->dtype)), " needs ",
                                 expected_bytes, " bytes"));
     }

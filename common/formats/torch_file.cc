@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/absl_compat.h"
+#include "common/base/file_content.h"
 #include "common/base/status.h"
 #include "common/base/utf8.h"
 #include "common/formats/pickle_machine.h"
@@ -210,7 +211,7 @@ absl::Status CheckByteOrder(const ZipArchive& archive, const std::string& prefix
                          "little-endian files are read");
   }
   if (text != "little") {
-    return DataLoss(path, absl::StrCat("byteorder entry holds ", QuoteForMessage(text),
+    return DataLoss(path, absl::StrCat("byteorder entry holds ", ContentForMessage(text),
                                        ", not \"little\" or \"big\""));
   }
   return absl::OkStatus();

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/absl_compat.h"
+#include "common/base/file_content.h"
 #include "common/base/files.h"
 #include "common/base/status.h"
 #include "common/formats/byte_source.h"
@@ -67,7 +68,7 @@ absl::Status ReadValue(const Json& obj, const char* key, T* out,
   if (!ConfigType<T>::Holds(*it)) {
     return absl::InvalidArgumentError(
         absl::StrCat("config.json: \"", key, "\" must be ",
-                     ConfigType<T>::kName, ", got ", it->dump()));
+                     ConfigType<T>::kName, ", got ", ContentForMessage(it->dump())));
   }
   *out = it->get<T>();
   if constexpr (std::is_floating_point_v<T>) {
@@ -84,7 +85,7 @@ absl::Status ReadSizes(const Json& obj, GptNeoxConfig* c) {
   if (auto it = obj.find("model_type"); it != obj.end() && !it->is_null()) {
     if (!it->is_string() || it->get<std::string>() != "gpt_neox") {
       return absl::FailedPreconditionError(absl::StrCat(
-          "config.json: \"model_type\" is ", it->dump(), ", not \"gpt_neox\""));
+          "config.json: \"model_type\" is ", ContentForMessage(it->dump()), ", not \"gpt_neox\""));
     }
   }
   for (auto [key, field] : {
@@ -136,7 +137,7 @@ absl::Status ReadActivation(const Json& obj, GptNeoxConfig* c) {
   if (it == obj.end() || it->is_null()) return absl::OkStatus();
   if (!it->is_string()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: \"hidden_act\" must be a string, got ", it->dump()));
+        "config.json: \"hidden_act\" must be a string, got ", ContentForMessage(it->dump())));
   }
   const std::string act = it->get<std::string>();
   if (act == "gelu") {
@@ -146,8 +147,8 @@ absl::Status ReadActivation(const Json& obj, GptNeoxConfig* c) {
     c->hidden_act = GptNeoxConfig::Activation::kGeluTanh;
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "config.json: \"hidden_act\" \"", act,
-        "\" is not supported (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh "
+        "config.json: \"hidden_act\" ", ContentForMessage(act),
+        " is not supported (gelu, gelu_new, gelu_fast, gelu_pytorch_tanh "
         "are)"));
   }
   return absl::OkStatus();

@@ -5,10 +5,11 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/absl_compat.h"
+#include "common/base/file_content.h"
+#include "common/base/utf8.h"
 #include "common/text/pre_tokenizer.h"
 #include "common/text/unicode.h"
 #include "nlohmann/json.hpp"
@@ -25,10 +26,6 @@ struct LoadError {
 
 [[noreturn]] void Fail(std::string message) {
   throw LoadError{std::move(message)};
-}
-
-std::string Quote(std::string_view s) {
-  return absl::StrCat("\"", absl::Utf8SafeCEscape(ToAbsl(s)), "\"");
 }
 
 const Json* Member(const Json& object, const char* key) {
@@ -70,7 +67,7 @@ int32_t IdOf(const Json& v, std::string_view where) {
 void CheckModel(const Json& model, TokenizerSpec& spec) {
   if (const Json* type = Member(model, "type");
       type != nullptr && *type != "BPE") {
-    Fail(absl::StrCat("model.type ", type->dump(),
+    Fail(absl::StrCat("model.type ", ContentForMessage(type->dump()),
                       " is not supported (only \"BPE\")"));
   }
   if (const Json* d = Member(model, "dropout");
@@ -97,7 +94,7 @@ void ParseVocab(const Json& model, TokenizerSpec& spec) {
   spec.vocab.reserve(vocab->size());
   for (const auto& [piece, value] : vocab->items()) {
     const int32_t id =
-        IdOf(value, absl::StrCat("model.vocab[", Quote(piece), "]"));
+        IdOf(value, absl::StrCat("model.vocab[", ContentForMessage(piece), "]"));
     spec.vocab[piece] = id;
     spec.max_id = std::max(spec.max_id, id);
   }
@@ -139,7 +136,7 @@ void BuildIdTable(TokenizerSpec& spec) {
   for (const auto& [piece, id] : spec.vocab) {
     if (spec.known[id]) {
       Fail(absl::StrCat("model.vocab gives id ", id, " to both ",
-                        Quote(spec.pieces[id]), " and ", Quote(piece)));
+                        ContentForMessage(spec.pieces[id]), " and ", ContentForMessage(piece)));
     }
     spec.pieces[id] = piece;
     spec.known[id] = true;
@@ -168,7 +165,7 @@ void FindByteIds(TokenizerSpec& spec) {
       Fail(absl::StrFormat(
           "model.vocab lacks the byte-level symbol %s for byte 0x%02X "
           "(not a byte-level BPE vocabulary?)",
-          Quote(symbol), b));
+          QuoteForMessage(symbol), b));
     }
     spec.byte_ids[b] = it->second;
   }
@@ -181,7 +178,7 @@ std::pair<std::string, std::string> MergeHalves(const Json& m, size_t i) {
     const std::string& s = m.get_ref<const std::string&>();
     const size_t space = s.find(' ');
     if (space == std::string::npos || s.find(' ', space + 1) != s.npos) {
-      Fail(absl::StrCat("model.merges[", i, "] ", Quote(s),
+      Fail(absl::StrCat("model.merges[", i, "] ", ContentForMessage(s),
                         " is not two tokens separated by a space"));
     }
     return {s.substr(0, space), s.substr(space + 1)};
@@ -208,7 +205,7 @@ void ParseMerges(const Json& model, TokenizerSpec& spec) {
          {std::pair{l, &left}, {r, &right}, {merged, nullptr}}) {
       if (it == ids.end()) {
         Fail(absl::StrCat("model.merges[", i,
-                          "]: ", Quote(piece ? *piece : left + right),
+                          "]: ", ContentForMessage(piece ? *piece : left + right),
                           " is not in model.vocab"));
       }
     }
@@ -236,7 +233,7 @@ void ParseNormalizer(const Json& json, TokenizerSpec& spec) {
   for (const Json* n : parts) {
     const std::string part = TypeOf(*n, "normalizer");
     if (part != "NFC") {
-      Fail(absl::StrCat("normalizer ", Quote(part),
+      Fail(absl::StrCat("normalizer ", ContentForMessage(part),
                         " is not supported (only NFC)"));
     }
     spec.nfc = true;
@@ -260,7 +257,7 @@ void ParseByteLevelStages(const Json& json, TokenizerSpec& spec) {
   }
   if (const Json* post = Member(json, "post_processor");
       post != nullptr && TypeOf(*post, "post_processor") != "ByteLevel") {
-    Fail(absl::StrCat("post_processor ", Quote(TypeOf(*post, "")),
+    Fail(absl::StrCat("post_processor ", ContentForMessage(TypeOf(*post, "")),
                       " is not supported (only ByteLevel or none)"));
   }
 }
@@ -271,7 +268,7 @@ TokenizerSpec ParseSpec(std::string_view json_text) {
   try {
     json = Json::parse(json_text.begin(), json_text.end());
   } catch (const Json::exception& e) {
-    Fail(absl::StrCat("not valid JSON: ", e.what()));
+    Fail(absl::StrCat("not valid JSON: ", JsonErrorForMessage(e.what())));
   }
   if (!json.is_object()) Fail("the top level must be a JSON object");
   const Json* model = Member(json, "model");
@@ -298,7 +295,7 @@ absl::StatusOr<TokenizerSpec> ParseTokenizerJson(std::string_view json_text,
   } catch (const LoadError& e) {
     return absl::DataLossError(absl::StrCat(ToAbsl(name), ": ", e.message));
   } catch (const Json::exception& e) {
-    return absl::DataLossError(absl::StrCat(ToAbsl(name), ": ", e.what()));
+    return absl::DataLossError(absl::StrCat(ToAbsl(name), ": ", JsonErrorForMessage(e.what())));
   }
 }
 

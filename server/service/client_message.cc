@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/base/file_content.h"
+
 namespace garden {
 namespace {
 
@@ -23,7 +25,8 @@ bool StartsPath(std::string_view s, size_t i) {
 
 }  // namespace
 
-std::string ForClient(std::string_view message, const std::vector<std::string>& roots) {
+std::string ForClient(std::string_view full_message, const std::vector<std::string>& roots) {
+  const std::string message = WithoutFileContent(full_message);
   std::vector<std::string> longest_first(roots);
   std::sort(longest_first.begin(), longest_first.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
@@ -39,7 +42,7 @@ std::string ForClient(std::string_view message, const std::vector<std::string>& 
     while (end < message.size() && !EndsPath(message[end])) ++end;
     // A trailing ':' or '.' ends the sentence, not the path.
     while (end > i + 1 && (message[end - 1] == ':' || message[end - 1] == '.')) --end;
-    const std::string_view path = message.substr(i, end - i);
+    const std::string_view path = std::string_view(message).substr(i, end - i);
     if (path.size() == 1) {  // a lone '/'
       out += message[i++];
       continue;

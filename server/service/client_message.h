@@ -1,8 +1,9 @@
 // What a client may read of an error: the message with the server's file
 // system taken out. Paths under a root (a checkpoint root, the Hub cache)
 // become root-relative ("pythia-70m/step11/model.safetensors"), a root named
-// alone becomes "<root>", and any other absolute path "<server path>". The
-// full message stays in the server's log.
+// alone becomes "<root>", and any other absolute path "<server path>"; bytes
+// quoted from a file (common/base/file_content.h) become "<file content>".
+// The full message stays in the server's log.
 #ifndef GARDEN_SERVER_SERVICE_CLIENT_MESSAGE_H_
 #define GARDEN_SERVER_SERVICE_CLIENT_MESSAGE_H_
 

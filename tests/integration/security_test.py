@@ -141,6 +141,18 @@ def write_root_and_tokens(cls, tokens_text):
         f.write(tokens_text)
 
 
+def write_leaky_model(root):
+    """pythia-leaky in `root`: damaged files whose bytes a client must not read
+    back in an error (a header that is not JSON, a shape holding a string)."""
+    for step, header in ((0, b'{"embed_out.weight": {"dtype": "F16", "SECRET-BYTES-0\x01'),
+                         (1, b'{"embed_out.weight": {"dtype": "F16", "shape": '
+                             b'[2, "SECRET-BYTES-1"], "data_offsets": [0, 2]}}')):
+        d = os.path.join(root, "pythia-leaky", f"step{step}")
+        os.makedirs(d)
+        with open(os.path.join(d, "model.safetensors"), "wb") as f:
+            f.write(len(header).to_bytes(8, "little") + header + b"\0\0")
+
+
 class TokenServerTest(harness.GardendTestCase):
     """A loopback gardend with --auth-tokens."""
 
@@ -155,6 +167,7 @@ class TokenServerTest(harness.GardendTestCase):
     @classmethod
     def _write_fixtures(cls):
         write_root_and_tokens(cls, f"# the lab\n{cls.alice_line}\n")
+        write_leaky_model(cls.root)
         cls.alice_file = os.path.join(cls.base, "alice.token")
         with open(cls.alice_file, "w") as f:
             f.write(cls.alice + "\n")
@@ -183,7 +196,8 @@ class TokenServerTest(harness.GardendTestCase):
                          globals_=["--token-file", self.alice_file])
         self.assertEqual(by_file.returncode, 0, by_file.stderr)
         models = json.loads(by_file.stdout)["models"]
-        self.assertEqual([m["steps"] for m in models], [STEPS])
+        self.assertEqual({m["name"]: m["steps"] for m in models},
+                         {"pythia-micro": STEPS, "pythia-leaky": [0, 1]})
         by_env = garden(self.addr, "models", "--format", "json",
                         env={"GARDEN_TOKEN": self.alice})
         self.assertEqual(by_env.stdout, by_file.stdout)
@@ -254,6 +268,17 @@ class TokenServerTest(harness.GardendTestCase):
         self.unauthenticated(garden(self.addr, "models", env=env_bob))
         self.assertEqual(garden(self.addr, "models", env={"GARDEN_TOKEN": self.alice})
                          .returncode, 0)
+
+    def test_file_content_stays_in_the_server_log(self):
+        for step in (0, 1):
+            r = garden(self.addr, "hist", "--size", "leaky", "--steps", str(step),
+                       env={"GARDEN_TOKEN": self.alice})
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("garden: DATA_LOSS: pythia-leaky/step"
+                                                f"{step}/model.safetensors: "), r.stderr)
+            self.assertIn("<file content>", r.stderr)
+            self.assertNotIn("SECRET", r.stderr)
+            self.wait_for_log(f"SECRET-BYTES-{step}")
 
     def test_sigusr1_is_logged_not_fatal(self):
         self.server.send_signal(signal.SIGUSR1)

@@ -604,7 +604,7 @@ def entry_damage(fx):
     fx.add_bad("big_endian.bin", with_byteorder(b"big"), REFUSED,
                "big-endian", "a byteorder entry \"big\"")
     fx.add_bad("byteorder_junk.bin", with_byteorder(b"middle"), DATA_LOSS,
-               "byteorder entry holds \"middle\"",
+               "byteorder entry holds \u27e6middle\u27e7",
                "a byteorder entry \"middle\"")
     fx.add_bad("byteorder_long.bin", with_byteorder(b"little" * 20), DATA_LOSS,
                "byteorder entry of 120 bytes", "a byteorder entry of 120 bytes")

@@ -432,9 +432,9 @@ TEST(PickleMachineTest, TruncatedArguments) {
 
 TEST(PickleMachineTest, InvalidUtf8IsDataLoss) {
   ExpectError("X\x02\x00\x00\x00\xc3\x28."s, absl::StatusCode::kDataLoss,
-              "offset 0: BINUNICODE: string \"\\xc3(\" is not valid UTF-8");
+              "offset 0: BINUNICODE: string ⟦\\xc3(⟧ is not valid UTF-8");
   ExpectError("U\x01\xff.", absl::StatusCode::kDataLoss,
-              "SHORT_BINSTRING: string \"\\xff\" is not valid UTF-8");
+              "SHORT_BINSTRING: string ⟦\\xff⟧ is not valid UTF-8");
 }
 
 TEST(PickleMachineTest, StackUnderflowAndMarks) {

@@ -393,10 +393,10 @@ TEST_F(SafetensorsTest, InvalidUtf8) {
 
 TEST_F(SafetensorsTest, HeaderMustStartWithBrace) {
   ExpectDataLoss(RawSafetensorsBytes("x{}", ""),
-                 "header must start with '{', got \"x\"");
+                 "header must start with '{', got ⟦x⟧");
   ExpectDataLoss(RawSafetensorsBytes(" \t[1]", ""),
                  "header must start with '{' after leading whitespace, got "
-                 "\"[\"");
+                 "⟦[⟧");
   ExpectDataLoss(RawSafetensorsBytes("  \n ", ""),
                  "header must start with '{', got only whitespace");
 }
@@ -473,7 +473,7 @@ TEST_F(SafetensorsTest, ControlBytesInHeaderAreEscaped) {
 TEST_F(SafetensorsTest, NonBraceFirstByteIsEscaped) {
   auto file = OpenBytes(RawSafetensorsBytes("\xff{}", ""));
   ASSERT_FALSE(file.ok());
-  ExpectUtf8Message(file.status(), "header must start with '{', got \"\\xff\"");
+  ExpectUtf8Message(file.status(), "header must start with '{', got ⟦\\xff⟧");
 }
 
 TEST_F(SafetensorsTest, ValidUtf8NamesKeptInMessages) {
@@ -504,7 +504,7 @@ TEST_F(SafetensorsTest, MetadataNullRefused) {
 
 TEST_F(SafetensorsTest, DimensionTwoToTheSixtyThreeRefused) {
   ExpectBadEntry(Entry("U8", "[9223372036854775808]", "[0,0]"), 0,
-                 "shape[0] = 9223372036854775808 is not an integer in "
+                 "shape[0] = ⟦9223372036854775808⟧ is not an integer in "
                  "[0, 2^63)");
 }
 
@@ -547,7 +547,7 @@ TEST_F(SafetensorsTest, MissingField) {
 TEST_F(SafetensorsTest, ExtraField) {
   ExpectBadEntry(
       "{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"extra\":1}", 1,
-      "unexpected field \"extra\"");
+      "unexpected field ⟦extra⟧");
 }
 
 TEST_F(SafetensorsTest, UnknownDType) {
@@ -621,12 +621,12 @@ TEST_F(SafetensorsTest, ShapeNotAnArray) {
 
 TEST_F(SafetensorsTest, NegativeDimension) {
   ExpectBadEntry(Entry("U8", "[2,-3]", "[0,6]"), 6,
-                 "shape[1] = -3 is not an integer in [0, 2^63)");
+                 "shape[1] = ⟦-3⟧ is not an integer in [0, 2^63)");
 }
 
 TEST_F(SafetensorsTest, FractionalDimension) {
   ExpectBadEntry(Entry("U8", "[2.0]", "[0,2]"), 2,
-                 "shape[0] = 2.0 is not an integer");
+                 "shape[0] = ⟦2.0⟧ is not an integer");
 }
 
 TEST_F(SafetensorsTest, RankAboveSixteen) {
@@ -647,12 +647,12 @@ TEST_F(SafetensorsTest, F64ByteSizeOverflows) {
 
 TEST_F(SafetensorsTest, OffsetsNotTwo) {
   ExpectBadEntry(Entry("U8", "[1]", "[0,1,2]"), 1,
-                 "data_offsets must be an array of 2 integers, got [0,1,2]");
+                 "data_offsets must be an array of 2 integers, got ⟦[0,1,2]⟧");
 }
 
 TEST_F(SafetensorsTest, NegativeOffset) {
   ExpectBadEntry(Entry("U8", "[1]", "[-1,0]"), 1,
-                 "data_offsets [-1,0] must be non-negative integers");
+                 "data_offsets ⟦[-1,0]⟧ must be non-negative integers");
 }
 
 TEST_F(SafetensorsTest, BeginAfterEnd) {
@@ -671,7 +671,7 @@ TEST_F(SafetensorsTest, Truncated) {
 
 TEST_F(SafetensorsTest, SizeMismatch) {
   ExpectBadEntry(Entry("F32", "[2,2]", "[0,12]"), 12,
-                 "data_offsets [0, 12) span 12 bytes but shape [2,2] of F32 "
+                 "data_offsets [0, 12) span 12 bytes but shape ⟦[2,2]⟧ of F32 "
                  "needs 16 bytes");
 }
 
@@ -708,7 +708,7 @@ TEST_F(SafetensorsTest, MetadataNotAnObject) {
 
 TEST_F(SafetensorsTest, MetadataValueNotAString) {
   ExpectDataLoss(RawSafetensorsBytes("{\"__metadata__\":{\"step\":12}}", ""),
-                 "\"__metadata__\" value for key \"step\" must be a string, "
+                 "\"__metadata__\" value for key ⟦step⟧ must be a string, "
                  "got number");
 }
 

@@ -523,7 +523,7 @@ TEST(TokenizerFileTest, MalformedFilesAreDataLoss) {
   });
   edit("merge of unknown", "not in model.vocab",
        [](Json& j) { j["model"]["merges"].push_back("x yz"); });
-  edit("merge result unknown", "\"xy\" is not in model.vocab",
+  edit("merge result unknown", "⟦xy⟧ is not in model.vocab",
        [](Json& j) { j["model"]["merges"].push_back("x y"); });
   edit("merge without space", "two tokens",
        [](Json& j) { j["model"]["merges"].push_back("xy"); });

@@ -1,6 +1,7 @@
 // ForClient: error messages without the server's file system.
 #include "server/service/client_message.h"
 
+#include "common/base/file_content.h"
 #include "gtest/gtest.h"
 
 namespace garden {
@@ -39,6 +40,13 @@ TEST(ForClientTest, SlashesThatAreNoPathsStay) {
                            "bytes 1/2 done", "step 5 of 154", "range (0, 1]", "a / b"}) {
     EXPECT_EQ(ForClient(kept, kRoots), kept);
   }
+}
+
+TEST(ForClientTest, FileContentIsHidden) {
+  EXPECT_EQ(ForClient("/srv/pythia/m/step0/model.bin: byteorder entry holds " +
+                          ContentForMessage("/etc/shadow secret") + ", not \"little\"",
+                      kRoots),
+            "m/step0/model.bin: byteorder entry holds <file content>, not \"little\"");
 }
 
 }  // namespace
