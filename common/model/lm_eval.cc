@@ -99,14 +99,13 @@ void ScoreBatch(const at::Tensor& logits, const std::vector<Row>& rows,
   }
 }
 
-}  // namespace
-
-absl::StatusOr<std::vector<ContinuationScore>> ScoreContinuations(
-    const GptNeoxModel& model, const std::vector<ContinuationRequest>& requests,
-    const ScoringOptions& options, const std::function<bool()>& cancelled) {
-  const GptNeoxConfig& config = model.config();
+// The rows of `requests`, validated against the model's vocabulary and
+// context, and their order: longest first, so each batch's padding is small.
+absl::Status PlanRows(const GptNeoxConfig& config,
+                      const std::vector<ContinuationRequest>& requests,
+                      std::vector<Row>& rows, std::vector<size_t>& order) {
   const size_t max_length = static_cast<size_t>(config.max_position_embeddings);
-  std::vector<Row> rows(requests.size());
+  rows.assign(requests.size(), Row());
   for (size_t i = 0; i < requests.size(); ++i) {
     const ContinuationRequest& r = requests[i];
     if (r.context.empty() || r.continuation.empty()) {
@@ -139,16 +138,60 @@ absl::StatusOr<std::vector<ContinuationScore>> ScoreContinuations(
     }
     row.continuation_start = row.input.size() - r.continuation.size();
   }
-
-  // Longest first, so each batch's padding is small.
-  std::vector<size_t> order(rows.size());
+  order.resize(rows.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return rows[a].input.size() > rows[b].input.size();
   });
+  return absl::OkStatus();
+}
+
+// How many rows from order[next] make the next batch: as many as fit
+// `max_batch_tokens` at the first (longest) row's length, at least one.
+size_t BatchRows(const std::vector<Row>& rows, const std::vector<size_t>& order,
+                 size_t next, const ScoringOptions& options) {
+  const int64_t budget = std::max<int64_t>(options.max_batch_tokens, 1);
+  const auto length = static_cast<int64_t>(rows[order[next]].input.size());
+  return static_cast<size_t>(std::clamp<int64_t>(
+      budget / length, 1, static_cast<int64_t>(order.size() - next)));
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> ScoringWorkingBytes(
+    const GptNeoxConfig& config, const std::vector<ContinuationRequest>& requests,
+    const ScoringOptions& options) {
+  std::vector<Row> rows;
+  std::vector<size_t> order;
+  RETURN_IF_ERROR(PlanRows(config, requests, rows, order));
+  uint64_t most = 0;
+  for (size_t next = 0; next < order.size();) {
+    const size_t batch = BatchRows(rows, order, next, options);
+    const auto length = static_cast<int64_t>(rows[order[next]].input.size());
+    int64_t scored = 0;
+    for (size_t b = 0; b < batch; ++b) {
+      scored += static_cast<int64_t>(requests[rows[order[next + b]].request].continuation.size());
+    }
+    // The forward pass, then ScoreBatch's double-precision copy of the
+    // logits and their log-softmax.
+    const uint64_t bytes =
+        ForwardWorkingBytes(config, static_cast<int64_t>(batch) * length, scored, length, 0) +
+        2 * sizeof(double) * static_cast<uint64_t>(scored) *
+            static_cast<uint64_t>(config.vocab_size);
+    most = std::max(most, bytes);
+    next += batch;
+  }
+  return most;
+}
+
+absl::StatusOr<std::vector<ContinuationScore>> ScoreContinuations(
+    const GptNeoxModel& model, const std::vector<ContinuationRequest>& requests,
+    const ScoringOptions& options, const std::function<bool()>& cancelled) {
+  std::vector<Row> rows;
+  std::vector<size_t> order;
+  RETURN_IF_ERROR(PlanRows(model.config(), requests, rows, order));
 
   std::vector<ContinuationScore> scores(requests.size());
-  const int64_t budget = std::max<int64_t>(options.max_batch_tokens, 1);
   size_t next = 0;
   while (next < order.size()) {
     if (cancelled && cancelled()) {
@@ -156,8 +199,7 @@ absl::StatusOr<std::vector<ContinuationScore>> ScoreContinuations(
     }
     const int64_t length =
         static_cast<int64_t>(rows[order[next]].input.size());
-    const size_t batch = static_cast<size_t>(std::clamp<int64_t>(
-        budget / length, 1, static_cast<int64_t>(order.size() - next)));
+    const size_t batch = BatchRows(rows, order, next, options);
     // Right padding with id 0: positions after a row's end never influence
     // its earlier positions under causal attention.
     at::Tensor ids = at::zeros({static_cast<int64_t>(batch), length}, at::kLong);

@@ -69,6 +69,14 @@ absl::StatusOr<std::vector<ContinuationScore>> ScoreContinuations(
     const GptNeoxModel& model, const std::vector<ContinuationRequest>& requests,
     const ScoringOptions& options, const std::function<bool()>& cancelled);
 
+// The most working memory one of ScoreContinuations' batches allocates (an
+// estimate on the large side, as ForwardWorkingBytes), for admission
+// (gardend --request-memory-bytes). The same errors as ScoreContinuations
+// for a request it would refuse.
+absl::StatusOr<uint64_t> ScoringWorkingBytes(
+    const GptNeoxConfig& config, const std::vector<ContinuationRequest>& requests,
+    const ScoringOptions& options);
+
 }  // namespace garden
 
 #endif  // GARDEN_COMMON_MODEL_LM_EVAL_H_

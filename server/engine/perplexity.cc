@@ -46,14 +46,24 @@ absl::Status PerplexityEvaluation::Encode(const Tokenizer& tokenizer) {
   return absl::OkStatus();
 }
 
+absl::Status PerplexityEvaluation::EncodeWith(std::shared_ptr<const Tokenizer> tokenizer) {
+  if (tokenizer == encoded_with_) return absl::OkStatus();
+  encoded_with_ = nullptr;  // until every example is encoded
+  RETURN_IF_ERROR(Encode(*tokenizer));
+  encoded_with_ = std::move(tokenizer);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> PerplexityEvaluation::WorkingBytes(
+    const GptNeoxModel& model, std::shared_ptr<const Tokenizer> tokenizer) {
+  RETURN_IF_ERROR(EncodeWith(std::move(tokenizer)));
+  return ScoringWorkingBytes(model.config(), requests_, {});
+}
+
 absl::StatusOr<PerplexityResult> PerplexityEvaluation::Evaluate(
     const GptNeoxModel& model, std::shared_ptr<const Tokenizer> tokenizer,
     const std::function<bool()>& cancelled) {
-  if (tokenizer != encoded_with_) {
-    encoded_with_ = nullptr;  // until every example is encoded
-    RETURN_IF_ERROR(Encode(*tokenizer));
-    encoded_with_ = std::move(tokenizer);
-  }
+  RETURN_IF_ERROR(EncodeWith(std::move(tokenizer)));
   ASSIGN_OR_RETURN(const auto scores,
                    ScoreContinuations(model, requests_, {}, cancelled));
   return AggregateScores(scores, target_tokens_);

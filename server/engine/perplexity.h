@@ -46,7 +46,14 @@ class PerplexityEvaluation {
       const GptNeoxModel& model, std::shared_ptr<const Tokenizer> tokenizer,
       const std::function<bool()>& cancelled);
 
+  // The working memory Evaluate will allocate at most (ScoringWorkingBytes),
+  // with the same errors; encodes the examples as Evaluate would.
+  absl::StatusOr<uint64_t> WorkingBytes(const GptNeoxModel& model,
+                                        std::shared_ptr<const Tokenizer> tokenizer);
+
  private:
+  // Encodes the examples unless they already are, with this tokenizer.
+  absl::Status EncodeWith(std::shared_ptr<const Tokenizer> tokenizer);
   absl::Status Encode(const Tokenizer& tokenizer);
 
   std::shared_ptr<const Dataset> dataset_;

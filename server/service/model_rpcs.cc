@@ -226,12 +226,13 @@ absl::StatusOr<std::pair<std::shared_ptr<const Dataset>, size_t>> DatasetOf(
 }
 
 // Loads the model of each selected checkpoint in step order and hands it to
-// `visit`, stopping at the first error; `what` (for the RPC log) names the
+// `visit` with the compute slot it runs in (to reserve its working memory),
+// stopping at the first error; `what` (for the RPC log) names the
 // checkpoint being worked on.
 absl::Status ForEachCheckpoint(
     ModelCache& models, ComputeGate& compute, grpc::ServerContext* context,
     const ModelKey& key, const SelectedSteps& selected, std::string& what,
-    absl::FunctionRef<absl::Status(const Loaded&)> visit) {
+    absl::FunctionRef<absl::Status(const Loaded&, ComputeGate::Hold&)> visit) {
   for (const CheckpointLocation& where : selected.steps) {
     // A compute slot per checkpoint: other requests take turns between steps.
     ASSIGN_OR_RETURN(ComputeGate::Hold hold, compute.Enter(CancelledBy(context)));
@@ -239,7 +240,7 @@ absl::Status ForEachCheckpoint(
     ASSIGN_OR_RETURN(const Loaded loaded,
                      Load(models, where, /*need_model=*/true));
     what = What(loaded);
-    RETURN_IF_ERROR(visit(loaded));
+    RETURN_IF_ERROR(visit(loaded, hold));
   }
   return absl::OkStatus();
 }
@@ -248,14 +249,19 @@ absl::Status ForEachCheckpoint(
 // counts the frames written (the first carries the text's ids).
 absl::Status UnmaskCheckpoint(const Loaded& loaded,
                               const pb::CausalUnmaskRequest& request,
-                              grpc::ServerContext* context,
+                              grpc::ServerContext* context, ComputeGate::Hold& hold,
                               grpc::ServerWriter<pb::UnmaskFrame>* writer,
                               uint32_t& frames) {
   ASSIGN_OR_RETURN(const std::vector<int64_t> ids,
                    Encode(loaded, request.text(), "text"));
+  const auto n = static_cast<int64_t>(ids.size());
   ASSIGN_OR_RETURN(const std::vector<int64_t> ks,
-                   UnmaskPrefixLengths(static_cast<int64_t>(ids.size()),
-                                       request.prefix_lengths()));
+                   UnmaskPrefixLengths(n, request.prefix_lengths()));
+  // The longest prefix is the largest first pass, over a KV cache of the
+  // whole text.
+  RETURN_IF_ERROR(hold.Reserve(
+      ForwardWorkingBytes(loaded.model->config(), ks.back(), 1, n, n),
+      CancelledBy(context)));
   for (int64_t k : ks) {
     if (context->IsCancelled()) {
       return absl::CancelledError("request cancelled");
@@ -358,9 +364,9 @@ grpc::Status GardenService::CausalUnmask(
                          SelectSteps(store_, key, request->steps()));
         uint32_t frames = 0;
         RETURN_IF_ERROR(ForEachCheckpoint(
-            models_, compute_, context, key, selected, what, [&](const Loaded& loaded) {
-              return UnmaskCheckpoint(loaded, *request, context, writer,
-                                      frames);
+            models_, compute_, context, key, selected, what,
+            [&](const Loaded& loaded, ComputeGate::Hold& hold) {
+              return UnmaskCheckpoint(loaded, *request, context, hold, writer, frames);
             }));
         what = absl::StrCat(key.Name(), ", ", frames, " frames");
         return absl::OkStatus();
@@ -442,7 +448,10 @@ grpc::Status GardenService::StreamPerplexity(
         PerplexityEvaluation evaluation(examples, count);
         RETURN_IF_ERROR(ForEachCheckpoint(
             models_, compute_, context, key, selected, what,
-            [&](const Loaded& loaded) -> absl::Status {
+            [&](const Loaded& loaded, ComputeGate::Hold& hold) -> absl::Status {
+              ASSIGN_OR_RETURN(const uint64_t bytes,
+                               evaluation.WorkingBytes(*loaded.model, loaded.tokenizer));
+              RETURN_IF_ERROR(hold.Reserve(bytes, CancelledBy(context)));
               ASSIGN_OR_RETURN(
                   const PerplexityResult result,
                   evaluation.Evaluate(*loaded.model, loaded.tokenizer,

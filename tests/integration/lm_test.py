@@ -826,26 +826,37 @@ class GardenLmTest(harness.GardendTestCase):
     def test_request_memory_budget(self):
         # A second server over the same root with a tiny working-memory budget: a
         # request whose estimate cannot fit is refused naming the budget; a big
-        # enough budget serves the same answer as the unlimited server.
-        want = self.json("logits", *self.at(0), "--text=Hello world!")
+        # enough budget serves the same answers as the unlimited server. Every
+        # command that runs the model reserves its working memory.
+        commands = (["logits", *self.at(0), "--text=Hello world!"],
+                    ["attention", *self.at(0), "--text=Hello world!"],
+                    ["generate", *self.at(0), "--prompt=Hello", "--max-new-tokens", "4"],
+                    ["ppl", "--size", "lm", "--variant", "deduped", "--dataset", "cloze",
+                     "--steps", "0"],
+                    ["unmask", "--size", "lm", "--variant", "deduped", "--steps", "0",
+                     "--text=Hello world, hello garden!"])
+        wants = [self.json(*args) for args in commands]
         for budget, fits in (("1000", False), ("1000000000", True)):
             port_file = os.path.join(self.base, f"port-budget-{budget}")
             proc, port = harness.start_server(
                 GARDEND, ["--checkpoints", self.root, "--threads", "2",
+                          "--dataset", f"cloze={self.cloze_path}",
                           "--request-memory-bytes", budget],
                 os.path.join(self.base, f"gardend-budget-{budget}.log"), port_file)
             try:
-                r = subprocess.run([GARDEN, "--server", f"127.0.0.1:{port}", "logits",
-                                    *self.at(0), "--text=Hello world!", "--format", "json"],
-                                   capture_output=True, text=True, timeout=60)
-                if fits:
-                    self.assertEqual(r.returncode, 0, r.stderr)
-                    self.assertEqual(json.loads(r.stdout), want)
-                else:
-                    self.assertEqual(r.returncode, 1, r.stdout)
-                    self.assertRegex(r.stderr, r"^garden: RESOURCE_EXHAUSTED: the request "
-                                               r"needs about \d+ bytes of working memory, more "
-                                               r"than this server's --request-memory-bytes 1000")
+                for args, want in zip(commands, wants):
+                    r = subprocess.run([GARDEN, "--server", f"127.0.0.1:{port}", *args,
+                                        "--format", "json"],
+                                       capture_output=True, text=True, timeout=60)
+                    if fits:
+                        self.assertEqual(r.returncode, 0, r.stderr)
+                        self.assertEqual(json.loads(r.stdout), want, args)
+                    else:
+                        self.assertEqual(r.returncode, 1, r.stdout)
+                        self.assertRegex(r.stderr, r"^garden: RESOURCE_EXHAUSTED: (.*: )?the "
+                                                   r"request needs about \d+ bytes of working "
+                                                   r"memory, more than this server's "
+                                                   r"--request-memory-bytes 1000")
             finally:
                 self.assertEqual(harness.stop_server(proc, 10)[0], 0)
 

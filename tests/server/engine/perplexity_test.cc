@@ -77,6 +77,34 @@ TEST(PerplexityEvaluationTest, EqualsADirectScoring) {
   EXPECT_EQ(again->mean_logprob, got->mean_logprob);
 }
 
+TEST(PerplexityEvaluationTest, WorkingBytesAreTheLargestBatch) {
+  const testing::TinyLm lm = testing::MakeTinyLm(/*seed=*/3, /*context=*/12);
+  const GptNeoxConfig& c = lm.model->config();
+  // Row lengths are context + continuation - 1, cut to the context (12).
+  const std::vector<ContinuationRequest> requests = {
+      {{1, 2, 3}, {4, 5}}, {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}, {4}}, {{7}, {8}}};
+  const auto forward_and_scoring = [&](int64_t rows, int64_t length, int64_t scored) {
+    return ForwardWorkingBytes(c, rows * length, scored, length, 0) +
+           16 * static_cast<uint64_t>(scored * c.vocab_size);
+  };
+  // Each row alone (a 1-token budget): the 12-token row is the largest.
+  auto one_each = ScoringWorkingBytes(c, requests, {.max_batch_tokens = 1});
+  ASSERT_TRUE(one_each.ok()) << one_each.status();
+  EXPECT_EQ(*one_each, forward_and_scoring(1, 12, 1));
+  // One batch of all three, padded to 12 positions each, 4 scored.
+  auto together = ScoringWorkingBytes(c, requests, {.max_batch_tokens = 36});
+  ASSERT_TRUE(together.ok());
+  EXPECT_EQ(*together, forward_and_scoring(3, 12, 4));
+  // Refused as ScoreContinuations refuses it.
+  EXPECT_FALSE(ScoringWorkingBytes(c, {{{1}, {}}}, {}).ok());
+
+  auto dataset = Cloze({"The cat sat on the mat.", "The dog met a cat."});
+  PerplexityEvaluation evaluation(dataset, 2);
+  auto bytes = evaluation.WorkingBytes(*lm.model, lm.tokenizer);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_GT(*bytes, 0u);
+}
+
 TEST(PerplexityEvaluationTest, AnExampleWithoutTargetTokensIsNamed) {
   const testing::TinyLm lm = testing::MakeTinyLm();
   PerplexityEvaluation evaluation(Cloze({"The cat sat.", ""}), 2);
