@@ -51,8 +51,8 @@ constexpr char kUsage[] =
     "[--hub-cache DIR] [--hub-cache-bytes N] [--hub-connections N] [--offline] "
     "[--auth-tokens FILE] [--tls-cert F --tls-key F [--tls-client-ca F]] "
     "[--insecure] [--metrics-listen ADDR] [--log-format text|json] "
-    "[--max-streams-per-user N] [--max-steps-per-request N] [--compute-slots N] "
-    "[--stream-idle-timeout S] [--request-memory-bytes N] [--drain-seconds S]";
+    "[--max-streams-per-user N] [--max-rpc-threads N] [--max-steps-per-request N] "
+    "[--compute-slots N] [--stream-idle-timeout S] [--request-memory-bytes N] [--drain-seconds S]";
 
 struct Flags {
   std::string listen = "127.0.0.1:50051";
@@ -75,6 +75,7 @@ struct Flags {
   bool insecure = false;
   std::string metrics_listen;
   uint32_t max_streams_per_user = 0;
+  uint32_t max_rpc_threads = 256;
   uint32_t compute_slots = 1;
   uint64_t request_memory_bytes = 0;
   uint32_t max_steps_per_request = 0;
@@ -161,6 +162,11 @@ void AddSecurityFlags(CLI::App& app, Flags& f) {
              "max_streams_per_user", &f.max_streams_per_user,
              "RPCs one caller (token name, else address) may have in flight; "
              "0: no limit");
+  AddInteger(app, "--max-rpc-threads,--max_rpc_threads", "max_rpc_threads",
+             &f.max_rpc_threads,
+             "threads gRPC may run handlers and polling in (a call in flight "
+             "holds one); calls past it are RESOURCE_EXHAUSTED \"Server "
+             "Threadpool Exhausted\"; at least 4, or 0: no limit");
   app.add_option("--log-format,--log_format", f.log_format,
                  "text, or json: one JSON object per line")
       ->capture_default_str();
@@ -362,6 +368,13 @@ int Serve(const Flags& flags, const garden::ListenSecurity& security,
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   int port = 0;
   grpc::ServerBuilder builder;
+  if (flags.max_rpc_threads > 0) {
+    // The synchronous server takes a thread per call in flight; the quota
+    // bounds them (and refuses calls past it) rather than the kernel.
+    grpc::ResourceQuota quota("gardend");
+    quota.SetMaxThreads(static_cast<int>(flags.max_rpc_threads));
+    builder.SetResourceQuota(quota);
+  }
   builder.AddListeningPort(flags.listen, std::move(credentials), &port);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -468,6 +481,11 @@ int main(int argc, char** argv) {
 
   if (flags.checkpoints.empty() && flags.hub_repos.empty()) {
     spdlog::error("no --checkpoints root given (nor a --hub-repo)");
+    return 2;
+  }
+  // gRPC's pollers take two of them; fewer than 4 would leave no room to serve.
+  if (flags.max_rpc_threads > 0 && flags.max_rpc_threads < 4) {
+    spdlog::error("--max-rpc-threads {} is below 4 (0: no limit)", flags.max_rpc_threads);
     return 2;
   }
   garden::ListenSecurity security{.address = flags.listen,

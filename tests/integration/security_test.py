@@ -647,6 +647,56 @@ class LimitsTest(harness.GardendTestCase):
         self.assertLessEqual(self.open_fds(), before + 5)
 
 
+class RpcThreadsTest(harness.GardendTestCase):
+    """--max-rpc-threads bounds the threads calls in flight take."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.set_up_server(GARDEND, "garden-threads-", lambda: [
+            "--threads", "2", "--checkpoints", cls.root, "--max-rpc-threads", "8"])
+
+    @classmethod
+    def _write_fixtures(cls):
+        cls.root = os.path.join(cls.base, "root")
+        make_suite.write_suite(cls.root, "pythia", "wide", "standard", list(range(400)),
+                               dtype="F16")
+
+    def threads(self):
+        return len(os.listdir(f"/proc/{self.server.pid}/task"))
+
+    def test_calls_past_the_quota_are_refused_and_threads_stay_bounded(self):
+        import grpc
+        idle = self.threads()
+        with HeldStreams(self.addr, None, 24) as held:
+            deadline = time.monotonic() + 20
+            refused = []
+            while time.monotonic() < deadline:
+                refused = [c for c in held.calls
+                           if c.done() and c.code() == grpc.StatusCode.RESOURCE_EXHAUSTED]
+                if len(refused) >= 16:
+                    break
+                time.sleep(0.05)
+            # At most 8 gRPC threads, whatever the number of calls.
+            self.assertLessEqual(self.threads(), idle + 8)
+            self.assertGreaterEqual(len(refused), 16)
+            self.assertEqual(refused[0].details(), "Server Threadpool Exhausted")
+        # The held calls cancelled, it serves again.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            r = garden(self.addr, "models")
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIsNone(self.server.poll())
+
+    def test_too_few_threads_is_a_start_up_error(self):
+        r = run([GARDEND, "--listen", "127.0.0.1:0", "--checkpoints", self.root,
+                 "--max-rpc-threads", "2"], timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--max-rpc-threads 2 is below 4", r.stderr)
+
+
 class TlsServerTest(harness.GardendTestCase):
     """gardend over mutual TLS with tokens, and what each missing piece gives."""
 
