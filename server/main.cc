@@ -462,6 +462,7 @@ absl::StatusOr<std::shared_ptr<garden::HubCheckpoints>> OpenHub(
 
 int main(int argc, char** argv) {
   garden::EnsurePassiveOpenMP(argv);
+  garden::LimitMallocArenas(2);
   auto parsed = ParseFlags(argc, argv);
   if (const int* status = std::get_if<int>(&parsed)) return *status;
   const Flags& flags = std::get<Flags>(parsed);

@@ -12,6 +12,13 @@ namespace garden {
 // program goes on, only slower.
 void EnsurePassiveOpenMP(char** argv);
 
+// glibc gives threads that allocate at once arenas of their own (up to 8 per
+// core) and seldom hands what is freed in them back: under hours of mixed
+// requests a server's RSS crept up 60-80 MB per 15 s of load with the
+// default, and stayed flat with 2 arenas. Caps the arenas at `arenas`
+// unless MALLOC_ARENA_MAX says otherwise. Call before any thread starts.
+void LimitMallocArenas(int arenas);
+
 }  // namespace garden
 
 #endif  // GARDEN_COMMON_BASE_PROCESS_H_

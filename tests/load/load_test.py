@@ -96,7 +96,7 @@ THREADS = 2
 # working sets (4 MiB chunk buffers per worker, a 13 MB msd reference, the lag Gram) and
 # what glibc's per-thread malloc arenas keep after frees: with default arenas RSS creeps
 # up ~60-80 MB per 15 s round of 8 clients (586, 638, 698, 776 MB after rounds 1-4), with
-# MALLOC_ARENA_MAX=2 it does not. PER_MODEL_RPC is ~2x the per-call figure. A model
+# MALLOC_ARENA_MAX=2 (gardend's default now, common/base/process.h) it does not. PER_MODEL_RPC is ~2x the per-call figure. A model
 # leaked per call (26 MB) crosses the bound within a few dozen calls.
 FIXED_ALLOWANCE = 384 << 20
 PER_MODEL_RPC = 64 << 20
