@@ -100,6 +100,14 @@ std::shared_ptr<grpc::Channel> Connection::channel() {
   if (channel_ == nullptr) {
     grpc::ChannelArguments channel_args;
     channel_args.SetMaxReceiveMessageSize(64 << 20);  // attention matrices
+    // Every Garden call only reads, so one that failed UNAVAILABLE before any
+    // answer came (a replica killed under it behind the proxy, a server
+    // restarting) is tried again; gRPC never retries a stream once a message
+    // has arrived, so nothing is printed twice.
+    channel_args.SetServiceConfigJSON(R"({"methodConfig": [{
+        "name": [{"service": "garden.v1.Garden"}, {"service": "grpc.health.v1.Health"}],
+        "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.2s", "maxBackoff": "2s",
+                        "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})");
     channel_ = grpc::CreateCustomChannel(
         server_,
         credentials_ ? credentials_ : grpc::InsecureChannelCredentials(),

@@ -516,6 +516,52 @@ def directives(conf):
 
 @unittest.skipUnless(has_yaml(), "no python3 yaml module (Debian: python3-yaml, which "
                                  "python3-torch in scripts/setup pulls in)")
+class ClientRetryTest(unittest.TestCase):
+    """garden tries a call again after UNAVAILABLE when no answer had come (a
+    replica that died under it, a server restarting), at most 3 attempts; any
+    other code, or UNAVAILABLE after an answer began, ends the call."""
+
+    def serve(self, failures, code="UNAVAILABLE"):
+        """A loopback gRPC server whose ListModels fails `failures` times with
+        `code`, then answers an empty list; the attempts it saw."""
+        from concurrent import futures
+        import grpc
+        seen = []
+
+        def list_models(request, context):
+            seen.append(time.monotonic())
+            if len(seen) <= failures:
+                context.abort(getattr(grpc.StatusCode, code), f"attempt {len(seen)} failed")
+            return b""
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        handler = grpc.method_handlers_generic_handler("garden.v1.Garden", {
+            "ListModels": grpc.unary_unary_rpc_method_handler(
+                list_models, request_deserializer=bytes, response_serializer=bytes)})
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self.addCleanup(server.stop, None)
+        return f"127.0.0.1:{port}", seen
+
+    def test_unavailable_is_tried_again(self):
+        for failures, rc in ((2, 0), (3, 1)):
+            addr, seen = self.serve(failures)
+            r = garden(addr, "models", "--format", "json")
+            self.assertEqual(r.returncode, rc, r.stderr)
+            self.assertEqual(len(seen), 3, failures)
+            if rc == 0:
+                self.assertEqual(json.loads(r.stdout), {"models": []})
+            else:
+                self.assertEqual(r.stderr, "garden: UNAVAILABLE: attempt 3 failed\n")
+
+    def test_other_codes_are_not(self):
+        addr, seen = self.serve(1, code="INTERNAL")
+        r = garden(addr, "models")
+        self.assertEqual((r.returncode, len(seen)), (1, 1), r.stderr)
+        self.assertEqual(r.stderr, "garden: INTERNAL: attempt 1 failed\n")
+
+
 class KubernetesManifestTest(unittest.TestCase):
     """deploy/k8s/*.yaml: parsed, cross-checked, and run as far as one host allows."""
 
