@@ -31,7 +31,9 @@ def main():
                 "model": name,
                 "steps": len(entry["points"]),
                 "onset": bif["onset"],
-                "msd_peak": entry["peak"]["step"],
+                # An interior maximum only; else what the curve does.
+                "msd_peak": (str(entry["peak"]["step"]) if entry["peak"] else
+                             f"none ({entry['monotonic'] or 'at an end'})"),
                 "ppl_first": float(mine[0]["perplexity"]),
                 "ppl_final": float(mine[-1]["perplexity"]),
                 "acc_final": float(mine[-1]["accuracy"]),
@@ -45,7 +47,7 @@ def main():
     print(header)
     for r in rows:
         onset = "none" if r["onset"] is None else str(r["onset"])
-        print(f"{r['model']:24} {r['steps']:5d} {onset:>6} {r['msd_peak']:9d} "
+        print(f"{r['model']:24} {r['steps']:5d} {onset:>6} {r['msd_peak']:>9} "
               f"{r['ppl_first']:9.1f} {r['ppl_final']:10.2f} {r['acc_final']:9.3f} "
               f"{r['findings']:5d}")
     print(f"(perplexity and accuracy on the first {rows[0]['n']} held-out cloze "
@@ -66,7 +68,8 @@ def main():
             f"<h2>fortune-{size}: standard (top) and deduplicated (bottom)</h2>"
             + img(f"hist-{size}.png", "embed_out.weight density over training, with the "
                   "modes of the smoothed density (bifurcation branches) and the onset")
-            + img(f"msd-{size}.png", "mean square displacement from step 0, peak dashed")
+            + img(f"msd-{size}.png", "mean square displacement from step 0, an interior "
+                  "peak dashed (a maximum at the last step is no peak)")
             + img(f"msd-lag-{size}.png", "time-averaged MSD by lag")
             + img(f"ppl-{size}.png", "perplexity on held-out cloze examples, linear and log"))
     files = "".join(f'<li><a href="{p.name}">{p.name}</a></li>'

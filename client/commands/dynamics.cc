@@ -84,7 +84,10 @@ class Msd : public Command {
         .ReadAll([&](const pb::StreamMSDResponse& message) {
           if (message.has_peak()) {
             renderer.Peak(message.peak());
-            series.peak_x = static_cast<double>(message.peak().step());
+            // The figure marks a peak only where there is one.
+            if (message.peak().interior()) {
+              series.peak_x = static_cast<double>(message.peak().step());
+            }
             return;
           }
           series.x.push_back(static_cast<double>(message.point().step()));

@@ -14,9 +14,11 @@ namespace pb = ::garden::v1;
 void MsdRenderer::BeginModel(const std::string& model) {
   model_ = model;
   peak_.reset();
+  first_step_.reset();
 }
 
 void MsdRenderer::Point(const pb::MSDPoint& p) {
+  if (!first_step_) first_step_ = p.step();
   nlohmann::json record = {{"step", p.step()},
                            {"msd", JsonNumber(p.msd())},
                            {"from_step", p.from_step()},
@@ -48,24 +50,58 @@ void MsdRenderer::Point(const pb::MSDPoint& p) {
   });
 }
 
+namespace {
+
+// "increasing", "decreasing", or null for a curve that is neither.
+nlohmann::json TrendJson(pb::MSDPeak::Trend trend) {
+  switch (trend) {
+    case pb::MSDPeak::TREND_INCREASING:
+      return "increasing";
+    case pb::MSDPeak::TREND_DECREASING:
+      return "decreasing";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
 void MsdRenderer::EndModel() {
-  nlohmann::json peak = nullptr;
+  // "peak" only for an interior maximum; "largest" and "monotonic" say what
+  // the curve does otherwise.
+  nlohmann::json peak = nullptr, largest = nullptr, monotonic = nullptr;
   if (peak_) {
-    peak = {{"step", peak_->step()}, {"msd", JsonNumber(peak_->msd())}};
+    largest = {{"step", peak_->step()}, {"msd", JsonNumber(peak_->msd())}};
+    if (peak_->interior()) peak = largest;
+    monotonic = TrendJson(peak_->trend());
   }
   if (format_ == Format::kJson) {
-    nlohmann::json points = records_.TakeKept();
+    nlohmann::json entry = {{"points", records_.TakeKept()},
+                            {"peak", peak},
+                            {"largest", largest},
+                            {"monotonic", monotonic}};
     if (label_models_) {
-      models_.push_back(
-          {{"model", model_}, {"points", std::move(points)}, {"peak", peak}});
+      entry["model"] = model_;
+      models_.push_back(std::move(entry));
     } else {
-      WriteJson({{"points", std::move(points)}, {"peak", peak}}, out_);
+      WriteJson(entry, out_);
     }
   } else if (format_ == Format::kTable && peak_) {
-    out_ << absl::StrFormat("%speak: %s %d, msd %.6g\n",
-                            label_models_ ? model_ + " " : "",
-                            lag_ ? "lag" : "step", peak_->step(), peak_->msd())
-         << std::flush;
+    const std::string who = label_models_ ? model_ + " " : "";
+    const char* axis = lag_ ? "lag" : "step";
+    if (peak_->interior()) {
+      out_ << absl::StrFormat("%speak: %s %d, msd %.6g\n", who, axis, peak_->step(),
+                              peak_->msd());
+    } else {
+      const std::string shape = monotonic.is_string()
+                                    ? absl::StrCat(", ", monotonic.get<std::string>())
+                                    : "";
+      out_ << absl::StrFormat("%sno peak%s: the largest msd %.6g is at the %s %s %d\n",
+                              who, shape, peak_->msd(),
+                              peak_->step() == first_step_ ? "first" : "last", axis,
+                              peak_->step());
+    }
+    out_ << std::flush;
   }
 }
 

@@ -3,6 +3,7 @@
 #ifndef GARDEN_CLIENT_OUTPUT_MSD_H_
 #define GARDEN_CLIENT_OUTPUT_MSD_H_
 
+#include <cstdint>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -18,10 +19,16 @@ namespace garden::client {
 // before_previous_step when the server sends them; lag and pairs in lag
 // mode; model when several models (--compare) are rendered.
 //   jsonl: one point a line.
-//   json:  {"points": [...], "peak": {step, msd} or null} per model, or
-//          {"models": [{model, points, peak}]} for several.
+//   json:  {"points": [...], "peak", "largest", "monotonic"} per model, or
+//          {"models": [{model, points, peak, largest, monotonic}]} for
+//          several: "largest" is {step, msd} of the largest msd, "peak" the
+//          same when it is interior (else null: a maximum at the first or
+//          last point is no peak), "monotonic" "increasing", "decreasing" or
+//          null.
 //   csv:   [model,]step,msd,from_step,rate,n; numbers as CsvNumber writes.
-//   table: MODEL STEP FROM MSD RATE, then "[model ]peak: step|lag S, msd M".
+//   table: MODEL STEP FROM MSD RATE, then "[model ]peak: step|lag S, msd M",
+//          or "[model ]no peak[, increasing]: the largest msd M is at the
+//          last step S".
 // Call BeginModel, Point/Peak for its stream, EndModel once that stream
 // completed; Finish after the last model.
 class MsdRenderer {
@@ -47,6 +54,7 @@ class MsdRenderer {
   RecordPrinter records_;
   std::string model_;
   std::optional<garden::v1::MSDPeak> peak_;
+  std::optional<int64_t> first_step_;  // of this model's curve
   nlohmann::json models_ = nlohmann::json::array();  // json, several models
 };
 

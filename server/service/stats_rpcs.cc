@@ -8,6 +8,7 @@
 #include "common/base/transfer_meter.h"
 #include "common/stats/analysis_defaults.h"
 #include "common/stats/bifurcation.h"
+#include "common/stats/curve_peak.h"
 #include "server/engine/audit.h"
 #include "server/engine/histogram_sweep.h"
 #include "server/engine/msd_sweep.h"
@@ -154,16 +155,14 @@ grpc::Status GardenService::StreamMSD(
     } else {
       options.reference_step = options.steps->step(0);
     }
-    pb::StreamMSDResponse last;  // the peak
-    last.mutable_peak()->set_msd(-1);
+    std::vector<int64_t> steps;  // the curve, for its peak
+    std::vector<double> msds;
     uint32_t sent = 0;
     absl::Status status = RunMsdSweep(
         pool_, options,
         [&](const MsdPoint& p) {
-          if (p.msd > last.peak().msd()) {
-            last.mutable_peak()->set_step(p.step);
-            last.mutable_peak()->set_msd(p.msd);
-          }
+          steps.push_back(p.step);
+          msds.push_back(p.msd);
           pb::StreamMSDResponse message;
           ToProto(p, message.mutable_point());
           ++sent;
@@ -171,6 +170,18 @@ grpc::Status GardenService::StreamMSD(
         },
         call.cancelled());
     what = absl::StrCat(call.what(), ", ", sent, " sent");
+    const std::optional<CurvePeak> peak = FindCurvePeak(msds);
+    if (!peak) return status;  // no point had a value
+    pb::StreamMSDResponse last;
+    {
+      pb::MSDPeak& out = *last.mutable_peak();
+      out.set_step(steps[peak->largest]);
+      out.set_msd(msds[peak->largest]);
+      out.set_interior(peak->interior);
+      out.set_trend(peak->trend == Trend::kIncreasing   ? pb::MSDPeak::TREND_INCREASING
+                    : peak->trend == Trend::kDecreasing ? pb::MSDPeak::TREND_DECREASING
+                                                        : pb::MSDPeak::TREND_NEITHER);
+    }
     return WriteLast(status, last, context, writer);
   });
 }

@@ -821,12 +821,37 @@ class GardenIntegrationTest(harness.GardendTestCase):
         self.assertFalse(os.path.exists(os.path.join(self.base, "f.gif")))
 
     def test_msd_json_reports_the_peak(self):
+        def expected(points):
+            msd = [p["msd"] for p in points]
+            i = msd.index(max(msd))
+            largest = {"step": points[i]["step"], "msd": msd[i]}
+            ups = any(b > a for a, b in zip(msd, msd[1:]))
+            downs = any(b < a for a, b in zip(msd, msd[1:]))
+            trend = ("increasing" if ups and not downs else
+                     "decreasing" if downs and not ups else None)
+            return {"peak": largest if 0 < i < len(msd) - 1 else None,
+                    "largest": largest, "monotonic": trend}
+
         out = json.loads(self.ok("msd", "--size", "small", "--steps", "all",
                                  "--format", "json"))
+        steps = [p["step"] for p in out["points"]]
         best = max(out["points"], key=lambda r: r["msd"])
-        self.assertEqual(out["peak"], {"step": best["step"], "msd": best["msd"]})
-        table = self.ok("msd", "--size", "small", "--format", "table")
-        self.assertIn(f"peak: step {best['step']}", table)
+        # Cut the selection at the largest step: its maximum is then the last point.
+        upto = steps[:steps.index(best["step"]) + 1]
+        seen_none = False
+        for selection in ("all", ",".join(map(str, upto)), ",".join(map(str, upto + steps[-1:]))):
+            out = json.loads(self.ok("msd", "--size", "small", "--steps", selection,
+                                     "--format", "json"))
+            want = expected(out["points"])
+            self.assertEqual({k: out[k] for k in want}, want, selection)
+            table = self.ok("msd", "--size", "small", "--steps", selection, "--format", "table")
+            if want["peak"]:
+                self.assertIn(f"peak: step {want['peak']['step']}, msd", table)
+            else:
+                seen_none = True
+                self.assertRegex(table, rf"no peak(, \w+)?: the largest msd \S+ is at the "
+                                        rf"(first|last) step {want['largest']['step']}\n")
+        self.assertTrue(seen_none)
 
     def test_msd_bad_input(self):
         self.assert_error(["msd", "--size", "micro", "--variant", "dd", "--steps", "0,1",
