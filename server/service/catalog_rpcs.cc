@@ -1,5 +1,6 @@
-// The catalog RPCs of GardenService: the models, a checkpoint's tensors and
-// the evaluation datasets this server has.
+// The catalog RPCs of GardenService: the models, a checkpoint's tensors (and
+// a rectangle of one tensor's values) and the evaluation datasets this
+// server has.
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -7,7 +8,9 @@
 #include "common/naming/step_spec.h"
 #include "server/service/convert.h"
 #include "server/service/garden_service.h"
+#include "server/engine/matrix_region.h"
 #include "server/service/rpc_log.h"
+#include "server/service/stream_write.h"
 #include "server/store/dataset_registry.h"
 
 namespace garden {
@@ -98,6 +101,51 @@ grpc::Status GardenService::ListTensors(grpc::ServerContext* context,
     response->set_config_json(read.config_json);
     for (const auto& t : read.tensors) ToProto(t, response->add_tensors());
     return absl::OkStatus();
+  });
+}
+
+grpc::Status GardenService::StreamMatrix(grpc::ServerContext* context,
+                                         const pb::MatrixRequest* request,
+                                         grpc::ServerWriter<pb::MatrixBlock>* writer) {
+  return RunLogged("StreamMatrix", context, [&](std::string& what) -> absl::Status {
+    ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->checkpoint().model()));
+    const int64_t step = request->checkpoint().step();
+    what = absl::StrCat(key.Name(), " step ", step);
+    RETURN_IF_ERROR(ValidateStep(step));
+    ASSIGN_OR_RETURN(const CheckpointLocation where, store_.Locate(key, step));
+    ASSIGN_OR_RETURN(const TensorHandle tensor, store_.OpenTensor(where, request->tensor()));
+    const MatrixRegionOptions options;
+    ASSIGN_OR_RETURN(const MatrixRegion region,
+                     ResolveMatrixRegion(tensor.info->shape,
+                                         {.row_begin = request->row_begin(),
+                                          .row_end = request->row_end(),
+                                          .col_begin = request->col_begin(),
+                                          .col_end = request->col_end()},
+                                         options));
+    what = absl::StrCat(key.Name(), " step ", step, " ", request->tensor(), " rows [",
+                        region.row_begin, ", ", region.row_end, ") columns [",
+                        region.col_begin, ", ", region.col_end, ")");
+    bool first = true;
+    return ReadMatrixRegion(
+        tensor, region, options, CancelledBy(context),
+        [&](int64_t first_row, absl::Span<const double> values) -> absl::Status {
+          pb::MatrixBlock block;
+          if (first) {
+            for (int64_t d : tensor.info->shape) block.add_shape(d);
+            block.set_dtype(std::string(DTypeName(tensor.info->dtype)));
+            block.set_row_begin(region.row_begin);
+            block.set_row_end(region.row_end);
+            block.set_col_begin(region.col_begin);
+            block.set_col_end(region.col_end);
+            first = false;
+          }
+          block.set_first_row(first_row);
+          block.mutable_values()->Add(values.begin(), values.end());
+          if (!WriteToStream(context, writer, block)) {
+            return absl::CancelledError("the client went away");
+          }
+          return absl::OkStatus();
+        });
   });
 }
 

@@ -53,6 +53,10 @@ class GardenService final : public garden::v1::Garden::Service {
                            const garden::v1::ListTensorsRequest* request,
                            garden::v1::ListTensorsResponse* response) override;
 
+  grpc::Status StreamMatrix(grpc::ServerContext* context,
+                            const garden::v1::MatrixRequest* request,
+                            grpc::ServerWriter<garden::v1::MatrixBlock>* writer) override;
+
   grpc::Status StreamHistograms(
       grpc::ServerContext* context,
       const garden::v1::StreamHistogramsRequest* request,
