@@ -70,6 +70,9 @@ absl::StatusOr<Unmasking> Unmask(const GptNeoxModel& model,
   out.recovered = static_cast<double>(agree) / (n - k);
   out.prefix_text = DecodeIds(tokenizer, prefix);
   out.generated_text = DecodeIds(tokenizer, out.generated);
+  for (const int64_t& id : out.generated) {
+    out.generated_pieces.push_back(DecodeIds(tokenizer, absl::MakeConstSpan(&id, 1)));
+  }
   return out;
 }
 

@@ -31,6 +31,7 @@ struct Unmasking {
   double recovered = 0;            // the fraction that agrees
   std::string prefix_text;         // the first k tokens, decoded
   std::string generated_text;
+  std::vector<std::string> generated_pieces;  // each generated token decoded alone
 };
 
 // Unmasks `ids` (the text's tokens, at least 2) after its first k, 1 <= k <

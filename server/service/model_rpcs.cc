@@ -182,6 +182,7 @@ void ToProto(int64_t step, absl::Span<const int64_t> ids, const Unmasking& u,
   for (size_t i = 0; i < u.generated.size(); ++i) {
     frame->add_generated_ids(static_cast<int32_t>(u.generated[i]));
     frame->add_agree(u.agree[i]);
+    frame->add_generated_pieces(u.generated_pieces[i]);
   }
   frame->set_generated_text(u.generated_text);
   frame->set_recovered(u.recovered);

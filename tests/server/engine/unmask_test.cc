@@ -69,6 +69,11 @@ TEST_F(UnmaskTest, AgreesWithADirectGreedyRun) {
     EXPECT_EQ(got->prefix_text,
               DecodeIds(*lm_.tokenizer, absl::MakeConstSpan(ids->data(), k)));
     EXPECT_EQ(got->generated_text, DecodeIds(*lm_.tokenizer, direct->tokens));
+    ASSERT_EQ(got->generated_pieces.size(), direct->tokens.size());
+    for (size_t i = 0; i < direct->tokens.size(); ++i) {
+      EXPECT_EQ(got->generated_pieces[i],
+                DecodeIds(*lm_.tokenizer, absl::MakeConstSpan(&direct->tokens[i], 1)));
+    }
   }
 }
 
