@@ -10,7 +10,7 @@ namespace garden::client {
 
 Commands AllCommands() {
   Commands all;
-  for (auto family : {CatalogCommands, DistributionCommands, DynamicsCommands,
+  for (auto family : {CatalogCommands, DistributionCommands, ValuesCommands, DynamicsCommands,
                       EvaluationCommands, LanguageModelCommands,
                       ServiceCommands}) {
     for (std::unique_ptr<Command>& command : family()) {
@@ -19,9 +19,9 @@ Commands AllCommands() {
   }
   // A name missing here would be listed last.
   constexpr std::string_view kHelpOrder[] = {
-      "models", "tensors",  "hist",      "tokenize", "generate",
+      "models", "tensors",  "hist",      "matrix",   "tokenize", "generate",
       "unmask", "logits",   "attention", "msd",      "bifurcation",
-      "audit",  "datasets", "ppl",       "health",   "token"};
+      "audit",  "layers",   "datasets", "ppl",       "health",   "token"};
   auto rank = [&](const std::unique_ptr<Command>& command) {
     return std::find(std::begin(kHelpOrder), std::end(kHelpOrder),
                      command->name()) -

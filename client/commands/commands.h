@@ -8,6 +8,10 @@
 //     hist            histograms and moments at each step (--plot: the
 //                     density heatmap, --branches: with the modes)
 //     bifurcation     bimodality at each step and the onset
+//   values          the matrices themselves
+//     matrix          a rectangle of a tensor at one or more steps (--plot:
+//                     its image, Figure 1 B)
+//     layers          every matrix's statistics and spectrum at each step
 //   dynamics        how a tensor moves over training, and whether the steps
 //                   can be trusted
 //     msd             mean square displacement per step (--plot: the curve)
@@ -43,6 +47,7 @@ Commands AllCommands();
 // Each family's commands (defined in its file).
 Commands CatalogCommands();
 Commands DistributionCommands();
+Commands ValuesCommands();
 Commands DynamicsCommands();
 Commands EvaluationCommands();
 Commands LanguageModelCommands();

@@ -7,13 +7,83 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/commands/commands.h"
+#include "client/plot/figures.h"
+#include "client/plot/plot.h"
+#include "common/naming/names.h"
 #include "common/naming/step_spec.h"
 
 namespace garden::client {
 namespace {
+
+// "pythia-70m-deduped", or the size as given when it is not a valid name
+// (the server says why).
+std::string ModelName(const AddressOptions& address) {
+  auto key = MakeModelKey(address.suite, address.size, address.variant);
+  return key.ok() ? key->Name() : address.size;
+}
+
+// --plot FILE.png|.svg, checked before any RPC.
+struct PlotOption {
+  std::string path;
+
+  void AddTo(CLI::App& app, const std::string& what) {
+    app.add_option("--plot", path,
+                   absl::StrCat("draw ", what, " to FILE.png or FILE.svg"));
+  }
+  bool drawing() const { return !path.empty(); }
+  absl::Status Check() const {
+    return drawing() ? plot::CheckWritable(path) : absl::OkStatus();
+  }
+};
+
+// The checkpoint, --text, and either --step (one call) or --steps A,B (one
+// call per step, in order, each rendered as --step renders it): the input
+// of logits and attention.
+struct StepsTextOptions {
+  CheckpointTextOptions input;
+  std::string steps;
+
+  void AddTo(CLI::App& app) {
+    input.checkpoint.address.AddTo(app);
+    CLI::Option* one =
+        app.add_option("--step", input.checkpoint.step, "training step");
+    CLI::Option* many = app.add_option(
+        "--steps", steps,
+        "several steps, e.g. 1000,143000: one call each, in order "
+        "(instead of --step)");
+    one->excludes(many);
+    many->excludes(one);
+    app.add_option("--text", input.text)->required();
+  }
+
+  // One input per step; INVALID_ARGUMENT without --step or --steps, or for
+  // --steps that is not a list.
+  absl::StatusOr<std::vector<CheckpointTextOptions>> Inputs() const {
+    if (steps.empty()) {
+      if (input.checkpoint.step.empty()) {
+        return absl::InvalidArgumentError("--step or --steps is required");
+      }
+      return std::vector<CheckpointTextOptions>{input};
+    }
+    auto spec = StepSpec::Parse(steps);
+    if (!spec.ok() || spec->kind != StepSpec::Kind::kList) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed --steps \"", steps,
+                       "\": expected a list such as 1000,143000"));
+    }
+    std::vector<CheckpointTextOptions> inputs;
+    for (int64_t step : spec->list) {
+      CheckpointTextOptions& one = inputs.emplace_back(input);
+      one.checkpoint.step = absl::StrCat(step);
+    }
+    return inputs;
+  }
+};
 
 class Tokenize : public Command {
  public:
@@ -99,13 +169,18 @@ class Unmask : public Command {
     RETURN_IF_ERROR(model_steps_.Fill(&request));
     request.set_text(text_);
     RETURN_IF_ERROR(AddPrefixLengths(&request));
+    RETURN_IF_ERROR(plot_.Check());
     UnmaskRenderer renderer(format_.format(), std::cout);
+    std::vector<pb::UnmaskFrame> frames;
     RETURN_IF_ERROR(connection.Stream(&Stub::CausalUnmask, request)
                         .ReadAll([&](const pb::UnmaskFrame& frame) {
                           renderer.Frame(frame);
+                          if (plot_.drawing()) frames.push_back(frame);
                         }));
     renderer.Finish();
-    return absl::OkStatus();
+    if (!plot_.drawing()) return absl::OkStatus();
+    return plot::Render(UnmaskFigure(FigureSteps(frames), ModelName(model_steps_.address)),
+                        plot_.path);
   }
 
  private:
@@ -115,8 +190,30 @@ class Unmask : public Command {
     command.add_option("--prefix-lengths", prefix_lengths_,
                        "k values, e.g. 1,3,5 (default: 6 evenly spaced)");
     format_.AddTo(command, {"json", "jsonl", "table"}, "table");
+    plot_.AddTo(command,
+                "a panel per step, a line per prefix length: the prefix in "
+                "black, the completion in grey, tokens that agree "
+                "underlined (Figure 5)");
     // The unmasking stream carries no progress yet: accepted like the sweeps.
     progress_.AddTo(command);
+  }
+
+  // The frames by step, each generated token with its own text (the
+  // server's generated_pieces).
+  static std::vector<UnmaskStep> FigureSteps(const std::vector<pb::UnmaskFrame>& frames) {
+    std::vector<UnmaskStep> steps;
+    for (const pb::UnmaskFrame& frame : frames) {
+      if (steps.empty() || steps.back().step != frame.step()) {
+        steps.push_back({.step = frame.step()});
+      }
+      UnmaskLine& line = steps.back().lines.emplace_back();
+      line.k = frame.k();
+      line.prefix = frame.prefix_text();
+      line.generated_text = frame.generated_text();
+      line.agree.assign(frame.agree().begin(), frame.agree().end());
+      line.generated.assign(frame.generated_pieces().begin(), frame.generated_pieces().end());
+    }
+    return steps;
   }
 
   // --prefix-lengths, in the list syntax of --steps.
@@ -141,6 +238,7 @@ class Unmask : public Command {
   ModelStepsOptions model_steps_;
   std::string text_;
   std::string prefix_lengths_;
+  PlotOption plot_;
   ProgressOption progress_;
 };
 
@@ -149,15 +247,37 @@ class Logits : public Command {
   Logits() : Command("logits", "mean next-token logits of a text") {}
 
   absl::Status Run(Connection& connection) override {
-    pb::LogitsRequest request;
-    RETURN_IF_ERROR(input_.Fill(&request));
-    request.set_top_k(top_k_);
-    request.set_include_all(all_);
-    return CallAndRender(connection, &Stub::Logits, request,
-                         [this](const pb::LogitsResponse& response,
-                                Format format, std::ostream& out) {
-                           RenderLogits(response, all_, format, out);
-                         });
+    ASSIGN_OR_RETURN(const std::vector<CheckpointTextOptions> inputs,
+                     input_.Inputs());
+    std::vector<pb::LogitsRequest> requests;
+    for (const CheckpointTextOptions& input : inputs) {
+      pb::LogitsRequest& request = requests.emplace_back();
+      RETURN_IF_ERROR(input.Fill(&request));
+      request.set_top_k(top_k_);
+      // The figure needs the whole vector; the output shows it with --all.
+      request.set_include_all(all_ || plot_.drawing());
+    }
+    RETURN_IF_ERROR(plot_.Check());
+    std::vector<LogitsCurve> curves;
+    for (const pb::LogitsRequest& request : requests) {
+      RETURN_IF_ERROR(CallAndRender(
+          connection, &Stub::Logits, request,
+          [&](const pb::LogitsResponse& response, Format format,
+              std::ostream& out) {
+            RenderLogits(response, all_, format, out);
+            if (plot_.drawing()) {
+              curves.push_back(
+                  {.step = request.checkpoint().step(),
+                   .mean_logits = std::vector<double>(
+                       response.mean_logits().begin(),
+                       response.mean_logits().end())});
+            }
+          }));
+    }
+    if (!plot_.drawing()) return absl::OkStatus();
+    return plot::Render(
+        LogitsFigure(curves, ModelName(input_.input.checkpoint.address)),
+        plot_.path);
   }
 
  private:
@@ -166,9 +286,13 @@ class Logits : public Command {
     command.add_option("--top-k", top_k_)->capture_default_str();
     command.add_flag("--all", all_, "include the whole mean logit vector");
     format_.AddTo(command, {"json", "table"}, "table");
+    plot_.AddTo(command,
+                "the mean logit of every token id, a curve per step "
+                "(Figure 1 D)");
   }
 
-  CheckpointTextOptions input_;
+  StepsTextOptions input_;
+  PlotOption plot_;
   uint32_t top_k_ = 10;
   bool all_ = false;
 };
@@ -178,16 +302,40 @@ class Attention : public Command {
   Attention() : Command("attention", "attention matrix of a layer") {}
 
   absl::Status Run(Connection& connection) override {
-    pb::AttentionRequest request;
-    RETURN_IF_ERROR(input_.Fill(&request));
-    request.set_layer(layer_);
-    request.set_average_heads(average_heads_);
-    return CallAndRender(connection, &Stub::Attention, request,
-                         [this](const pb::AttentionResponse& response,
-                                Format format, std::ostream& out) {
-                           RenderAttention(response, average_heads_, format,
-                                           out);
-                         });
+    ASSIGN_OR_RETURN(const std::vector<CheckpointTextOptions> inputs,
+                     input_.Inputs());
+    std::vector<pb::AttentionRequest> requests;
+    for (const CheckpointTextOptions& input : inputs) {
+      pb::AttentionRequest& request = requests.emplace_back();
+      RETURN_IF_ERROR(input.Fill(&request));
+      request.set_layer(layer_);
+      request.set_average_heads(average_heads_);
+    }
+    RETURN_IF_ERROR(plot_.Check());
+    std::vector<AttentionMap> maps;
+    for (const pb::AttentionRequest& request : requests) {
+      RETURN_IF_ERROR(CallAndRender(
+          connection, &Stub::Attention, request,
+          [&](const pb::AttentionResponse& response, Format format,
+              std::ostream& out) {
+            RenderAttention(response, average_heads_, format, out);
+            if (plot_.drawing()) {
+              maps.push_back(
+                  {.step = request.checkpoint().step(),
+                   .heads = response.heads(),
+                   .tokens = response.tokens(),
+                   .pieces = std::vector<std::string>(
+                       response.pieces().begin(), response.pieces().end()),
+                   .weights = std::vector<double>(response.weights().begin(),
+                                                  response.weights().end())});
+            }
+          }));
+    }
+    if (!plot_.drawing()) return absl::OkStatus();
+    return plot::Render(
+        AttentionFigure(maps, ModelName(input_.input.checkpoint.address),
+                        layer_, average_heads_),
+        plot_.path);
   }
 
  private:
@@ -196,9 +344,13 @@ class Attention : public Command {
     command.add_option("--layer", layer_)->capture_default_str();
     command.add_flag("--average-heads", average_heads_);
     format_.AddTo(command, {"json", "table"}, "table");
+    plot_.AddTo(command,
+                "the matrix, a panel per head (or their mean), a row per "
+                "step (Figure 1 C)");
   }
 
-  CheckpointTextOptions input_;
+  StepsTextOptions input_;
+  PlotOption plot_;
   uint32_t layer_ = 0;
   bool average_heads_ = false;
 };

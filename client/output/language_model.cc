@@ -68,6 +68,7 @@ void UnmaskRenderer::Frame(const pb::UnmaskFrame& frame) {
                       {"prefix_ids", Vector(frame.prefix_ids())},
                       {"generated", frame.generated_text()},
                       {"generated_ids", Vector(frame.generated_ids())},
+                      {"generated_pieces", Vector(frame.generated_pieces())},
                       {"agree", Vector(frame.agree())},
                       {"recovered", JsonNumber(frame.recovered())}};
   if (frame.original_ids_size() > 0) {

@@ -1,5 +1,9 @@
 #include "client/plot/figures.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 
 namespace garden::client {
@@ -67,6 +71,224 @@ plot::Figure PerplexityFigure(const std::vector<ModelSeries>& models,
       panel.x = {.label = "training step", .scale = Scale::kLog1p};
       panel.y = {.label = "perplexity", .scale = y};
       panel.series.push_back({.label = "perplexity", .x = m.x, .y = m.y});
+    }
+  }
+  return figure;
+}
+
+namespace {
+
+// The panels' shape for square matrices.
+constexpr double kMatrixPanel = 460;
+
+// A token's label on an axis: its text, with control characters escaped.
+std::string TokenLabel(const std::string& piece) {
+  std::string out;
+  for (char c : DecodePiece(piece)) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += '?';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Appends code point `cp` as UTF-8.
+void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    *out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    *out += static_cast<char>(0xc0 | (cp >> 6));
+    *out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    *out += static_cast<char>(0xe0 | (cp >> 12));
+    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    *out += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    *out += static_cast<char>(0xf0 | (cp >> 18));
+    *out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+    *out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    *out += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+}
+
+// GPT-2's byte alphabet: bytes printable in Latin-1 stand for themselves,
+// the others for 256 + their rank among them.
+bool SelfMapped(uint32_t b) {
+  return (b >= '!' && b <= '~') || (b >= 0xa1 && b <= 0xac) ||
+         (b >= 0xae && b <= 0xff);
+}
+
+}  // namespace
+
+std::string DecodePiece(const std::string& piece) {
+  // Code point -> byte for the remapped bytes.
+  static const std::vector<int> remapped = [] {
+    std::vector<int> table;
+    for (uint32_t b = 0; b < 256; ++b) {
+      if (!SelfMapped(b)) table.push_back(static_cast<int>(b));
+    }
+    return table;
+  }();
+  std::string out;
+  size_t i = 0;
+  while (i < piece.size()) {
+    const unsigned char c = piece[i];
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
+                                                : (c >> 3) == 30 ? 4 : 1;
+    if (i + len > piece.size()) len = 1;
+    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    bool valid = len > 1 || c < 0x80;
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char d = piece[i + k];
+      if ((d & 0xc0) != 0x80) valid = false;
+      cp = (cp << 6) | (d & 0x3f);
+    }
+    if (!valid) {
+      out += piece[i];
+      ++i;
+      continue;
+    }
+    if (cp < 256 && SelfMapped(cp)) {
+      out += static_cast<char>(cp);
+    } else if (cp >= 256 && cp < 256 + remapped.size()) {
+      out += static_cast<char>(remapped[cp - 256]);
+    } else {
+      AppendUtf8(cp, &out);
+    }
+    i += len;
+  }
+  return out;
+}
+
+plot::Figure MatrixFigure(const std::vector<MatrixPanel>& panels,
+                          const std::string& title) {
+  double largest = 0;
+  for (const MatrixPanel& p : panels) {
+    for (double v : p.values) {
+      if (std::isfinite(v)) largest = std::max(largest, std::abs(v));
+    }
+  }
+  if (!(largest > 0)) largest = 1;
+  Figure figure{.title = title,
+                .columns = std::max(1, static_cast<int>(panels.size())),
+                .panel_width = kMatrixPanel + 120,
+                .panel_height = kMatrixPanel};
+  for (const MatrixPanel& p : panels) {
+    Panel& panel = figure.panels.emplace_back();
+    panel.title = p.title;
+    panel.x = {.label = "column"};
+    panel.y = {.label = "row", .flipped = true};
+    panel.image = plot::MatrixImage{
+        .rows = p.rows,
+        .cols = p.cols,
+        .values = p.values,
+        .row0 = static_cast<double>(p.row_begin),
+        .col0 = static_cast<double>(p.col_begin),
+        .vmin = -largest,
+        .vmax = largest,
+        .diverging = true,
+        .colorbar_label = "weight value"};
+  }
+  return figure;
+}
+
+plot::Figure AttentionFigure(const std::vector<AttentionMap>& maps,
+                             const std::string& model, uint32_t layer,
+                             bool averaged) {
+  int64_t columns = 1;
+  for (const AttentionMap& m : maps) columns = std::max(columns, m.heads);
+  Figure figure{
+      .title = absl::StrCat(model, ": attention, layer ", layer,
+                            averaged ? " (mean of the heads)" : ""),
+      .columns = static_cast<int>(std::min<int64_t>(columns, 64)),
+      .panel_width = kMatrixPanel + 120,
+      .panel_height = kMatrixPanel + 40};
+  for (const AttentionMap& m : maps) {
+    std::vector<std::string> labels;
+    for (const std::string& piece : m.pieces) labels.push_back(TokenLabel(piece));
+    const int64_t n = m.tokens;
+    for (int64_t h = 0; h < m.heads; ++h) {
+      Panel& panel = figure.panels.emplace_back();
+      panel.title = averaged ? absl::StrCat("step ", m.step)
+                             : absl::StrCat("step ", m.step, ", head ", h);
+      panel.x = {.label = "key token", .labels = labels};
+      panel.y = {.label = "query token", .flipped = true, .labels = labels};
+      plot::MatrixImage image{.rows = n,
+                              .cols = n,
+                              .vmin = 0,
+                              .vmax = 1,
+                              .diverging = false,
+                              .colorbar_label = "attention weight"};
+      const size_t begin = static_cast<size_t>(h * n * n);
+      if (begin + n * n <= m.weights.size()) {
+        image.values.assign(m.weights.begin() + begin,
+                            m.weights.begin() + begin + n * n);
+      } else {
+        image.rows = image.cols = 0;  // a short response: nothing to show
+      }
+      panel.image = std::move(image);
+    }
+  }
+  return figure;
+}
+
+plot::Figure LogitsFigure(const std::vector<LogitsCurve>& curves,
+                          const std::string& model) {
+  Figure figure{.title = absl::StrCat(model, ": mean logits over the text")};
+  Panel& panel = figure.panels.emplace_back();
+  panel.x = {.label = "token id"};
+  panel.y = {.label = "mean logit"};
+  for (const LogitsCurve& c : curves) {
+    Series& s = panel.series.emplace_back();
+    s.label = absl::StrCat("step ", c.step);
+    s.y = c.mean_logits;
+    s.x.resize(s.y.size());
+    for (size_t i = 0; i < s.x.size(); ++i) s.x[i] = static_cast<double>(i);
+  }
+  return figure;
+}
+
+plot::Figure UnmaskFigure(const std::vector<UnmaskStep>& steps,
+                          const std::string& model) {
+  constexpr plot::Rgb kPrefix{0, 0, 0}, kGenerated{0.55, 0.55, 0.55};
+  // Enough height for each frame's text at about 100 characters a line.
+  size_t lines = 1;
+  for (const UnmaskStep& s : steps) {
+    size_t here = 0;
+    for (const UnmaskLine& l : s.lines) {
+      size_t chars = l.prefix.size() + l.generated_text.size();
+      for (const std::string& g : l.generated) chars += g.size();
+      if (!l.generated.empty()) chars -= l.generated_text.size();
+      here += 1 + chars / 100;
+    }
+    lines = std::max(lines, here);
+  }
+  Figure figure{
+      .title = absl::StrCat(model, ": causal unmasking"),
+      .panel_width = 760,
+      .panel_height = std::clamp(50.0 + 21.0 * lines, 150.0, 1e5)};
+  for (const UnmaskStep& s : steps) {
+    Panel& panel = figure.panels.emplace_back();
+    panel.title = absl::StrCat("step ", s.step);
+    for (const UnmaskLine& l : s.lines) {
+      plot::TextRow& row = panel.text_rows.emplace_back();
+      row.label = absl::StrCat("k=", l.k);
+      row.runs.push_back({.text = l.prefix, .color = kPrefix});
+      if (l.generated.size() == l.agree.size() && !l.generated.empty()) {
+        for (size_t i = 0; i < l.generated.size(); ++i) {
+          row.runs.push_back({.text = l.generated[i],
+                              .color = kGenerated,
+                              .marked = l.agree[i]});
+        }
+      } else {
+        row.runs.push_back({.text = l.generated_text, .color = kGenerated});
+      }
     }
   }
   return figure;

@@ -6,7 +6,14 @@
 //            smoothed density per step as points and the onset dashed
 //            (Figure 2);
 //   msd   -> the MSD curve with its peak dashed (Figure 3);
-//   ppl   -> perplexity on linear and log axes side by side (Figure 4).
+//   ppl   -> perplexity on linear and log axes side by side (Figure 4);
+// and, one panel per step:
+//   matrix    -> a block of a weight matrix, diverging colours on one
+//                symmetric scale (Figure 1 B);
+//   attention -> the attention matrix, tokens on both axes (Figure 1 C);
+//   logits    -> the mean logit of every vocabulary id, one curve per step
+//                (Figure 1 D, in one panel);
+//   unmask    -> a line of text per prefix length (Figure 5).
 #ifndef GARDEN_CLIENT_PLOT_FIGURES_H_
 #define GARDEN_CLIENT_PLOT_FIGURES_H_
 
@@ -40,6 +47,71 @@ plot::Figure MsdFigure(const std::vector<ModelSeries>& models,
                        const std::string& tensor, const std::string& mode);
 plot::Figure PerplexityFigure(const std::vector<ModelSeries>& models,
                               const std::string& dataset);
+
+// A block of a matrix: rows [row_begin, row_begin + rows) and columns
+// [col_begin, col_begin + cols), row-major.
+struct MatrixPanel {
+  std::string title;
+  int64_t row_begin = 0, col_begin = 0, rows = 0, cols = 0;
+  std::vector<double> values;
+};
+
+// The panels side by side on ONE symmetric diverging scale, +-max |value|
+// over all panels (NaN and infinities left out), row 0 at the top; x is
+// "column", y "row", in the matrix's own indices.
+plot::Figure MatrixFigure(const std::vector<MatrixPanel>& panels,
+                          const std::string& title);
+
+// One attention response: weights[h][i][j], heads x tokens x tokens.
+struct AttentionMap {
+  int64_t step = 0;
+  int64_t heads = 0, tokens = 0;
+  std::vector<std::string> pieces;  // as the server spells them ("Ġthe")
+  std::vector<double> weights;
+};
+
+// One panel per head (one when `averaged`), a row of them per step: query
+// tokens down (row 0 at the top), key tokens across, viridis from 0 to 1.
+plot::Figure AttentionFigure(const std::vector<AttentionMap>& maps,
+                             const std::string& model, uint32_t layer,
+                             bool averaged);
+
+// One logits response: the mean logit of each id over the text's positions.
+struct LogitsCurve {
+  int64_t step = 0;
+  std::vector<double> mean_logits;
+};
+
+// One panel: x = token id, y = mean logit, a curve per step (a legend with
+// two or more).
+plot::Figure LogitsFigure(const std::vector<LogitsCurve>& curves,
+                          const std::string& model);
+
+// One unmasking frame: the prefix, and the generated tokens' texts with
+// whether each agrees with the original. When `generated` does not hold a
+// text per `agree`, `generated_text` is shown whole, unmarked.
+struct UnmaskLine {
+  int64_t k = 0;
+  std::string prefix;
+  std::vector<std::string> generated;
+  std::vector<bool> agree;
+  std::string generated_text;
+};
+
+struct UnmaskStep {
+  int64_t step = 0;
+  std::vector<UnmaskLine> lines;  // in the order of the stream
+};
+
+// One panel per step, one text row "k=K" per frame: the prefix in black,
+// the generated tokens in grey, those that agree with the original
+// underlined.
+plot::Figure UnmaskFigure(const std::vector<UnmaskStep>& steps,
+                          const std::string& model);
+
+// A byte-level BPE piece ("Ġthe", "Ċ") as the text it stands for (" the",
+// "\n"); characters outside the byte alphabet are kept.
+std::string DecodePiece(const std::string& piece);
 
 }  // namespace garden::client
 

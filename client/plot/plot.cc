@@ -275,6 +275,12 @@ constexpr std::array<Rgb, 11> kHeatStops = {
     Hex(0x2a788e), Hex(0x21918c), Hex(0x22a884), Hex(0x44bf70),
     Hex(0x7ad151), Hex(0xbddf26), Hex(0xfde725)};
 
+// matplotlib's RdBu_r at eleven points, white in the middle.
+constexpr std::array<Rgb, 11> kDivergingStops = {
+    Hex(0x053061), Hex(0x2166ac), Hex(0x4393c3), Hex(0x92c5de),
+    Hex(0xd1e5f0), Hex(0xffffff), Hex(0xfddbc7), Hex(0xf4a582),
+    Hex(0xd6604d), Hex(0xb2182b), Hex(0x67001f)};
+
 constexpr std::array<Rgb, 10> kPalette = {
     Hex(0x1f77b4), Hex(0xff7f0e), Hex(0x2ca02c), Hex(0xd62728),
     Hex(0x9467bd), Hex(0x8c564b), Hex(0xe377c2), Hex(0x7f7f7f),
@@ -428,24 +434,218 @@ absl::Status CheckFigure(const Figure& figure) {
             s.y.size(), " y values"));
       }
     }
+    if (panel.image) {
+      const MatrixImage& m = *panel.image;
+      if (m.rows < 0 || m.cols < 0 || m.rows > 1e8 || m.cols > 1e8 ||
+          static_cast<double>(m.rows) * m.cols != m.values.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, " image is ", m.rows, "x", m.cols, " but has ",
+            m.values.size(), " values"));
+      }
+      if (!(std::isfinite(m.vmin) && std::isfinite(m.vmax) && m.vmin < m.vmax)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, " image vmin ", m.vmin, " must be below vmax ", m.vmax,
+            ", both finite"));
+      }
+      if (!std::isfinite(m.row0) || !std::isfinite(m.col0)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, " image corner (", m.row0, ", ", m.col0, ") is not finite"));
+      }
+    }
   }
   return absl::OkStatus();
+}
+
+// --- Text measurement, for the layout (labels, text rows) and drawing.
+
+void SetFont(cairo_t* cr, double size, bool bold = false) {
+  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
+                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+  cairo_set_font_size(cr, size);
+}
+
+// `text` with bytes that are not UTF-8 replaced by '?': cairo refuses such
+// strings and stays in error for the rest of the figure.
+std::string ValidUtf8(const std::string& text) {
+  return ReplaceInvalidUtf8(text, "?");
+}
+
+double TextWidth(cairo_t* cr, const std::string& text) {
+  cairo_text_extents_t extents;
+  cairo_text_extents(cr, ValidUtf8(text).c_str(), &extents);
+  return extents.x_advance;
+}
+
+// A scratch cairo context to measure text with, as drawing will.
+class Measurer {
+ public:
+  Measurer()
+      : surface_(cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1),
+                 &cairo_surface_destroy),
+        cr_(cairo_create(surface_.get()), &cairo_destroy) {}
+  cairo_t* cr() const { return cr_.get(); }
+  double Width(const std::string& text, double size) {
+    SetFont(cr(), size);
+    return TextWidth(cr(), text);
+  }
+
+ private:
+  std::unique_ptr<cairo_surface_t, decltype(&cairo_surface_destroy)> surface_;
+  std::unique_ptr<cairo_t, decltype(&cairo_destroy)> cr_;
+};
+
+// At most kMaxLabelChars characters (UTF-8), cut with "…".
+std::string CutLabel(const std::string& text) {
+  size_t chars = 0, cut = std::string::npos;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xc0) == 0x80) continue;
+    if (chars == kMaxLabelChars - 1) cut = i;
+    if (++chars > kMaxLabelChars) return text.substr(0, cut) + "\u2026";
+  }
+  return text;
+}
+
+// Control characters (a newline in a token) as spaces: one line each.
+std::string OneLine(std::string text) {
+  for (char& c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  return text;
+}
+
+constexpr double kTextSize = 11, kTextLine = 16, kTextRowGap = 5;
+constexpr double kTextLabelGap = 10;
+
+// Places the text rows within `box`, wrapping at spaces; lines below the
+// box are left out.
+std::vector<PlacedText> PlaceText(const std::vector<TextRow>& rows,
+                                  const Rect& box) {
+  std::vector<PlacedText> placed;
+  if (rows.empty()) return placed;
+  Measurer m;
+  SetFont(m.cr(), kTextSize);
+  cairo_font_extents_t font;
+  cairo_font_extents(m.cr(), &font);
+  double label_width = 0;
+  for (const TextRow& row : rows) {
+    label_width = std::max(label_width, TextWidth(m.cr(), OneLine(row.label)));
+  }
+  const double start =
+      box.x + (label_width > 0 ? label_width + kTextLabelGap : 0);
+  const double right = box.x + box.width;
+  const double bottom = box.y + box.height;
+  double top = box.y;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    const TextRow& row = rows[r];
+    double baseline = top + font.ascent;
+    if (baseline + font.descent > bottom) break;
+    if (!row.label.empty()) {
+      const std::string label = OneLine(row.label);
+      placed.push_back({r, PlacedText::kRowLabel, label, box.x, baseline,
+                        TextWidth(m.cr(), label), Rgb{0, 0, 0}, false});
+    }
+    double x = start;
+    bool fits = true;
+    for (size_t k = 0; k < row.runs.size() && fits; ++k) {
+      const TextRun& run = row.runs[k];
+      const std::string text = OneLine(run.text);
+      // Words: leading spaces with what follows, up to the next space.
+      size_t i = 0;
+      while (i < text.size() && fits) {
+        size_t j = i;
+        while (j < text.size() && text[j] == ' ') ++j;
+        while (j < text.size() && text[j] != ' ') ++j;
+        std::string word = text.substr(i, j - i);
+        i = j;
+        double w = TextWidth(m.cr(), word);
+        if (x + w > right && x > start) {
+          baseline += kTextLine;
+          if (baseline + font.descent > bottom) {
+            fits = false;
+            break;
+          }
+          x = start;
+          word.erase(0, word.find_first_not_of(' '));
+          if (word.empty()) continue;
+          w = TextWidth(m.cr(), word);
+        }
+        PlacedText* last = placed.empty() ? nullptr : &placed.back();
+        if (last != nullptr && last->row == r && last->run == k &&
+            last->baseline == baseline) {
+          last->text += word;
+          last->width += w;
+        } else {
+          placed.push_back({r, k, word, x, baseline, w, run.color, run.marked});
+        }
+        x += w;
+      }
+    }
+    if (!fits) break;
+    top = baseline + font.descent + kTextRowGap;
+  }
+  return placed;
+}
+
+struct LabelSize {
+  double widest = 0;  // figure units, at kTickSize
+  double box = 0;     // the font's ascent + descent
+};
+
+LabelSize MeasureLabels(const std::vector<std::string>& labels) {
+  LabelSize size;
+  if (labels.empty()) return size;
+  Measurer m;
+  SetFont(m.cr(), kTickSize);
+  cairo_font_extents_t font;
+  cairo_font_extents(m.cr(), &font);
+  size.box = font.ascent + font.descent;
+  for (const std::string& label : labels) {
+    size.widest = std::max(size.widest, TextWidth(m.cr(), CutLabel(OneLine(label))));
+  }
+  return size;
+}
+
+// Label i at i + 0.5, every `stride`-th, those inside the range.
+std::vector<Tick> CategoryTicks(const std::vector<std::string>& labels,
+                                const AxisRange& range, size_t stride) {
+  std::vector<Tick> ticks;
+  for (size_t i = 0; i < labels.size(); i += std::max<size_t>(1, stride)) {
+    const double v = i + 0.5;
+    if (!Inside(v, range.min, range.max)) continue;
+    ticks.push_back({v, CutLabel(OneLine(labels[i]))});
+  }
+  return ticks;
+}
+
+// How many labels `need` units apart fit in cells `cell` units wide: every
+// stride-th.
+size_t Stride(double need, double cell) {
+  if (!(cell > 0) || !std::isfinite(cell)) return 1;
+  const double s = std::ceil(need / cell - 1e-9);
+  return s >= 1 && s < 1e9 ? static_cast<size_t>(s) : 1;
+}
+
+bool HasData(const Panel& panel) {
+  return !panel.series.empty() || !panel.heat.empty() ||
+         !panel.vlines.empty() || panel.image.has_value();
 }
 
 PanelLayout LayOutPanel(const Panel& panel, const Rect& cell) {
   PanelLayout layout;
   layout.cell = cell;
-  const bool heat = !panel.heat.empty();
   const double top = panel.title.empty() ? kPlotTop : kPlotTopTitled;
-  const double right =
-      heat ? kColorbarGap + kColorbarWidth + kColorbarRight : kPlotRight;
-  layout.plot = Rect{cell.x + kPlotLeft, cell.y + top,
-                     cell.width - kPlotLeft - right,
-                     cell.height - top - kPlotBottom};
-  if (heat) {
-    layout.colorbar = Rect{layout.plot.x + layout.plot.width + kColorbarGap,
-                           layout.plot.y, kColorbarWidth, layout.plot.height};
+  if (!panel.text_rows.empty() && !HasData(panel)) {
+    // Text only: no axes, the text below the title.
+    layout.axes = false;
+    layout.plot = Rect{cell.x + 12, cell.y + top, cell.width - 24,
+                       cell.height - top - 8};
+    layout.text = PlaceText(panel.text_rows, layout.plot);
+    return layout;
   }
+  const bool heat = !panel.heat.empty();
+  const bool bar = heat || panel.image.has_value();
+  layout.x_flipped = panel.x.flipped;
+  layout.y_flipped = panel.y.flipped;
 
   Extent x_points, y_points, x_cells, y_cells;
   for (const Series& s : panel.series) {
@@ -469,14 +669,80 @@ PanelLayout LayOutPanel(const Panel& panel, const Rect& cell) {
   for (const ColumnSpan& span : spans) {
     y_cells.Add(ColumnYExtent(*span.column, panel.y.scale));
   }
+  if (panel.image && panel.image->rows > 0 && panel.image->cols > 0) {
+    const MatrixImage& m = *panel.image;
+    x_cells.Add(Transform(panel.x.scale, m.col0));
+    x_cells.Add(Transform(panel.x.scale, m.col0 + m.cols));
+    y_cells.Add(Transform(panel.y.scale, m.row0));
+    y_cells.Add(Transform(panel.y.scale, m.row0 + m.rows));
+  }
+  if (!panel.x.labels.empty()) {
+    x_cells.Add(Transform(panel.x.scale, 0));
+    x_cells.Add(Transform(panel.x.scale, panel.x.labels.size()));
+  }
+  if (!panel.y.labels.empty()) {
+    y_cells.Add(Transform(panel.y.scale, 0));
+    y_cells.Add(Transform(panel.y.scale, panel.y.labels.size()));
+  }
   layout.x = ResolveAxis(panel.x, x_points, x_cells);
   layout.y = ResolveAxis(panel.y, y_points, y_cells);
+
+  // Margins: room for categorical labels.
+  const LabelSize x_size = MeasureLabels(panel.x.labels);
+  const LabelSize y_size = MeasureLabels(panel.y.labels);
+  const double left = std::min(std::max(kPlotLeft, 7 + y_size.widest + 28),
+                               cell.width / 3);
+  const double right =
+      bar ? kColorbarGap + kColorbarWidth + kColorbarRight : kPlotRight;
+  const double width = cell.width - left - right;
+  // A category's width on the page (categorical axes are linear in
+  // practice; elsewhere the cell at the axis start).
+  auto cell_size = [](const AxisRange& r, double length) {
+    return length * std::abs(r.Fraction(r.min + 1) - r.Fraction(r.min));
+  };
+  double bottom = kPlotBottom;
+  if (!panel.x.labels.empty()) {
+    const double cw = cell_size(layout.x, width);
+    layout.x_ticks_vertical = x_size.widest + 4 > cw;
+    if (layout.x_ticks_vertical) {
+      bottom = std::min(std::max(kPlotBottom, 7 + x_size.widest + 30),
+                        cell.height / 3);
+    }
+  }
+  layout.plot = Rect{cell.x + left, cell.y + top, width,
+                     cell.height - top - bottom};
+  if (bar) {
+    layout.colorbar = Rect{layout.plot.x + layout.plot.width + kColorbarGap,
+                           layout.plot.y, kColorbarWidth, layout.plot.height};
+  }
   const int x_labels =
       std::max(2, static_cast<int>(layout.plot.width / kXLabelSpacing));
   const int y_labels =
       std::max(2, static_cast<int>(layout.plot.height / kYLabelSpacing));
-  layout.x_ticks = Ticks(layout.x.scale, layout.x.min, layout.x.max, x_labels);
-  layout.y_ticks = Ticks(layout.y.scale, layout.y.min, layout.y.max, y_labels);
+  if (panel.x.labels.empty()) {
+    layout.x_ticks = Ticks(layout.x.scale, layout.x.min, layout.x.max, x_labels);
+  } else {
+    const double need =
+        layout.x_ticks_vertical ? x_size.box + 2 : x_size.widest + 8;
+    layout.x_ticks = CategoryTicks(
+        panel.x.labels, layout.x,
+        Stride(need, cell_size(layout.x, layout.plot.width)));
+  }
+  if (panel.y.labels.empty()) {
+    layout.y_ticks = Ticks(layout.y.scale, layout.y.min, layout.y.max, y_labels);
+  } else {
+    layout.y_ticks = CategoryTicks(
+        panel.y.labels, layout.y,
+        Stride(y_size.box + 2, cell_size(layout.y, layout.plot.height)));
+  }
+  if (panel.image) {
+    layout.colorbar_min = panel.image->vmin;
+    layout.colorbar_max = panel.image->vmax;
+    layout.colorbar_ticks =
+        Ticks(Scale::kLinear, panel.image->vmin, panel.image->vmax,
+              std::max(2, std::min(6, y_labels)));
+  }
+  layout.text = PlaceText(panel.text_rows, layout.plot);
   return layout;
 }
 
@@ -488,24 +754,6 @@ using SurfacePtr =
 
 void SetColor(cairo_t* cr, const Rgb& c, double alpha = 1) {
   cairo_set_source_rgba(cr, c.r, c.g, c.b, alpha);
-}
-
-void SetFont(cairo_t* cr, double size, bool bold = false) {
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
-                         bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
-}
-
-// `text` with bytes that are not UTF-8 replaced by '?': cairo refuses such
-// strings and stays in error for the rest of the figure.
-std::string ValidUtf8(const std::string& text) {
-  return ReplaceInvalidUtf8(text, "?");
-}
-
-double TextWidth(cairo_t* cr, const std::string& text) {
-  cairo_text_extents_t extents;
-  cairo_text_extents(cr, ValidUtf8(text).c_str(), &extents);
-  return extents.x_advance;
 }
 
 // Draws `text` with its anchor at (x, y): `h` 0 left, 0.5 centre, 1 right;
@@ -535,6 +783,18 @@ double Along(const AxisRange& axis, double t, double a, double b) {
   const double t0 = Transform(axis.scale, axis.min);
   const double t1 = Transform(axis.scale, axis.max);
   return a + (t - t0) / (t1 - t0) * (b - a);
+}
+
+// The same along a panel's x (y) axis, flipped as it is.
+double XAlong(const PanelLayout& layout, double t) {
+  const Rect& plot = layout.plot;
+  return layout.x_flipped ? Along(layout.x, t, plot.x + plot.width, plot.x)
+                          : Along(layout.x, t, plot.x, plot.x + plot.width);
+}
+double YAlong(const PanelLayout& layout, double t) {
+  const Rect& plot = layout.plot;
+  return layout.y_flipped ? Along(layout.y, t, plot.y, plot.y + plot.height)
+                          : Along(layout.y, t, plot.y + plot.height, plot.y);
 }
 
 // Keeps far-off coordinates within cairo's fixed-point range; the clip
@@ -575,12 +835,8 @@ void DrawHeatCells(cairo_t* cr, const Panel& panel, const PanelLayout& layout,
   const double x_hi = Transform(layout.x.scale, layout.x.max);
   const bool alone = spans.size() == 1;
   for (const ColumnSpan& span : spans) {
-    const double left = Tame(
-        Along(layout.x, alone ? x_lo : span.left, plot.x, plot.x + plot.width),
-        plot);
-    const double right = Tame(
-        Along(layout.x, alone ? x_hi : span.right, plot.x, plot.x + plot.width),
-        plot);
+    const double left = Tame(XAlong(layout, alone ? x_lo : span.left), plot);
+    const double right = Tame(XAlong(layout, alone ? x_hi : span.right), plot);
     const HeatColumn& c = *span.column;
     const double total = ColumnTotal(c);
     for (size_t j = 0; j < c.counts.size(); ++j) {
@@ -589,26 +845,58 @@ void DrawHeatCells(cairo_t* cr, const Panel& panel, const PanelLayout& layout,
       if (!std::isfinite(v) || !std::isfinite(top_t)) continue;
       double bottom_t = Transform(layout.y.scale, BinEdge(c, j));
       if (!std::isfinite(bottom_t)) bottom_t = -kInf;  // below a log axis
-      const double bottom_y = plot.y + plot.height;
-      const double top = Tame(Along(layout.y, top_t, bottom_y, plot.y), plot);
-      const double bottom =
-          std::isfinite(bottom_t)
-              ? Tame(Along(layout.y, bottom_t, bottom_y, plot.y), plot)
-              : bottom_y;
+      const double axis_bottom =
+          layout.y_flipped ? plot.y : plot.y + plot.height;
+      const double top = Tame(YAlong(layout, top_t), plot);
+      const double bottom = std::isfinite(bottom_t)
+                                ? Tame(YAlong(layout, bottom_t), plot)
+                                : axis_bottom;
       SetColor(cr, HeatColor((v - v_min) / panel.heat_decades));
-      cairo_rectangle(cr, left, top, right - left, bottom - top);
+      cairo_rectangle(cr, std::min(left, right), std::min(top, bottom),
+                      std::abs(right - left), std::abs(bottom - top));
       cairo_fill(cr);
     }
   }
   cairo_restore(cr);
 }
 
-// The same through an image of `scale` pixels a unit, for vector output:
+// A matrix image's cells, each a rectangle between its edges' page
+// positions; NaN cells and cells off the scales are skipped.
+void DrawMatrixCells(cairo_t* cr, const MatrixImage& m,
+                     const PanelLayout& layout) {
+  if (m.rows <= 0 || m.cols <= 0) return;
+  std::vector<double> xs(m.cols + 1), ys(m.rows + 1);
+  for (int64_t c = 0; c <= m.cols; ++c) {
+    xs[c] = Tame(layout.PageX(m.col0 + c), layout.plot);
+  }
+  for (int64_t r = 0; r <= m.rows; ++r) {
+    ys[r] = Tame(layout.PageY(m.row0 + r), layout.plot);
+  }
+  cairo_save(cr);
+  ClipTo(cr, layout.plot);
+  cairo_set_antialias(cr, CAIRO_ANTIALIAS_NONE);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    if (!std::isfinite(ys[r]) || !std::isfinite(ys[r + 1])) continue;
+    for (int64_t c = 0; c < m.cols; ++c) {
+      const double v = m.values[r * m.cols + c];
+      if (std::isnan(v) || !std::isfinite(xs[c]) || !std::isfinite(xs[c + 1])) {
+        continue;
+      }
+      SetColor(cr, MatrixColor(m, v));
+      cairo_rectangle(cr, std::min(xs[c], xs[c + 1]), std::min(ys[r], ys[r + 1]),
+                      std::abs(xs[c + 1] - xs[c]), std::abs(ys[r + 1] - ys[r]));
+      cairo_fill(cr);
+    }
+  }
+  cairo_restore(cr);
+}
+
+// draw(cr) through an image of `scale` pixels a unit, for vector output:
 // thousands of abutting rectangles make large files, and viewers draw them
 // with hairline seams.
-void DrawHeatImage(cairo_t* cr, const Panel& panel, const PanelLayout& layout,
-                   const std::vector<ColumnSpan>& spans, double v_max,
-                   double scale) {
+template <typename Draw>
+void DrawRasterised(cairo_t* cr, const PanelLayout& layout, double scale,
+                    Draw draw) {
   const Rect& plot = layout.plot;
   scale = std::min(scale, 0.9 * kMaxPixels / std::max(plot.width, plot.height));
   SurfacePtr image(
@@ -620,9 +908,9 @@ void DrawHeatImage(cairo_t* cr, const Panel& panel, const PanelLayout& layout,
     CairoPtr image_cr(cairo_create(image.get()), &cairo_destroy);
     cairo_scale(image_cr.get(), scale, scale);
     cairo_translate(image_cr.get(), -plot.x, -plot.y);
-    DrawHeatCells(image_cr.get(), panel, layout, spans, v_max);
+    draw(image_cr.get());
     if (cairo_status(image_cr.get()) != CAIRO_STATUS_SUCCESS) {
-      DrawHeatCells(cr, panel, layout, spans, v_max);  // out of memory
+      draw(cr);  // out of memory
       return;
     }
   }
@@ -636,14 +924,19 @@ void DrawHeatImage(cairo_t* cr, const Panel& panel, const PanelLayout& layout,
   cairo_restore(cr);
 }
 
-void DrawColorbar(cairo_t* cr, const Rect& bar, double v_max, double decades) {
-  const double v_min = v_max - decades;
+// A colour bar from v_min (bottom) to v_max (top), colour(v) along it, with
+// `ticks` and `label`.
+template <typename Color>
+void DrawColorbar(cairo_t* cr, const Rect& bar, double v_min, double v_max,
+                  Color color, const std::vector<Tick>& ticks,
+                  const std::string& label) {
   cairo_pattern_t* ramp =
       cairo_pattern_create_linear(0, bar.y + bar.height, 0, bar.y);
-  for (size_t i = 0; i < kHeatStops.size(); ++i) {
-    const Rgb& c = kHeatStops[i];
-    cairo_pattern_add_color_stop_rgb(
-        ramp, static_cast<double>(i) / (kHeatStops.size() - 1), c.r, c.g, c.b);
+  constexpr int kStops = 40;  // a multiple of 10: the ramps' stops exactly
+  for (int i = 0; i <= kStops; ++i) {
+    const double f = static_cast<double>(i) / kStops;
+    const Rgb c = color(v_min + f * (v_max - v_min));
+    cairo_pattern_add_color_stop_rgb(ramp, f, c.r, c.g, c.b);
   }
   cairo_rectangle(cr, bar.x, bar.y, bar.width, bar.height);
   cairo_set_source(cr, ramp);
@@ -657,8 +950,8 @@ void DrawColorbar(cairo_t* cr, const Rect& bar, double v_max, double decades) {
   SetFont(cr, kTickSize);
   const double right = bar.x + bar.width;
   double widest = 0;
-  for (const Tick& tick : Ticks(Scale::kLinear, v_min, v_max, 6)) {
-    const double y = bar.y + bar.height * (v_max - tick.value) / decades;
+  for (const Tick& tick : ticks) {
+    const double y = bar.y + bar.height * (v_max - tick.value) / (v_max - v_min);
     cairo_move_to(cr, right, y);
     cairo_line_to(cr, right + 4, y);
     cairo_stroke(cr);
@@ -666,8 +959,39 @@ void DrawColorbar(cairo_t* cr, const Rect& bar, double v_max, double decades) {
     widest = std::max(widest, TextWidth(cr, tick.label));
   }
   SetFont(cr, kLabelSize);
-  DrawTextUp(cr, "log10 density", right + 6 + widest + 14,
-             bar.y + bar.height / 2);
+  DrawTextUp(cr, label, right + 6 + widest + 14, bar.y + bar.height / 2);
+}
+
+void DrawHeatColorbar(cairo_t* cr, const Rect& bar, double v_max,
+                      double decades) {
+  const double v_min = v_max - decades;
+  DrawColorbar(
+      cr, bar, v_min, v_max,
+      [&](double v) { return HeatColor((v - v_min) / decades); },
+      Ticks(Scale::kLinear, v_min, v_max, 6), "log10 density");
+}
+
+void DrawTextRows(cairo_t* cr, const std::vector<PlacedText>& text) {
+  if (text.empty()) return;
+  SetFont(cr, kTextSize);
+  cairo_set_line_width(cr, 1);
+  for (const PlacedText& t : text) {
+    SetColor(cr, t.color);
+    cairo_move_to(cr, t.x, t.baseline);
+    cairo_show_text(cr, ValidUtf8(t.text).c_str());
+    if (t.marked) {
+      cairo_move_to(cr, t.x, t.baseline + 2);
+      cairo_line_to(cr, t.x + t.width, t.baseline + 2);
+      cairo_stroke(cr);
+    }
+  }
+}
+
+void DrawTitle(cairo_t* cr, const Panel& panel, const PanelLayout& layout) {
+  SetColor(cr, kBlack);
+  SetFont(cr, kTitleSize, /*bold=*/true);
+  DrawText(cr, panel.title, layout.plot.x + layout.plot.width / 2,
+           layout.plot.y - 8, 0.5, 1);
 }
 
 void DrawGrid(cairo_t* cr, const PanelLayout& layout) {
@@ -769,13 +1093,24 @@ void DrawAxes(cairo_t* cr, const Panel& panel, const PanelLayout& layout) {
 
   SetFont(cr, kTickSize);
   cairo_set_line_width(cr, 0.8);
+  double x_widest = 0;
   for (const Tick& tick : layout.x_ticks) {
     const double x = layout.PageX(tick.value);
     if (!Inside(x, plot.x, plot.x + plot.width)) continue;
     cairo_move_to(cr, x, bottom);
     cairo_line_to(cr, x, bottom + (tick.label.empty() ? 3 : 5));
     cairo_stroke(cr);
-    DrawText(cr, tick.label, x, bottom + 7, 0.5, 0);
+    if (layout.x_ticks_vertical) {
+      // Reading upwards, its end just below the tick.
+      cairo_save(cr);
+      cairo_translate(cr, x, bottom + 7);
+      cairo_rotate(cr, -std::numbers::pi / 2);
+      DrawText(cr, tick.label, 0, 0, 1, 0.5);
+      cairo_restore(cr);
+      x_widest = std::max(x_widest, TextWidth(cr, tick.label));
+    } else {
+      DrawText(cr, tick.label, x, bottom + 7, 0.5, 0);
+    }
   }
   double widest = 0;
   for (const Tick& tick : layout.y_ticks) {
@@ -789,13 +1124,14 @@ void DrawAxes(cairo_t* cr, const Panel& panel, const PanelLayout& layout) {
   }
 
   SetFont(cr, kLabelSize);
-  DrawText(cr, panel.x.label, plot.x + plot.width / 2, bottom + 26, 0.5, 0);
+  DrawText(cr, panel.x.label, plot.x + plot.width / 2,
+           layout.x_ticks_vertical ? bottom + 7 + x_widest + 6 : bottom + 26,
+           0.5, 0);
   // Beside the widest tick label, but never outside the cell.
   DrawTextUp(cr, panel.y.label,
              std::max(layout.cell.x + 8, plot.x - 7 - widest - 12),
              plot.y + plot.height / 2);
-  SetFont(cr, kTitleSize, /*bold=*/true);
-  DrawText(cr, panel.title, plot.x + plot.width / 2, plot.y - 8, 0.5, 1);
+  DrawTitle(cr, panel, layout);
 }
 
 // The top left of a width x height box in the corner of the plot that
@@ -880,26 +1216,50 @@ void DrawLegend(cairo_t* cr, const Panel& panel, const PanelLayout& layout) {
   }
 }
 
-// heat_image_scale: 0 to draw heatmaps cell by cell, else DrawHeatImage's.
+// heat_image_scale: 0 to draw heatmaps cell by cell, else DrawRasterised's.
 void DrawPanel(cairo_t* cr, const Panel& panel, const PanelLayout& layout,
                double heat_image_scale) {
+  if (!layout.axes) {
+    DrawTitle(cr, panel, layout);
+    DrawTextRows(cr, layout.text);
+    return;
+  }
   const std::vector<ColumnSpan> spans = ColumnSpans(panel.heat, panel.x.scale);
   const double v_max = MaxLogDensity(spans);
-  if (panel.heat.empty()) DrawGrid(cr, layout);
-  if (std::isfinite(v_max)) {
+  if (panel.heat.empty() && !panel.image) DrawGrid(cr, layout);
+  if (panel.image) {
+    const MatrixImage& m = *panel.image;
+    auto draw = [&](cairo_t* to) { DrawMatrixCells(to, m, layout); };
     if (heat_image_scale > 0) {
-      DrawHeatImage(cr, panel, layout, spans, v_max, heat_image_scale);
+      DrawRasterised(cr, layout, heat_image_scale, draw);
     } else {
-      DrawHeatCells(cr, panel, layout, spans, v_max);
+      draw(cr);
     }
     if (layout.colorbar) {
-      DrawColorbar(cr, *layout.colorbar, v_max, panel.heat_decades);
+      DrawColorbar(
+          cr, *layout.colorbar, m.vmin, m.vmax,
+          [&](double v) { return MatrixColor(m, v); }, layout.colorbar_ticks,
+          m.colorbar_label);
+    }
+  }
+  if (std::isfinite(v_max)) {
+    auto draw = [&](cairo_t* to) {
+      DrawHeatCells(to, panel, layout, spans, v_max);
+    };
+    if (heat_image_scale > 0) {
+      DrawRasterised(cr, layout, heat_image_scale, draw);
+    } else {
+      draw(cr);
+    }
+    if (layout.colorbar && !panel.image) {
+      DrawHeatColorbar(cr, *layout.colorbar, v_max, panel.heat_decades);
     }
   }
   DrawSeries(cr, panel, layout);
   DrawVLines(cr, panel, layout);
   DrawAxes(cr, panel, layout);
   DrawLegend(cr, panel, layout);
+  DrawTextRows(cr, layout.text);
 }
 
 void DrawFigure(cairo_t* cr, const Figure& figure, const FigureLayout& layout,
@@ -1148,6 +1508,26 @@ Rgb HeatColor(double t) {
 }
 
 Rgb PaletteColor(size_t index) { return kPalette[index % kPalette.size()]; }
+
+Rgb DivergingColor(double t) {
+  if (std::isnan(t)) t = 0;
+  t = std::clamp(t, -1.0, 1.0);
+  const double at = (t + 1) / 2 * (kDivergingStops.size() - 1);
+  const size_t i = std::min(static_cast<size_t>(at), kDivergingStops.size() - 2);
+  const double f = at - i;
+  const Rgb& a = kDivergingStops[i];
+  const Rgb& b = kDivergingStops[i + 1];
+  return Rgb{a.r + f * (b.r - a.r), a.g + f * (b.g - a.g),
+             a.b + f * (b.b - a.b)};
+}
+
+Rgb MatrixColor(const MatrixImage& image, double value) {
+  if (image.diverging) {
+    const double scale = std::max(std::abs(image.vmin), std::abs(image.vmax));
+    return DivergingColor(scale > 0 ? value / scale : 0);
+  }
+  return HeatColor((value - image.vmin) / (image.vmax - image.vmin));
+}
 
 absl::StatusOr<FigureLayout> Layout(const Figure& figure) {
   if (absl::Status s = CheckFigure(figure); !s.ok()) return s;

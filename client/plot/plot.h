@@ -1,6 +1,7 @@
 // Figures for the garden CLI, drawn with cairo to PNG or SVG: curves, point
-// overlays, dashed vertical markers and per-step density heatmaps, in a grid
-// of panels.
+// overlays, dashed vertical markers, per-step density heatmaps, matrix images
+// (a weight block, an attention matrix) and lines of coloured text (causal
+// unmasking), in a grid of panels.
 //
 // A Figure is plain data, so a command collects what the server streams into
 // one and renders it once:
@@ -18,15 +19,19 @@
 //
 // Data that cannot be shown is skipped, never an error: NaN or infinite
 // values, non-positive values on a log10 axis, values <= -1 on a log1p axis,
-// empty series and panels. Options that make no sense (a log10 axis with
-// min <= 0, min >= max, series whose x and y differ in length) are
+// empty series and panels, NaN matrix cells, categorical labels that do not
+// fit (they are thinned). Options that make no sense (a log10 axis with
+// min <= 0, min >= max, series whose x and y differ in length, a matrix
+// whose values are not rows x cols or whose vmin >= vmax) are
 // INVALID_ARGUMENT.
 #ifndef GARDEN_CLIENT_PLOT_PLOT_H_
 #define GARDEN_CLIENT_PLOT_PLOT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <limits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -47,6 +52,16 @@ struct Axis {
   // Unset: the data's extent (points and markers with a small margin,
   // heatmap cells exactly).
   std::optional<double> min, max;
+  // The minimum at the top for y (a matrix: row 0 at the top), at the right
+  // for x.
+  bool flipped = false;
+  // Categorical tick labels instead of numbers: label i at i + 0.5, the
+  // centre of cell i (tokens on the axes of an attention matrix); the range
+  // then defaults to [0, labels.size()] joined with the data. x labels turn
+  // vertical when they are wider than a cell; labels that do not fit are
+  // thinned (every 2nd, 3rd, ... is kept). Long labels are cut to
+  // kMaxLabelChars characters with "…".
+  std::vector<std::string> labels;
 };
 
 struct Rgb {
@@ -77,6 +92,35 @@ struct HeatColumn {
   std::vector<double> counts;
 };
 
+// A matrix drawn as coloured cells: cell (r, c) covers x in
+// [col0 + c, col0 + c + 1) and y in [row0 + r, row0 + r + 1) (set y flipped
+// for row 0 at the top). NaN cells are not drawn. Drawn with a colour bar
+// labelled `colorbar_label`.
+struct MatrixImage {
+  int64_t rows = 0, cols = 0;
+  std::vector<double> values;  // row-major, rows x cols
+  double row0 = 0, col0 = 0;   // data coordinates of cell (0, 0)'s corner
+  double vmin = -1, vmax = 1;  // the colour scale; values beyond clamp
+  // Blue-white-red, white at 0 (MatrixColor); false: viridis (HeatColor)
+  // from vmin to vmax.
+  bool diverging = true;
+  std::string colorbar_label;
+};
+
+// Text in a text row: `marked` runs are underlined.
+struct TextRun {
+  std::string text;
+  Rgb color;
+  bool marked = false;
+};
+
+// A line of text (wrapped within the panel when long): `label` at the left
+// ("k=3"), then the runs one after another.
+struct TextRow {
+  std::string label;
+  std::vector<TextRun> runs;
+};
+
 struct Panel {
   std::string title;
   Axis x, y;
@@ -92,6 +136,12 @@ struct Panel {
   double heat_decades = 4;
   std::vector<Series> series;  // over the heatmap
   std::vector<VLine> vlines;   // over everything
+  // Drawn first, like a heatmap; the axes' ranges default to its extent.
+  std::optional<MatrixImage> image;
+  // Lines of text, top to bottom. A panel with only text rows (no series,
+  // heatmap, image or markers) has no axes or grid: its text fills the
+  // panel below the title; rows that do not fit are left out.
+  std::vector<TextRow> text_rows;
 };
 
 struct Figure {
@@ -153,20 +203,52 @@ struct Rect {
   double width = 0, height = 0;
 };
 
+// A piece of a text row as placed: one run, or the part of it on one line
+// of the wrapped row; or the row's label (run == kRowLabel).
+struct PlacedText {
+  static constexpr size_t kRowLabel = static_cast<size_t>(-1);
+  size_t row = 0, run = 0;  // indices into Panel::text_rows and its runs
+  std::string text;
+  double x = 0, baseline = 0;  // where the text starts
+  double width = 0;            // its advance
+  Rgb color;
+  bool marked = false;  // underlined
+};
+
 struct PanelLayout {
   Rect cell;                     // the panel's share of the figure
   Rect plot;                     // the axes' box, where data is drawn
-  std::optional<Rect> colorbar;  // with a heatmap
+  std::optional<Rect> colorbar;  // with a heatmap or a matrix image
   AxisRange x, y;
+  bool x_flipped = false, y_flipped = false;
+  // Without axes (a text-only panel) nothing of them is drawn.
+  bool axes = true;
   std::vector<Tick> x_ticks, y_ticks;
+  // Categorical x labels drawn reading upwards, ending just below the axis.
+  bool x_ticks_vertical = false;
+  // With a matrix image: the colour bar's range (its bottom and top) and
+  // ticks.
+  double colorbar_min = 0, colorbar_max = 1;
+  std::vector<Tick> colorbar_ticks;
+  // Text rows, as drawn.
+  std::vector<PlacedText> text;
 
   // Where a data value lands, in figure units; NaN where it cannot be shown.
   // Values outside the range land outside `plot` (and are clipped).
   double PageX(double value) const {
-    return plot.x + x.Fraction(value) * plot.width;
+    const double f = x.Fraction(value);
+    return plot.x + (x_flipped ? 1 - f : f) * plot.width;
   }
   double PageY(double value) const {
-    return plot.y + (1 - y.Fraction(value)) * plot.height;
+    const double f = y.Fraction(value);
+    return plot.y + (y_flipped ? f : 1 - f) * plot.height;
+  }
+  // A colour bar value's height on the bar.
+  double ColorbarY(double value) const {
+    return colorbar ? colorbar->y + colorbar->height *
+                                        (colorbar_max - value) /
+                                        (colorbar_max - colorbar_min)
+                    : std::numeric_limits<double>::quiet_NaN();
   }
 };
 
@@ -181,6 +263,17 @@ absl::StatusOr<FigureLayout> Layout(const Figure& figure);
 // The heatmap's colour ramp at t in [0, 1] (clamped): perceptually uniform,
 // dark violet through blue and green to yellow, like matplotlib's viridis.
 Rgb HeatColor(double t);
+
+// The diverging ramp at t in [-1, 1] (clamped): blue at -1, white at 0,
+// red at 1, like matplotlib's RdBu_r.
+Rgb DivergingColor(double t);
+
+// A matrix value's colour: diverging, t = value / max(|vmin|, |vmax|);
+// else HeatColor((value - vmin) / (vmax - vmin)).
+Rgb MatrixColor(const MatrixImage& image, double value);
+
+// Categorical labels longer than this many characters are cut.
+inline constexpr size_t kMaxLabelChars = 16;
 
 // Series colours: ten distinct ones, then again from the first.
 Rgb PaletteColor(size_t index);

@@ -11,6 +11,7 @@
 
 #include "garden/v1/garden.grpc.pb.h"
 #include "server/engine/compute_gate.h"
+#include "server/engine/layer_sweep.h"
 #include "server/engine/thread_pool.h"
 #include "server/store/checkpoint_store.h"
 
@@ -99,6 +100,10 @@ class GardenService final : public garden::v1::Garden::Service {
       const garden::v1::StreamPerplexityRequest* request,
       grpc::ServerWriter<garden::v1::PerplexityPoint>* writer) override;
 
+  grpc::Status StreamLayerStats(
+      grpc::ServerContext* context, const garden::v1::LayerStatsRequest* request,
+      grpc::ServerWriter<garden::v1::LayerStatsRecord>* writer) override;
+
   grpc::Status ListDatasets(grpc::ServerContext* context,
                             const garden::v1::ListDatasetsRequest* request,
                             garden::v1::ListDatasetsResponse* response) override;
@@ -110,6 +115,7 @@ class GardenService final : public garden::v1::Garden::Service {
   ServiceOptions options_;
   const DatasetRegistry* datasets_;
   ComputeGate compute_;
+  LayerStatsCache layer_stats_;
 };
 
 }  // namespace garden

@@ -2,6 +2,8 @@
 // cairo and checked pixel by pixel where the layout says things must be.
 #include "client/plot/plot.h"
 
+#include "client/plot/figures.h"
+
 #include <cairo.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -594,5 +596,403 @@ TEST(PlotRenderTest, PngTooLargeForCairo) {
   EXPECT_TRUE(Listing(dir.path()).empty());
 }
 
+// --- Matrix images, categorical labels, text rows.
+
+// A 2x3 matrix at rows 10..11, columns 100..102, row 0 at the top.
+Figure SmallMatrix(bool diverging) {
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  panel.y = {.label = "row", .flipped = true};
+  panel.x = {.label = "column"};
+  panel.image = MatrixImage{.rows = 2,
+                            .cols = 3,
+                            .values = {-2, 0, 2, 1, kNaN, -1},
+                            .row0 = 10,
+                            .col0 = 100,
+                            .vmin = diverging ? -2.0 : 0.0,
+                            .vmax = 2,
+                            .diverging = diverging,
+                            .colorbar_label = "value"};
+  return figure;
+}
+
+TEST(PlotLayoutTest, MatrixRangeIsItsExtentAndRowZeroIsOnTop) {
+  auto layout = Layout(SmallMatrix(true));
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  const PanelLayout& p = layout->panels[0];
+  EXPECT_EQ(p.x.min, 100);
+  EXPECT_EQ(p.x.max, 103);
+  EXPECT_EQ(p.y.min, 10);
+  EXPECT_EQ(p.y.max, 12);
+  EXPECT_TRUE(p.y_flipped);
+  EXPECT_DOUBLE_EQ(p.PageY(10), p.plot.y);  // the first row at the top
+  EXPECT_DOUBLE_EQ(p.PageY(12), p.plot.y + p.plot.height);
+  EXPECT_DOUBLE_EQ(p.PageX(100), p.plot.x);
+  ASSERT_TRUE(p.colorbar.has_value());
+  EXPECT_EQ(p.colorbar_min, -2);
+  EXPECT_EQ(p.colorbar_max, 2);
+  EXPECT_THAT(Values(p.colorbar_ticks, true), ::testing::Contains(0));
+  EXPECT_DOUBLE_EQ(p.ColorbarY(0), p.colorbar->y + p.colorbar->height / 2);
+}
+
+TEST(PlotLayoutTest, RejectsBadMatrices) {
+  Figure figure = SmallMatrix(true);
+  figure.panels[0].image->values.pop_back();
+  const absl::Status size = Layout(figure).status();
+  EXPECT_EQ(size.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(size.message()), HasSubstr("2x3"));
+  figure = SmallMatrix(true);
+  figure.panels[0].image->vmin = 2;
+  EXPECT_EQ(Layout(figure).status().code(), absl::StatusCode::kInvalidArgument);
+  figure.panels[0].image->vmin = kNaN;
+  EXPECT_EQ(Layout(figure).status().code(), absl::StatusCode::kInvalidArgument);
+  figure = SmallMatrix(true);
+  figure.panels[0].image->rows = -1;
+  EXPECT_EQ(Layout(figure).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PlotColorTest, DivergingIsBlueWhiteRed) {
+  EXPECT_THAT(DivergingColor(0), NearColor(kWhite));
+  const Rgb blue = DivergingColor(-1), red = DivergingColor(1);
+  EXPECT_GT(blue.b, blue.r);
+  EXPECT_GT(red.r, red.b);
+  EXPECT_THAT(DivergingColor(-5), NearColor(blue));  // clamped
+  const MatrixImage m{.vmin = -4, .vmax = 2};
+  EXPECT_THAT(MatrixColor(m, -4), NearColor(blue));  // scale: max |bound|
+  EXPECT_THAT(MatrixColor(m, 2), NearColor(DivergingColor(0.5)));
+  const MatrixImage v{.vmin = 0, .vmax = 1, .diverging = false};
+  EXPECT_THAT(MatrixColor(v, 0.25), NearColor(HeatColor(0.25)));
+}
+
+TEST(PlotRenderTest, MatrixCellsHoldTheirValuesColours) {
+  testing::TempDir dir;
+  for (bool diverging : {true, false}) {
+    const Figure figure = SmallMatrix(diverging);
+    const std::string path = dir.Join(diverging ? "rdbu.png" : "viridis.png");
+    ASSERT_TRUE(Render(figure, path).ok());
+    Png png(path);
+    ASSERT_TRUE(png.ok());
+    auto layout = Layout(figure);
+    ASSERT_TRUE(layout.ok());
+    const PanelLayout& p = layout->panels[0];
+    const MatrixImage& m = *figure.panels[0].image;
+    const double s = figure.png_scale;
+    for (int r = 0; r < 2; ++r) {
+      for (int c = 0; c < 3; ++c) {
+        const double v = m.values[r * 3 + c];
+        const Rgb want = std::isnan(v) ? kWhite : MatrixColor(m, v);
+        EXPECT_THAT(png.At(p.PageX(100.5 + c), p.PageY(10.5 + r), s),
+                    NearColor(want))
+            << "cell " << r << "," << c << " diverging " << diverging;
+      }
+    }
+    // Row 0 is at the top: its first cell is the lowest value.
+    EXPECT_LT(p.PageY(10.5), p.PageY(11.5));
+    // The colour bar: vmax at the top, vmin at the bottom.
+    const Rect& bar = *p.colorbar;
+    for (double y : {bar.y + 1, bar.y + bar.height / 3, bar.y + bar.height - 1}) {
+      const double centre = (std::floor(y * s) + 0.5) / s;  // of the pixel
+      EXPECT_THAT(png.At(bar.x + bar.width / 2, y, s),
+                  NearColor(MatrixColor(
+                      m, m.vmax - (centre - bar.y) / bar.height * (m.vmax - m.vmin))))
+          << y;
+    }
+    EXPECT_THAT(png.At(bar.x + bar.width / 2, p.ColorbarY(1), s),
+                NearColor(MatrixColor(m, 1)));
+  }
+}
+
+TEST(PlotRenderTest, SvgMatrixIsOneImage) {
+  testing::TempDir dir;
+  const std::string path = dir.Join("m.svg");
+  ASSERT_TRUE(Render(SmallMatrix(true), path).ok());
+  const std::string svg = ReadAll(path);
+  EXPECT_THAT(svg, HasSubstr("<image"));
+  EXPECT_LT(svg.size(), 400000u);
+}
+
+TEST(PlotLayoutTest, CategoricalLabelsSitAtCellCentres) {
+  Figure figure{.panel_width = 500, .panel_height = 500};
+  Panel& panel = figure.panels.emplace_back();
+  const std::vector<std::string> tokens = {"The", " cat", " sat"};
+  panel.x = {.labels = tokens};
+  panel.y = {.flipped = true, .labels = tokens};
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok());
+  const PanelLayout& p = layout->panels[0];
+  EXPECT_EQ(p.x.min, 0);
+  EXPECT_EQ(p.x.max, 3);
+  ASSERT_EQ(p.x_ticks.size(), 3u);
+  ASSERT_EQ(p.y_ticks.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(p.x_ticks[i].value, i + 0.5);
+    EXPECT_EQ(p.x_ticks[i].label, tokens[i]);
+    EXPECT_EQ(p.y_ticks[i].label, tokens[i]);
+  }
+  EXPECT_FALSE(p.x_ticks_vertical);  // short labels in wide cells
+  EXPECT_LT(p.PageY(0.5), p.PageY(2.5));  // "The" on top
+}
+
+TEST(PlotLayoutTest, ManyLongLabelsTurnVerticalAndThin) {
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  std::vector<std::string> labels;
+  for (int i = 0; i < 200; ++i) labels.push_back("token" + std::to_string(i));
+  labels[1] = "a label far longer than sixteen characters";
+  panel.x = {.labels = labels};
+  panel.y = {.labels = labels};
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok());
+  const PanelLayout& p = layout->panels[0];
+  EXPECT_TRUE(p.x_ticks_vertical);
+  ASSERT_GE(p.x_ticks.size(), 5u);
+  EXPECT_LT(p.x_ticks.size(), 60u);
+  EXPECT_LT(p.y_ticks.size(), 40u);
+  const double stride = p.x_ticks[1].value - p.x_ticks[0].value;
+  EXPECT_GT(stride, 1);
+  for (size_t i = 0; i < p.x_ticks.size(); ++i) {
+    EXPECT_EQ(p.x_ticks[i].value, 0.5 + i * stride);
+    EXPECT_EQ(p.x_ticks[i].label,
+              labels[static_cast<size_t>(p.x_ticks[i].value)]);
+  }
+  // The long label is cut with an ellipsis (when it is shown at all).
+  Figure two;
+  two.panels.emplace_back().x = {.labels = {"x", labels[1]}};
+  auto cut = Layout(two);
+  ASSERT_TRUE(cut.ok());
+  ASSERT_EQ(cut->panels[0].x_ticks.size(), 2u);
+  EXPECT_EQ(cut->panels[0].x_ticks[1].label, "a label far lon\u2026");
+}
+
+TEST(PlotRenderTest, VerticalLabelsAreDrawnBelowTheAxis) {
+  testing::TempDir dir;
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  std::vector<std::string> labels(40, "WWWWWWWW");
+  panel.x = {.labels = labels};
+  const std::string path = dir.Join("labels.png");
+  ASSERT_TRUE(Render(figure, path).ok());
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok());
+  const PanelLayout& p = layout->panels[0];
+  ASSERT_TRUE(p.x_ticks_vertical);
+  Png png(path);
+  // Ink in a thin column under the first label, a few units below the axis.
+  const double x = p.PageX(p.x_ticks[0].value);
+  const double bottom = p.plot.y + p.plot.height;
+  int dark = 0;
+  for (double y = bottom + 10; y < bottom + 40; y += 0.5) {
+    for (double dx = -3; dx <= 3; dx += 0.5) {
+      dark += Distance(png.At(x + dx, y, figure.png_scale), kWhite) > 0.5;
+    }
+  }
+  EXPECT_GT(dark, 10);
+}
+
+TEST(PlotLayoutTest, TextRowsHoldTheirRunsAndWrap) {
+  Figure figure{.panel_width = 300, .panel_height = 300};
+  Panel& panel = figure.panels.emplace_back();
+  panel.title = "step 1000";
+  const Rgb grey{0.5, 0.5, 0.5};
+  panel.text_rows.push_back(
+      {.label = "k=1",
+       .runs = {{.text = "The"}, {.text = " cat", .color = grey, .marked = true},
+                {.text = " sat", .color = grey}}});
+  std::string long_text;
+  for (int i = 0; i < 40; ++i) long_text += " word";
+  panel.text_rows.push_back({.label = "k=12", .runs = {{.text = long_text}}});
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  const PanelLayout& p = layout->panels[0];
+  EXPECT_FALSE(p.axes);
+  ASSERT_GE(p.text.size(), 6u);
+  EXPECT_EQ(p.text[0].run, PlacedText::kRowLabel);
+  EXPECT_EQ(p.text[0].text, "k=1");
+  EXPECT_EQ(p.text[1].text, "The");
+  EXPECT_EQ(p.text[2].text, " cat");
+  EXPECT_TRUE(p.text[2].marked);
+  EXPECT_FALSE(p.text[3].marked);
+  EXPECT_THAT(p.text[2].color, NearColor(grey));
+  // Runs follow one another on the line.
+  EXPECT_DOUBLE_EQ(p.text[2].x, p.text[1].x + p.text[1].width);
+  EXPECT_EQ(p.text[2].baseline, p.text[1].baseline);
+  // Both rows' text starts after the widest label.
+  EXPECT_GT(p.text[1].x, p.text[0].x + p.text[0].width);
+  // The long row wraps within the panel: several lines, all the words.
+  std::string joined;
+  std::set<double> baselines;
+  for (const PlacedText& t : p.text) {
+    if (t.row != 1 || t.run == PlacedText::kRowLabel) continue;
+    EXPECT_LE(t.x + t.width, p.plot.x + p.plot.width + 1e-9);
+    EXPECT_GT(t.baseline, p.text[1].baseline);
+    baselines.insert(t.baseline);
+    joined += (joined.empty() || t.text[0] == ' ' ? "" : " ") + t.text;
+  }
+  EXPECT_GE(baselines.size(), 2u);
+  EXPECT_EQ(joined, long_text);
+}
+
+TEST(PlotLayoutTest, TextThatDoesNotFitIsLeftOut) {
+  Figure figure{.panel_height = 150};
+  Panel& panel = figure.panels.emplace_back();
+  for (int k = 0; k < 50; ++k) {
+    panel.text_rows.push_back({.label = "k", .runs = {{.text = "row"}}});
+  }
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok());
+  const PanelLayout& p = layout->panels[0];
+  ASSERT_FALSE(p.text.empty());
+  EXPECT_LT(p.text.back().row, 20u);
+  for (const PlacedText& t : p.text) {
+    EXPECT_LE(t.baseline, p.cell.y + p.cell.height);
+  }
+}
+
+TEST(PlotRenderTest, TextRowsAreDrawnWithMarks) {
+  testing::TempDir dir;
+  Figure figure;
+  Panel& panel = figure.panels.emplace_back();
+  const Rgb red{1, 0, 0};
+  panel.text_rows.push_back(
+      {.label = "k=1",
+       .runs = {{.text = "MMMM", .color = red, .marked = true},
+                {.text = "MMMM"}}});
+  const std::string path = dir.Join("text.png");
+  ASSERT_TRUE(Render(figure, path).ok());
+  auto layout = Layout(figure);
+  ASSERT_TRUE(layout.ok());
+  const PanelLayout& p = layout->panels[0];
+  ASSERT_EQ(p.text.size(), 3u);
+  Png png(path);
+  const double s = figure.png_scale;
+  const PlacedText& marked = p.text[1];
+  // The underline, red under the marked run, none under the other.
+  EXPECT_THAT(png.At(marked.x + marked.width / 2, marked.baseline + 2, s),
+              NearColor(red));
+  const PlacedText& plain = p.text[2];
+  EXPECT_THAT(png.At(plain.x + plain.width / 2, plain.baseline + 2.2, s),
+              NearColor(kWhite));
+  // Red ink within the marked run's glyphs; no axes box.
+  int red_ink = 0;
+  for (double x = marked.x; x < marked.x + marked.width; x += 0.5) {
+    red_ink += Distance(png.At(x, marked.baseline - 4, s), red) < 0.2;
+  }
+  EXPECT_GT(red_ink, 3);
+  EXPECT_THAT(png.At(p.cell.x + p.cell.width / 2, p.cell.y + p.cell.height - 30, s),
+              NearColor(kWhite));
+}
+
 }  // namespace
 }  // namespace garden::plot
+
+// --- The paper's figures.
+namespace garden::client {
+namespace {
+
+using ::testing::ElementsAre;
+
+TEST(FiguresTest, MatrixPanelsShareOneSymmetricScale) {
+  const plot::Figure figure = MatrixFigure(
+      {{.title = "step 0", .row_begin = 0, .col_begin = 0, .rows = 1, .cols = 2,
+        .values = {0.5, -1}},
+       {.title = "step 143000", .row_begin = 0, .col_begin = 0, .rows = 1,
+        .cols = 2, .values = {3, std::nan("")}}},
+      "embed_out.weight");
+  ASSERT_EQ(figure.panels.size(), 2u);
+  EXPECT_EQ(figure.columns, 2);
+  for (const plot::Panel& p : figure.panels) {
+    ASSERT_TRUE(p.image.has_value());
+    EXPECT_EQ(p.image->vmin, -3);
+    EXPECT_EQ(p.image->vmax, 3);
+    EXPECT_TRUE(p.image->diverging);
+    EXPECT_TRUE(p.y.flipped);
+    EXPECT_EQ(p.x.label, "column");
+    EXPECT_EQ(p.y.label, "row");
+  }
+  EXPECT_EQ(figure.panels[1].title, "step 143000");
+  auto layout = plot::Layout(figure);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+}
+
+TEST(FiguresTest, AttentionPanelPerHeadWithTokens) {
+  AttentionMap map{.step = 1000, .heads = 2, .tokens = 2,
+                   .pieces = {"Hello", "Ġworld"},
+                   .weights = {1, 0, 0.25, 0.75, 1, 0, 0.5, 0.5}};
+  const plot::Figure figure = AttentionFigure({map}, "pythia-70m", 3, false);
+  ASSERT_EQ(figure.panels.size(), 2u);
+  EXPECT_EQ(figure.columns, 2);
+  const plot::Panel& head1 = figure.panels[1];
+  EXPECT_EQ(head1.title, "step 1000, head 1");
+  EXPECT_THAT(head1.x.labels, ElementsAre("Hello", " world"));
+  EXPECT_THAT(head1.y.labels, ElementsAre("Hello", " world"));
+  EXPECT_TRUE(head1.y.flipped);
+  ASSERT_TRUE(head1.image.has_value());
+  EXPECT_THAT(head1.image->values, ElementsAre(1, 0, 0.5, 0.5));
+  EXPECT_FALSE(head1.image->diverging);
+  EXPECT_EQ(head1.image->vmin, 0);
+  EXPECT_EQ(head1.image->vmax, 1);
+  EXPECT_THAT(figure.title, ::testing::HasSubstr("layer 3"));
+  // Averaged, two steps: one panel a step.
+  map.heads = 1;
+  map.weights.resize(4);
+  AttentionMap other = map;
+  other.step = 2000;
+  const plot::Figure mean = AttentionFigure({map, other}, "m", 0, true);
+  ASSERT_EQ(mean.panels.size(), 2u);
+  EXPECT_EQ(mean.panels[1].title, "step 2000");
+  EXPECT_EQ(mean.columns, 1);
+}
+
+TEST(FiguresTest, LogitsCurvePerStep) {
+  const plot::Figure figure =
+      LogitsFigure({{.step = 0, .mean_logits = {1, 2, 3}},
+                    {.step = 143000, .mean_logits = {-1, 0, 4}}},
+                   "pythia-70m");
+  ASSERT_EQ(figure.panels.size(), 1u);
+  const plot::Panel& p = figure.panels[0];
+  ASSERT_EQ(p.series.size(), 2u);
+  EXPECT_EQ(p.series[1].label, "step 143000");
+  EXPECT_THAT(p.series[1].x, ElementsAre(0, 1, 2));
+  EXPECT_THAT(p.series[1].y, ElementsAre(-1, 0, 4));
+  EXPECT_EQ(p.x.label, "token id");
+}
+
+TEST(FiguresTest, UnmaskRowsMarkAgreeingTokens) {
+  UnmaskStep step{.step = 1000};
+  step.lines.push_back({.k = 1, .prefix = "The", .generated = {" cat", " ran"},
+                        .agree = {true, false}, .generated_text = " cat ran"});
+  step.lines.push_back({.k = 2, .prefix = "The cat", .agree = {false},
+                        .generated_text = " ran"});
+  const plot::Figure figure = UnmaskFigure({step}, "pythia-70m");
+  ASSERT_EQ(figure.panels.size(), 1u);
+  const plot::Panel& p = figure.panels[0];
+  EXPECT_EQ(p.title, "step 1000");
+  ASSERT_EQ(p.text_rows.size(), 2u);
+  EXPECT_EQ(p.text_rows[0].label, "k=1");
+  ASSERT_EQ(p.text_rows[0].runs.size(), 3u);
+  EXPECT_EQ(p.text_rows[0].runs[0].text, "The");
+  EXPECT_EQ(p.text_rows[0].runs[0].color.r, 0);
+  EXPECT_FALSE(p.text_rows[0].runs[0].marked);
+  EXPECT_EQ(p.text_rows[0].runs[1].text, " cat");
+  EXPECT_TRUE(p.text_rows[0].runs[1].marked);
+  EXPECT_GT(p.text_rows[0].runs[1].color.r, 0.3);  // grey
+  EXPECT_FALSE(p.text_rows[0].runs[2].marked);
+  // Without per-token texts: the completion whole, unmarked.
+  ASSERT_EQ(p.text_rows[1].runs.size(), 2u);
+  EXPECT_EQ(p.text_rows[1].runs[1].text, " ran");
+  EXPECT_FALSE(p.text_rows[1].runs[1].marked);
+  auto layout = plot::Layout(figure);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_FALSE(layout->panels[0].axes);
+}
+
+TEST(FiguresTest, DecodePieceUndoesTheByteAlphabet) {
+  EXPECT_EQ(DecodePiece("Ġthe"), " the");
+  EXPECT_EQ(DecodePiece("Ċ"), "\n");
+  EXPECT_EQ(DecodePiece("hello"), "hello");
+  EXPECT_EQ(DecodePiece("Ã©"), "\xc3\xa9");  // "é" as two byte tokens
+  EXPECT_EQ(DecodePiece("<|endoftext|>"), "<|endoftext|>");
+}
+
+}  // namespace
+}  // namespace garden::client

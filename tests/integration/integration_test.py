@@ -514,6 +514,87 @@ class GardenIntegrationTest(harness.GardendTestCase):
         self.check_tensors("micro", "deduped", 0, cli_size="MICRO", cli_variant="DD")
         self.check_tensors("micro", "standard", 2000, cli_variant="NDD")
 
+    # --------------------------------------------------------------------- matrix
+
+    def matrix(self, size, variant, *args):
+        return json.loads(self.ok("matrix", "--size", size, "--variant", variant, *args,
+                                  "--format", "json"))
+
+    def expect_region(self, size, variant, step, tensor, rows, cols):
+        """The region as numpy reads it, JSON-style: NaN and infinities as None."""
+        a = make_suite.read_tensor(self.dirs[(size, variant)][step], tensor)
+        a = a.reshape(1, -1) if a.ndim == 1 else a
+        region = a[rows[0]:rows[1], cols[0]:cols[1]].astype(np.float64)
+        return [[float(v) if np.isfinite(v) else None for v in row] for row in region]
+
+    def test_matrix_is_the_tensors_region_exactly(self):
+        # F16 plain at two steps, the region only.
+        out = self.matrix("micro", "deduped", "--steps", "0,1000", "--rows", "3:11",
+                          "--cols", "5:20")
+        self.assertEqual((out["model"], out["tensor"], out["dtype"]),
+                         ("pythia-micro-deduped", "embed_out.weight", "F16"))
+        self.assertEqual((out["rows"], out["cols"]), ([3, 11], [5, 20]))
+        self.assertEqual([s["step"] for s in out["steps"]], [0, 1000])
+        for s in out["steps"]:
+            self.assertEqual(s["values"], self.expect_region("micro", "deduped", s["step"],
+                                                             "embed_out.weight", (3, 11), (5, 20)))
+        shape = out["shape"]
+        # BF16 in the Hugging Face cache layout, rows to the end; a sharded checkpoint.
+        out = self.matrix("micro", "standard", "--step", "1000", "--rows", f"{shape[0] - 2}:")
+        self.assertEqual(out["rows"], [shape[0] - 2, shape[0]])
+        self.assertEqual(out["dtype"], "BF16")
+        self.assertEqual(out["steps"][0]["values"],
+                         self.expect_region("micro", "standard", 1000, "embed_out.weight",
+                                            (shape[0] - 2, shape[0]), (0, shape[1])))
+        out = self.matrix("small", "standard", "--step", "512", "--rows", "0:4")
+        self.assertEqual(out["steps"][0]["values"],
+                         self.expect_region("small", "standard", 512, "embed_out.weight",
+                                            (0, 4), (0, out["shape"][1])))
+        # Every F16 bit pattern (NaN and infinities null) and a 1-D tensor as one row.
+        out = self.matrix("odd", "standard", "--step", "0", "--tensor", "f16_all",
+                          "--rows", "120:136")
+        self.assertEqual(out["steps"][0]["values"],
+                         self.expect_region("odd", "standard", 0, "f16_all", (120, 136),
+                                            (0, 256)))
+        out = self.matrix("odd", "standard", "--step", "0", "--tensor", "f64_vals",
+                          "--cols", "2990:")
+        self.assertEqual((out["rows"], out["shape"]), ([0, 1], [3002]))
+        self.assertEqual(out["steps"][0]["values"],
+                         self.expect_region("odd", "standard", 0, "f64_vals", (0, 1),
+                                            (2990, 3002)))
+        # CSV: one value a line, in the tensor's coordinates.
+        csv_text = self.ok("matrix", "--size", "micro", "--variant", "deduped", "--step", "0",
+                           "--rows", "1:3", "--cols", "2:4", "--format", "csv")
+        want = self.expect_region("micro", "deduped", 0, "embed_out.weight", (1, 3), (2, 4))
+        lines = csv_text.splitlines()
+        self.assertEqual(lines[0], "step,row,col,value")
+        self.assertEqual([(int(r), int(c), float(v)) for _, r, c, v in
+                          (l.split(",") for l in lines[1:])],
+                         [(1 + i, 2 + j, want[i][j]) for i in range(2) for j in range(2)])
+
+    def test_matrix_plots_and_bad_input(self):
+        for ext in ("png", "svg"):
+            path = os.path.join(self.base, f"matrix.{ext}")
+            self.ok("matrix", "--size", "micro", "--variant", "deduped", "--steps", "0,1000",
+                    "--rows", "0:16", "--plot", path)
+            self.assertGreater(os.path.getsize(path), 1000)
+        self.assert_error(["matrix", "--size", "big", "--step", "0"], "INVALID_ARGUMENT",
+                          "rows [0, 50304) x columns [0, 256) is 12877824 values; at most "
+                          "4194304 per request")
+        self.assert_error(["matrix", "--size", "micro", "--variant", "dd", "--step", "0",
+                           "--rows", "0:100000"], "INVALID_ARGUMENT", "rows [0, 100000) is not")
+        self.assert_error(["matrix", "--size", "odd", "--step", "0", "--tensor", "ids"],
+                          "FAILED_PRECONDITION", "I64")
+        self.assert_error(["matrix", "--size", "odd", "--step", "0", "--tensor", "nope"],
+                          "NOT_FOUND", "nope")
+        self.assert_error(["matrix", "--size", "micro", "--variant", "dd", "--step", "7"],
+                          "NOT_FOUND")
+        for args, words in ((["--step", "0", "--rows", "5:2"], "--rows \"5:2\""),
+                            ([], "--step N or --steps"),
+                            (["--step", "0", "--steps", "0,1"], "one of them")):
+            self.assert_error(["matrix", "--size", "micro", "--variant", "dd", *args],
+                              "INVALID_ARGUMENT", words)
+
     # --------------------------------------------------------------------- hist, numbers
 
     def test_hist_auto_range_f16_plain(self):

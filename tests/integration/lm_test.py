@@ -786,6 +786,113 @@ class GardenLmTest(harness.GardendTestCase):
                 self.assertTrue(bool((got[0][upper] == 0).all()))
                 self.assertLess(float((got.double().sum(-1) - 1).abs().max()), 1e-5)
 
+    # --------------------------------------------------------------------- figures
+
+    def check_plot(self, path):
+        """A non-empty PNG or SVG at `path`; a PNG's (width, height)."""
+        with open(path, "rb") as f:
+            data = f.read()
+        if path.endswith(".png"):
+            self.assertEqual(data[:8], b"\x89PNG\r\n\x1a\n", path)
+            return struct.unpack(">II", data[16:24])
+        text = data.decode("utf-8")
+        self.assertIn("<svg", text, path)
+        self.assertIn("</svg>", text, path)
+        return None
+
+    def test_plots_of_attention_logits_and_unmask(self):
+        text, ids = self.case(STAY)
+        out = os.path.join(self.base, "lm-plots")
+        os.makedirs(out, exist_ok=True)
+        lm = ["--size", "lm", "--variant", "deduped"]
+        runs = {
+            "attention": ["attention", *self.at(1000), f"--text={text}", "--layer", "1"],
+            "attention2": ["attention", *lm, "--steps", "0,2000", f"--text={text}",
+                           "--layer", "1"],
+            "attention_mean": ["attention", *lm, "--steps", "0,2000", f"--text={text}",
+                               "--average-heads"],
+            "logits": ["logits", *self.at(0), f"--text={text}", "--top-k", "3"],
+            "logits2": ["logits", *lm, "--steps", "0,1000,2000", f"--text={text}",
+                        "--top-k", "3"],
+            "unmask": ["unmask", *lm, "--steps", "0,2000", "--prefix-lengths", "2,5",
+                       f"--text={text}"],
+        }
+        sizes = {}
+        for name, args in runs.items():
+            plain = self.ok(*args, "--format", "json")
+            for ext in ("png", "svg"):
+                with self.subTest(command=name, ext=ext):
+                    path = os.path.join(out, f"{name}.{ext}")
+                    # The output is what it is without --plot.
+                    self.assertEqual(self.ok(*args, "--format", "json", "--plot", path), plain)
+                    size = self.check_plot(path)
+                    if size:
+                        sizes[name] = size
+        # Attention: a panel per head (4), a row per step; the mean: one a step.
+        (w1, h1), (w2, h2), (wm, hm) = (sizes["attention"], sizes["attention2"],
+                                        sizes["attention_mean"])
+        self.assertEqual(w1, w2)
+        self.assertGreater(h2, 1.8 * h1)
+        self.assertGreater(w1, 3.5 * wm)
+        self.assertEqual(h2, hm)
+        # Logits: one panel whatever the steps; unmask: a panel per step, stacked
+        # (760 wide, at least 150 high, at 2 pixels a unit with 10 of margin and
+        # 34 of title).
+        self.assertEqual(sizes["logits"], sizes["logits2"])
+        self.assertEqual(sizes["unmask"][0], 2 * (20 + 760))
+        self.assertGreaterEqual(sizes["unmask"][1], 2 * (20 + 34 + 2 * 150))
+
+        # --steps A,B: the --step outputs, one per line, in order.
+        for command, extra in (("attention", ["--layer", "1"]), ("logits", ["--top-k", "4"])):
+            with self.subTest(command=command, steps="2000,0"):
+                many = self.ok(command, *lm, "--steps", "2000,0", f"--text={text}", *extra,
+                               "--format", "json").splitlines()
+                self.assertEqual(len(many), 2)
+                for line, step in zip(many, (2000, 0)):
+                    self.assertEqual(json.loads(line),
+                                     self.json(command, *self.at(step), f"--text={text}",
+                                               *extra))
+                # The table prints one after the other too.
+                table = self.ok(command, *lm, "--steps", "2000,0", f"--text={text}", *extra)
+                self.assertEqual(table, "".join(
+                    self.ok(command, *self.at(step), f"--text={text}", *extra)
+                    for step in (2000, 0)))
+
+    def test_plot_and_steps_errors(self):
+        # No server listens at this address: the plot path fails first.
+        dead = ["--server", "127.0.0.1:1"]
+        commands = (["attention", *self.at(0), "--text=Hello world!"],
+                    ["attention", "--size", "lm", "--steps", "0,1000", "--text=Hello world!"],
+                    ["logits", *self.at(0), "--text=Hello world!"],
+                    ["logits", "--size", "lm", "--steps", "0,1000", "--text=Hello world!"],
+                    ["unmask", "--size", "lm", "--steps", "0", "--text=Hello world!"])
+        gif = os.path.join(self.base, "f.gif")
+        for cmd in commands:
+            with self.subTest(command=cmd):
+                r = subprocess.run([GARDEN, *dead, *cmd, "--plot", "/nonexistent/dir/f.png"],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertTrue(r.stderr.startswith("garden: NOT_FOUND: /nonexistent/dir/f.png"),
+                                r.stderr)
+                self.assertEqual(r.stdout, "")
+                r = subprocess.run([GARDEN, *dead, *cmd, "--plot", gif],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertTrue(r.stderr.startswith("garden: INVALID_ARGUMENT: "), r.stderr)
+                self.assertIn(".png or .svg", r.stderr)
+        self.assertFalse(os.path.exists(gif))
+        for command in ("attention", "logits"):
+            with self.subTest(command=command):
+                base = [command, "--size", "lm", "--variant", "deduped", "--text=Hello world!"]
+                self.assert_error(base, "INVALID_ARGUMENT", "--step or --steps")
+                self.assert_error([*base, "--steps", "0:2000"], "INVALID_ARGUMENT",
+                                  "--steps", "0:2000", "1000,143000")
+                self.assert_error([*base, "--steps", "1500,0"], "NOT_FOUND", "1500")
+                # Both at once: a usage error, as CLI11 reports them.
+                r = self.garden(*base, "--step", "0", "--steps", "0,1000")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("excludes", r.stderr)
+
     # --------------------------------------------------------------------- errors
 
     def test_generate_argument_errors(self):

@@ -1,0 +1,179 @@
+// The matrices themselves (see commands.h): `matrix`, a rectangle of one
+// tensor at one or more steps, as numbers or as Figure 1 B's image; and
+// `layers`, every matrix's statistics and spectrum at each step.
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/commands/commands.h"
+#include "client/output/layers.h"
+#include "client/output/matrix.h"
+#include "client/plot/figures.h"
+#include "common/naming/names.h"
+#include "common/naming/step_spec.h"
+
+namespace garden::client {
+namespace {
+
+// "A:B" (B may be left out: to the end) as a half-open range; {0, 0} for "".
+absl::StatusOr<std::pair<int64_t, int64_t>> ParseSpan(const std::string& flag,
+                                                      const std::string& text) {
+  if (text.empty()) return std::make_pair(int64_t{0}, int64_t{0});
+  const size_t colon = text.find(':');
+  int64_t begin = 0, end = 0;
+  const bool ok = colon != std::string::npos &&
+                  absl::SimpleAtoi(text.substr(0, colon), &begin) && begin >= 0 &&
+                  (colon + 1 == text.size() ||
+                   (absl::SimpleAtoi(text.substr(colon + 1), &end) && end > begin));
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, " \"", text, "\" is not BEGIN:END (0 <= BEGIN < END) or BEGIN:"));
+  }
+  return std::make_pair(begin, end);
+}
+
+class Matrix : public Command {
+ public:
+  Matrix()
+      : Command("matrix",
+                "a rectangle of a tensor's values at one or more steps "
+                "(--plot: Figure 1 B's image)") {}
+
+  absl::Status Run(Connection& connection) override {
+    ASSIGN_OR_RETURN(const std::vector<int64_t> steps, Steps());
+    ASSIGN_OR_RETURN(const auto rows, ParseSpan("--rows", rows_));
+    ASSIGN_OR_RETURN(const auto cols, ParseSpan("--cols", cols_));
+    ASSIGN_OR_RETURN(const ModelKey key,
+                     MakeModelKey(address_.suite, address_.size, address_.variant));
+    if (!plot_.empty()) RETURN_IF_ERROR(plot::CheckWritable(plot_));
+    MatrixResult result;
+    result.model = key.Name();
+    result.tensor = tensor_.name;
+    for (const int64_t step : steps) {
+      pb::MatrixRequest request;
+      address_.Fill(request.mutable_checkpoint()->mutable_model());
+      request.mutable_checkpoint()->set_step(step);
+      request.set_tensor(tensor_.name);
+      request.set_row_begin(rows.first);
+      request.set_row_end(rows.second);
+      request.set_col_begin(cols.first);
+      request.set_col_end(cols.second);
+      MatrixAtStep& at = result.steps.emplace_back();
+      at.step = step;
+      RETURN_IF_ERROR(connection.Stream(&Stub::StreamMatrix, request)
+                          .ReadAll([&](const pb::MatrixBlock& block) {
+                            if (block.shape_size() > 0) {
+                              result.shape.assign(block.shape().begin(), block.shape().end());
+                              result.dtype = block.dtype();
+                              result.row_begin = block.row_begin();
+                              result.row_end = block.row_end();
+                              result.col_begin = block.col_begin();
+                              result.col_end = block.col_end();
+                            }
+                            at.values.insert(at.values.end(), block.values().begin(),
+                                             block.values().end());
+                          }));
+    }
+    RenderMatrix(result, format_.format(), std::cout);
+    if (plot_.empty()) return absl::OkStatus();
+    std::vector<MatrixPanel> panels;
+    for (const MatrixAtStep& at : result.steps) {
+      panels.push_back({.title = absl::StrCat("step ", at.step),
+                        .row_begin = result.row_begin,
+                        .col_begin = result.col_begin,
+                        .rows = result.row_end - result.row_begin,
+                        .cols = result.col_end - result.col_begin,
+                        .values = at.values});
+    }
+    return plot::Render(
+        MatrixFigure(panels, absl::StrCat(result.model, " ", result.tensor)), plot_);
+  }
+
+ private:
+  void AddOptions(CLI::App& command) override {
+    address_.AddTo(command);
+    command.add_option("--step", step_, "one training step");
+    command.add_option("--steps", steps_,
+                       "several steps, comma-separated (e.g. 0,143000): one "
+                       "panel each, sharing one colour scale");
+    tensor_.AddTo(command);
+    command.add_option("--rows", rows_, "rows BEGIN:END (END left out: to the last; default all)");
+    command.add_option("--cols", cols_, "columns BEGIN:END (default all)");
+    command.add_option("--plot", plot_, "draw the image to FILE.png or FILE.svg");
+    format_.AddTo(command, {"json", "csv"}, "json");
+  }
+
+  // --step or --steps, exactly one of them.
+  absl::StatusOr<std::vector<int64_t>> Steps() const {
+    if (step_.empty() == steps_.empty()) {
+      return absl::InvalidArgumentError("give --step N or --steps A,B,... (one of them)");
+    }
+    if (!step_.empty()) {
+      ASSIGN_OR_RETURN(const StepSpec one, StepSpec::Parse(step_));
+      if (one.kind != StepSpec::Kind::kList || one.list.size() != 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--step takes one step, got \"", step_, "\""));
+      }
+      return one.list;
+    }
+    ASSIGN_OR_RETURN(const StepSpec list, StepSpec::Parse(steps_));
+    if (list.kind != StepSpec::Kind::kList) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--steps takes a list of steps here (A,B,...), got \"", steps_, "\""));
+    }
+    return list.list;
+  }
+
+  AddressOptions address_;
+  std::string step_, steps_, rows_, cols_, plot_;
+  TensorOption tensor_;
+};
+
+class Layers : public Command {
+ public:
+  Layers()
+      : Command("layers",
+                "per step and per matrix: moments, norms, sparsity and spectra "
+                "(power-law alpha, stable and effective rank)") {}
+
+  absl::Status Run(Connection& connection) override {
+    pb::LayerStatsRequest request;
+    RETURN_IF_ERROR(model_steps_.Fill(&request));
+    request.set_tensors(tensors_);
+    std::vector<std::string> metrics = AllLayerMetrics();
+    if (!metrics_.empty()) {
+      metrics.clear();
+      for (absl::string_view m : absl::StrSplit(metrics_, ',', absl::SkipEmpty())) {
+        metrics.emplace_back(m);
+        request.add_metrics(std::string(m));
+      }
+    }
+    LayersRenderer renderer(format_.format(), metrics, std::cout);
+    return connection.Stream(&Stub::StreamLayerStats, request)
+        .ReadAll([&](const pb::LayerStatsRecord& record) { renderer.Record(record); });
+  }
+
+ private:
+  void AddOptions(CLI::App& command) override {
+    model_steps_.AddTo(command);
+    command.add_option("--tensors", tensors_,
+                       "a regular expression (RE2) matched anywhere in the tensor names "
+                       "(default: every 2-D weight)");
+    command.add_option("--metrics", metrics_,
+                       "comma-separated, of: n, mean, std, rms, max_abs, frobenius, sparsity, "
+                       "spectral_norm, stable_rank, effective_rank, alpha, alpha_weighted, "
+                       "ks_distance, xmin, num_spikes (default all)");
+    format_.AddTo(command, {"jsonl", "csv", "table"}, "jsonl");
+  }
+
+  ModelStepsOptions model_steps_;
+  std::string tensors_, metrics_;
+};
+
+}  // namespace
+
+Commands ValuesCommands() { return MakeCommands<Matrix, Layers>(); }
+
+}  // namespace garden::client

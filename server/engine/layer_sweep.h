@@ -1,0 +1,85 @@
+// `garden layers`: per step and per matrix, the statistics of
+// common/stats/matrix_stats.h and the spectra of common/stats/spectrum.h.
+// Each matrix is read whole (decoded to double) once; results are cached by
+// the tensor's content (XXH3 of its bytes, dtype and shape) and whether the
+// spectrum was asked for, so a repeated request, or a step whose tensor is
+// a byte copy of another, costs a hash.
+#ifndef GARDEN_SERVER_ENGINE_LAYER_SWEEP_H_
+#define GARDEN_SERVER_ENGINE_LAYER_SWEEP_H_
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/naming/layer_names.h"
+#include "common/spectral/singular_values.h"
+#include "common/stats/matrix_stats.h"
+#include "common/stats/spectrum.h"
+#include "server/store/checkpoint_store.h"
+
+namespace garden {
+
+struct LayerRecord {
+  int64_t step = 0;
+  std::string tensor;
+  LayerName name;
+  std::vector<int64_t> shape;
+  MatrixStats stats;
+  std::optional<SpectrumStats> spectrum;  // when asked for
+  std::string spectrum_method;            // "svd" or "gram"
+};
+
+// What one matrix gave, by content; thread-safe, least recently used out.
+class LayerStatsCache {
+ public:
+  explicit LayerStatsCache(size_t max_entries = 4096) : max_entries_(max_entries) {}
+
+  struct Entry {
+    MatrixStats stats;
+    std::optional<SpectrumStats> spectrum;
+    std::string spectrum_method;
+  };
+  using Key = std::pair<uint64_t, bool>;  // content hash, spectral
+
+  std::optional<Entry> Find(const Key& key);
+  void Put(const Key& key, Entry entry);
+  uint64_t hits() const;
+
+ private:
+  mutable std::mutex mu_;
+  size_t max_entries_;
+  std::list<std::pair<Key, Entry>> lru_;  // most recent first
+  std::map<Key, std::list<std::pair<Key, Entry>>::iterator> index_;
+  uint64_t hits_ = 0;
+};
+
+struct LayerSweepOptions {
+  std::vector<CheckpointLocation> steps;  // in the order to report
+  // RE2 syntax, matched anywhere in the name; empty: every 2-D ".weight".
+  std::string tensors_regex;
+  bool spectral = true;
+  std::vector<double> sparsity_thresholds = DefaultSparsityThresholds();
+  SingularValuesOptions singular_values;
+};
+
+// Calls `emit` for each step in order and each matched tensor by name.
+// INVALID_ARGUMENT for a regex RE2 cannot compile; NOT_FOUND when it
+// matches no tensor of a step (naming some that exist); FAILED_PRECONDITION
+// for a matched tensor that is not a 2-D float matrix (when named by the
+// regex; the default set skips such tensors); the store's and the file's
+// errors as they come; CANCELLED once `cancelled` says so.
+absl::Status RunLayerSweep(CheckpointStore& store, LayerStatsCache& cache,
+                           const LayerSweepOptions& options,
+                           const std::function<bool()>& cancelled,
+                           const std::function<absl::Status(const LayerRecord&)>& emit);
+
+}  // namespace garden
+
+#endif  // GARDEN_SERVER_ENGINE_LAYER_SWEEP_H_
