@@ -1,6 +1,8 @@
 // The matrices themselves (see commands.h): `matrix`, a rectangle of one
 // tensor at one or more steps, as numbers or as Figure 1 B's image; and
 // `layers`, every matrix's statistics and spectrum at each step.
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -150,9 +152,35 @@ class Layers : public Command {
         request.add_metrics(std::string(m));
       }
     }
+    if (!plot_.empty()) {
+      if (std::find(metrics.begin(), metrics.end(), plot_metric_) == metrics.end() ||
+          plot_metric_ == "sparsity") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--plot-metric ", plot_metric_, " must be one of the metrics asked for, "
+            "and a number (not sparsity)"));
+      }
+      RETURN_IF_ERROR(plot::CheckWritable(plot_));
+    }
+    ASSIGN_OR_RETURN(const std::vector<NamedModel> models, figure_.Models(model_steps_.address));
     LayersRenderer renderer(format_.format(), metrics, std::cout);
-    return connection.Stream(&Stub::StreamLayerStats, request)
-        .ReadAll([&](const pb::LayerStatsRecord& record) { renderer.Record(record); });
+    std::vector<LayerSeries> series;
+    for (const NamedModel& model : models) {
+      *request.mutable_model() = model.ref;
+      LayerSeries& one = series.emplace_back();
+      one.model = model.name;
+      RETURN_IF_ERROR(connection.Stream(&Stub::StreamLayerStats, request)
+                          .ReadAll([&](const pb::LayerStatsRecord& record) {
+                            renderer.Record(record);
+                            if (const std::optional<double> v = PlotValue(record)) {
+                              one.values.push_back({.step = record.step(),
+                                                    .layer = record.layer(),
+                                                    .kind = record.kind(),
+                                                    .value = *v});
+                            }
+                          }));
+    }
+    if (plot_.empty()) return absl::OkStatus();
+    return plot::Render(LayersFigure(series, plot_metric_), plot_);
   }
 
  private:
@@ -166,10 +194,33 @@ class Layers : public Command {
                        "spectral_norm, stable_rank, effective_rank, alpha, alpha_weighted, "
                        "ks_distance, xmin, num_spikes (default all)");
     format_.AddTo(command, {"jsonl", "csv", "table"}, "jsonl");
+    command.add_option("--plot", plot_,
+                       "draw --plot-metric as a heatmap, layers x steps, a panel per matrix "
+                       "kind (a row per --compare model), to FILE.png or FILE.svg");
+    command.add_option("--plot-metric", plot_metric_, "the metric --plot draws")
+        ->capture_default_str();
+    command.add_option("--compare", figure_.compare,
+                       "more models, one row each: SIZE[:VARIANT] or SUITE/SIZE[:VARIANT]");
+  }
+
+  // The record's --plot-metric, if it has it.
+  std::optional<double> PlotValue(const pb::LayerStatsRecord& r) const {
+    const google::protobuf::Reflection* reflection = r.GetReflection();
+    const google::protobuf::FieldDescriptor* field =
+        r.GetDescriptor()->FindFieldByName(plot_metric_);
+    if (field == nullptr || !reflection->HasField(r, field)) return std::nullopt;
+    if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE) {
+      return reflection->GetDouble(r, field);
+    }
+    if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_UINT64) {
+      return static_cast<double>(reflection->GetUInt64(r, field));
+    }
+    return std::nullopt;
   }
 
   ModelStepsOptions model_steps_;
-  std::string tensors_, metrics_;
+  std::string tensors_, metrics_, plot_, plot_metric_ = "alpha";
+  FigureOptions figure_;  // --compare only; --plot is plot_
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -289,6 +290,64 @@ plot::Figure UnmaskFigure(const std::vector<UnmaskStep>& steps,
       } else {
         row.runs.push_back({.text = l.generated_text, .color = kGenerated});
       }
+    }
+  }
+  return figure;
+}
+
+plot::Figure LayersFigure(const std::vector<LayerSeries>& models, const std::string& metric) {
+  std::vector<std::string> kinds;
+  std::vector<int64_t> steps, layers;
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const LayerSeries& m : models) {
+    for (const LayerValue& v : m.values) {
+      if (std::find(kinds.begin(), kinds.end(), v.kind) == kinds.end()) kinds.push_back(v.kind);
+      steps.push_back(v.step);
+      layers.push_back(v.layer);
+      if (std::isfinite(v.value)) {
+        lo = std::min(lo, v.value);
+        hi = std::max(hi, v.value);
+      }
+    }
+  }
+  const auto unique = [](std::vector<int64_t>& xs) {
+    std::sort(xs.begin(), xs.end());
+    xs.erase(std::unique(xs.begin(), xs.end()), xs.end());
+  };
+  unique(steps);
+  unique(layers);
+  if (!(lo < hi)) {
+    lo = std::isfinite(lo) ? lo - 0.5 : 0;
+    hi = lo + 1;
+  }
+  std::vector<std::string> step_labels, layer_labels;
+  for (int64_t s : steps) step_labels.push_back(absl::StrCat(s));
+  for (int64_t l : layers) layer_labels.push_back(l < 0 ? "emb" : absl::StrCat(l));
+  Figure figure{.title = metric,
+                .columns = std::max(1, static_cast<int>(kinds.size())),
+                .panel_width = 420,
+                .panel_height = 120 + 22.0 * static_cast<double>(layers.size())};
+  for (const LayerSeries& m : models) {
+    for (const std::string& kind : kinds) {
+      Panel& panel = figure.panels.emplace_back();
+      panel.title = models.size() > 1 ? absl::StrCat(m.model, ": ", kind) : kind;
+      panel.x = {.label = "step", .labels = step_labels};
+      panel.y = {.label = "layer", .flipped = true, .labels = layer_labels};
+      plot::MatrixImage image{.rows = static_cast<int64_t>(layers.size()),
+                              .cols = static_cast<int64_t>(steps.size()),
+                              .vmin = lo,
+                              .vmax = hi,
+                              .diverging = false,
+                              .colorbar_label = metric};
+      image.values.assign(layers.size() * steps.size(),
+                          std::numeric_limits<double>::quiet_NaN());
+      for (const LayerValue& v : m.values) {
+        if (v.kind != kind) continue;
+        const auto r = std::lower_bound(layers.begin(), layers.end(), v.layer) - layers.begin();
+        const auto c = std::lower_bound(steps.begin(), steps.end(), v.step) - steps.begin();
+        image.values[static_cast<size_t>(r) * steps.size() + static_cast<size_t>(c)] = v.value;
+      }
+      panel.image = std::move(image);
     }
   }
   return figure;

@@ -113,6 +113,25 @@ plot::Figure UnmaskFigure(const std::vector<UnmaskStep>& steps,
 // "\n"); characters outside the byte alphabet are kept.
 std::string DecodePiece(const std::string& piece);
 
+// One model's values of one layers metric: per record its step, layer, kind.
+struct LayerValue {
+  int64_t step = 0;
+  int64_t layer = -1;
+  std::string kind;
+  double value = 0;
+};
+
+struct LayerSeries {
+  std::string model;  // a row of panels each
+  std::vector<LayerValue> values;
+};
+
+// A heatmap of `metric` per matrix kind (a panel each, the kinds in the
+// order first seen), layers down (the embeddings' -1 on top), the steps
+// across (labelled, one column each), viridis between the metric's smallest
+// and largest value over the whole figure; one row of panels per model.
+plot::Figure LayersFigure(const std::vector<LayerSeries>& models, const std::string& metric);
+
 }  // namespace garden::client
 
 #endif  // GARDEN_CLIENT_PLOT_FIGURES_H_

@@ -1,6 +1,8 @@
 #include "server/engine/layer_sweep.h"
 
+#include <sys/stat.h>
 #include <xxhash.h>
+
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -40,24 +42,45 @@ uint64_t LayerStatsCache::hits() const {
   return hits_;
 }
 
+std::optional<uint64_t> LayerStatsCache::HashOf(const FileTensor& key) const {
+  std::lock_guard lock(mu_);
+  auto it = hashes_.find(key);
+  if (it == hashes_.end()) return std::nullopt;
+  return it->second;
+}
+
+void LayerStatsCache::RememberHash(const FileTensor& key, uint64_t hash) {
+  std::lock_guard lock(mu_);
+  if (hashes_.size() >= 4 * max_entries_) hashes_.clear();  // rare: start afresh
+  hashes_[key] = hash;
+}
+
 namespace {
 
-// The tensors of one step the sweep visits, by name.
+// The tensors of one step the sweep visits, by name: the 2-D float
+// matrices the regex matches (every 2-D ".weight" without one).
 absl::StatusOr<std::vector<TensorListing>> Matched(const std::vector<TensorListing>& listed,
                                                    const RE2* pattern, const std::string& regex) {
   std::vector<TensorListing> out;
+  const TensorListing* not_a_matrix = nullptr;
   for (const TensorListing& t : listed) {
     const bool matrix = t.info.shape.size() == 2 && IsAnalysableFloat(t.info.dtype);
-    if (pattern == nullptr ? matrix && t.info.name.ends_with(".weight")
-                           : RE2::PartialMatch(t.info.name, *pattern)) {
-      if (!matrix) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "tensor \"", t.info.name, "\" (", ToAbsl(DTypeName(t.info.dtype)), ", ",
-            t.info.shape.size(), " dimensions) matches --tensors \"", regex,
-            "\" but is not a 2-D float matrix"));
-      }
-      out.push_back(t);
+    if (pattern == nullptr ? !(matrix && t.info.name.ends_with(".weight"))
+                           : !RE2::PartialMatch(t.info.name, *pattern)) {
+      continue;
     }
+    if (matrix) {
+      out.push_back(t);
+    } else if (not_a_matrix == nullptr) {
+      not_a_matrix = &t;
+    }
+  }
+  if (out.empty() && not_a_matrix != nullptr) {
+    const TensorInfo& info = not_a_matrix->info;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--tensors \"", regex, "\" matches no 2-D float matrix, only tensors such as \"",
+        info.name, "\" (", ToAbsl(DTypeName(info.dtype)), ", ", info.shape.size(),
+        " dimensions)"));
   }
   if (out.empty()) {
     std::vector<std::string> some;
@@ -67,6 +90,71 @@ absl::StatusOr<std::vector<TensorListing>> Matched(const std::vector<TensorListi
         " tensors, e.g. ", absl::StrJoin(some, ", ")));
   }
   return out;
+}
+
+// The identity of the file holding `info` now; empty when it cannot be
+// told (then the tensor is read and hashed every time).
+std::optional<LayerStatsCache::FileTensor> FileTensorOf(const TensorFile& file,
+                                                        const TensorInfo& info) {
+  struct stat st;
+  if (::stat(file.path().c_str(), &st) != 0) return std::nullopt;
+  return LayerStatsCache::FileTensor{
+      .device = static_cast<uint64_t>(st.st_dev),
+      .inode = static_cast<uint64_t>(st.st_ino),
+      .size = static_cast<uint64_t>(st.st_size),
+      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+      .tensor = info.name};
+}
+
+// One matrix's record at `where`: from the cache when its file (or its
+// content) was seen, else read, decoded and computed.
+absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache& cache,
+                                         const CheckpointLocation& where,
+                                         const std::string& name,
+                                         const LayerSweepOptions& options) {
+  ASSIGN_OR_RETURN(const TensorHandle handle, store.OpenTensor(where, name));
+  const TensorInfo& info = *handle.info;
+  const uint64_t numel = info.numel();
+  const std::optional<LayerStatsCache::FileTensor> file = FileTensorOf(*handle.file, info);
+  std::optional<uint64_t> hash = file ? cache.HashOf(*file) : std::nullopt;
+  std::optional<LayerStatsCache::Entry> entry;
+  if (hash) entry = cache.Find({*hash, options.spectral});
+  std::vector<uint8_t> bytes;
+  if (!entry) {
+    bytes.resize(numel * DTypeSize(info.dtype));
+    RETURN_IF_ERROR(handle.file->ReadElements(info, 0, absl::MakeSpan(bytes)));
+    hash = XXH3_64bits(bytes.data(), bytes.size());
+    const int64_t header[3] = {static_cast<int64_t>(info.dtype), info.shape[0], info.shape[1]};
+    hash = XXH3_64bits_withSeed(header, sizeof header, *hash);
+    if (file) cache.RememberHash(*file, *hash);
+    entry = cache.Find({*hash, options.spectral});
+  }
+  if (!entry) {
+    std::vector<double> values(numel);
+    DecodeInto(bytes.data(), numel, info.dtype, values.data());
+    bytes = {};
+    entry.emplace();
+    entry->stats = ComputeMatrixStats(values, options.sparsity_thresholds);
+    if (options.spectral) {
+      ASSIGN_OR_RETURN(const SingularValues sv,
+                       ComputeSingularValues(values, info.shape[0], info.shape[1],
+                                             options.singular_values));
+      const double frob2 = entry->stats.frobenius * entry->stats.frobenius;
+      entry->spectrum = ComputeSpectrumStats(sv.values, info.shape[0], info.shape[1], frob2,
+                                             entry->stats.std * entry->stats.std);
+      entry->spectrum_method = sv.method;
+    }
+    cache.Put({*hash, options.spectral}, *entry);
+  }
+  LayerRecord record;
+  record.step = where.step;
+  record.tensor = info.name;
+  record.name = ParseLayerName(info.name);
+  record.shape = info.shape;
+  record.stats = std::move(entry->stats);
+  record.spectrum = std::move(entry->spectrum);
+  record.spectrum_method = std::move(entry->spectrum_method);
+  return record;
 }
 
 }  // namespace
@@ -90,41 +178,8 @@ absl::Status RunLayerSweep(CheckpointStore& store, LayerStatsCache& cache,
                      Matched(listed, pattern ? &*pattern : nullptr, options.tensors_regex));
     for (const TensorListing& t : matched) {
       if (cancelled && cancelled()) return absl::CancelledError("layers cancelled");
-      ASSIGN_OR_RETURN(const TensorHandle handle, store.OpenTensor(where, t.info.name));
-      const TensorInfo& info = *handle.info;
-      const uint64_t numel = info.numel();
-      std::vector<uint8_t> bytes(numel * DTypeSize(info.dtype));
-      RETURN_IF_ERROR(handle.file->ReadElements(info, 0, absl::MakeSpan(bytes)));
-      uint64_t hash = XXH3_64bits(bytes.data(), bytes.size());
-      const int64_t header[3] = {static_cast<int64_t>(info.dtype), info.shape[0], info.shape[1]};
-      hash = XXH3_64bits_withSeed(header, sizeof header, hash);
-      const LayerStatsCache::Key key{hash, options.spectral};
-      std::optional<LayerStatsCache::Entry> entry = cache.Find(key);
-      if (!entry) {
-        std::vector<double> values(numel);
-        DecodeInto(bytes.data(), numel, info.dtype, values.data());
-        bytes = {};
-        entry.emplace();
-        entry->stats = ComputeMatrixStats(values, options.sparsity_thresholds);
-        if (options.spectral) {
-          ASSIGN_OR_RETURN(const SingularValues sv,
-                           ComputeSingularValues(values, info.shape[0], info.shape[1],
-                                                 options.singular_values));
-          const double frob2 = entry->stats.frobenius * entry->stats.frobenius;
-          entry->spectrum = ComputeSpectrumStats(sv.values, info.shape[0], info.shape[1], frob2,
-                                                 entry->stats.std * entry->stats.std);
-          entry->spectrum_method = sv.method;
-        }
-        cache.Put(key, *entry);
-      }
-      LayerRecord record;
-      record.step = where.step;
-      record.tensor = info.name;
-      record.name = ParseLayerName(info.name);
-      record.shape = info.shape;
-      record.stats = std::move(entry->stats);
-      record.spectrum = std::move(entry->spectrum);
-      record.spectrum_method = std::move(entry->spectrum_method);
+      ASSIGN_OR_RETURN(const LayerRecord record,
+                       MatrixRecord(store, cache, where, t.info.name, options));
       RETURN_IF_ERROR(emit(record));
     }
   }

@@ -2,8 +2,9 @@
 // common/stats/matrix_stats.h and the spectra of common/stats/spectrum.h.
 // Each matrix is read whole (decoded to double) once; results are cached by
 // the tensor's content (XXH3 of its bytes, dtype and shape) and whether the
-// spectrum was asked for, so a repeated request, or a step whose tensor is
-// a byte copy of another, costs a hash.
+// spectrum was asked for, so a step whose tensor is a byte copy of another
+// costs a read and a hash; and the content hash by the file's identity, so a
+// repeated request costs a stat per file.
 #ifndef GARDEN_SERVER_ENGINE_LAYER_SWEEP_H_
 #define GARDEN_SERVER_ENGINE_LAYER_SWEEP_H_
 
@@ -52,9 +53,23 @@ class LayerStatsCache {
   void Put(const Key& key, Entry entry);
   uint64_t hits() const;
 
+  // A file's tensor as last read: the file's identity (device, inode, size,
+  // modification time) and the tensor's name, to its content hash, so that
+  // a repeated request finds its entries without reading the tensor again.
+  // A file rewritten in place has another size or time, and is read.
+  struct FileTensor {
+    uint64_t device = 0, inode = 0, size = 0;
+    int64_t mtime_ns = 0;
+    std::string tensor;
+    auto operator<=>(const FileTensor&) const = default;
+  };
+  std::optional<uint64_t> HashOf(const FileTensor& key) const;
+  void RememberHash(const FileTensor& key, uint64_t hash);
+
  private:
   mutable std::mutex mu_;
   size_t max_entries_;
+  std::map<FileTensor, uint64_t> hashes_;  // at most max_entries_ * 4
   std::list<std::pair<Key, Entry>> lru_;  // most recent first
   std::map<Key, std::list<std::pair<Key, Entry>>::iterator> index_;
   uint64_t hits_ = 0;
@@ -70,10 +85,10 @@ struct LayerSweepOptions {
 };
 
 // Calls `emit` for each step in order and each matched tensor by name.
-// INVALID_ARGUMENT for a regex RE2 cannot compile; NOT_FOUND when it
-// matches no tensor of a step (naming some that exist); FAILED_PRECONDITION
-// for a matched tensor that is not a 2-D float matrix (when named by the
-// regex; the default set skips such tensors); the store's and the file's
+// The regex's matches that are not 2-D float matrices (biases, layer norms)
+// are left out. INVALID_ARGUMENT for a regex RE2 cannot compile; NOT_FOUND
+// when it matches no tensor of a step (naming some that exist);
+// FAILED_PRECONDITION when it matches tensors but no 2-D float matrix; the store's and the file's
 // errors as they come; CANCELLED once `cancelled` says so.
 absl::Status RunLayerSweep(CheckpointStore& store, LayerStatsCache& cache,
                            const LayerSweepOptions& options,

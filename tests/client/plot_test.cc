@@ -957,6 +957,40 @@ TEST(FiguresTest, LogitsCurvePerStep) {
   EXPECT_EQ(p.x.label, "token id");
 }
 
+TEST(FiguresTest, LayersHeatmapPerKind) {
+  const std::vector<LayerSeries> models = {
+      {.model = "pythia-70m",
+       .values = {{.step = 0, .layer = 0, .kind = "qkv", .value = 2.0},
+                  {.step = 0, .layer = 1, .kind = "qkv", .value = 3.0},
+                  {.step = 1000, .layer = 1, .kind = "qkv", .value = 5.0},
+                  {.step = 1000, .layer = -1, .kind = "embed_out", .value = 4.0}}},
+      {.model = "pythia-70m-deduped",
+       .values = {{.step = 0, .layer = 0, .kind = "qkv", .value = 6.0}}}};
+  const plot::Figure figure = LayersFigure(models, "alpha");
+  EXPECT_EQ(figure.title, "alpha");
+  EXPECT_EQ(figure.columns, 2);
+  ASSERT_EQ(figure.panels.size(), 4u);  // (qkv, embed_out) x 2 models
+  const plot::Panel& qkv = figure.panels[0];
+  EXPECT_EQ(qkv.title, "pythia-70m: qkv");
+  EXPECT_THAT(qkv.x.labels, ElementsAre("0", "1000"));
+  EXPECT_THAT(qkv.y.labels, ElementsAre("emb", "0", "1"));
+  ASSERT_TRUE(qkv.image.has_value());
+  const plot::MatrixImage& m = *qkv.image;
+  EXPECT_EQ((std::pair(m.rows, m.cols)), (std::pair<int64_t, int64_t>(3, 2)));
+  // Row = layer (emb, 0, 1), column = step (0, 1000); NaN where a record is missing.
+  EXPECT_TRUE(std::isnan(m.values[0]));
+  EXPECT_EQ(m.values[2], 2.0);
+  EXPECT_EQ(m.values[4], 3.0);
+  EXPECT_EQ(m.values[5], 5.0);
+  EXPECT_TRUE(std::isnan(m.values[3]));
+  // One colour scale over the whole figure.
+  EXPECT_EQ((std::pair(m.vmin, m.vmax)), (std::pair(2.0, 6.0)));
+  EXPECT_FALSE(m.diverging);
+  EXPECT_EQ(figure.panels[1].image->values[1], 4.0);  // embed_out, layer -1, step 1000
+  EXPECT_EQ(figure.panels[2].image->values[2], 6.0);
+  ASSERT_TRUE(plot::Layout(figure).ok());
+}
+
 TEST(FiguresTest, UnmaskRowsMarkAgreeingTokens) {
   UnmaskStep step{.step = 1000};
   step.lines.push_back({.k = 1, .prefix = "The", .generated = {" cat", " ran"},

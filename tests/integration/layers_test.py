@@ -157,6 +157,8 @@ class LayersTest(harness.GardendTestCase):
         self.assertEqual(qkv["num_spikes"], 3)
 
     def test_metrics_and_tensors_select(self):
+        # "layers.[0-2]" also matches the layer norm, which is left out.
+        self.assertEqual(len(self.records("--steps", "0", "--tensors", r"layers\.[0-2]\.")), 3)
         records = self.records("--steps", "0", "--tensors", "mlp", "--metrics", "mean,std")
         self.assertEqual([r["tensor"] for r in records],
                          ["gpt_neox.layers.1.mlp.dense_h_to_4h.weight",
@@ -175,6 +177,19 @@ class LayersTest(harness.GardendTestCase):
                                      "6400"])
         self.assertAlmostEqual(float(cells[9]), want["alpha"], places=9)
 
+    def test_plot(self):
+        for ext in ("png", "svg"):
+            path = os.path.join(self.base, f"layers.{ext}")
+            r = self.garden("layers", *MODEL, "--steps", "all", "--metrics", "alpha,stable_rank",
+                            "--plot", path, "--plot-metric", "stable_rank")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertGreater(os.path.getsize(path), 1000)
+        r = self.garden("layers", *MODEL, "--steps", "0", "--metrics", "mean",
+                        "--plot", os.path.join(self.base, "x.png"))
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("--plot-metric alpha must be one of the metrics asked for", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.base, "x.png")))
+
     def test_a_repeated_request_is_cached(self):
         import time
         self.records("--steps", "all")
@@ -187,7 +202,7 @@ class LayersTest(harness.GardendTestCase):
         for args, code, words in (
                 (["--tensors", "("], "INVALID_ARGUMENT", 'is not a regular expression'),
                 (["--tensors", "nothing_like_this"], "NOT_FOUND", "gpt_neox.embed_in.weight"),
-                (["--tensors", "layernorm"], "FAILED_PRECONDITION", "not a 2-D float matrix"),
+                (["--tensors", "layernorm"], "FAILED_PRECONDITION", "matches no 2-D float matrix"),
                 (["--metrics", "mean,beauty"], "INVALID_ARGUMENT", 'unknown metric "beauty"'),
                 (["--steps", "7"], "NOT_FOUND", "7")):
             steps = [] if "--steps" in args else ["--steps", "0"]
