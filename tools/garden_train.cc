@@ -7,7 +7,9 @@
 //                [--size NAME] [--vocab-size V] [--threads N] [--f32]
 //                [--overwrite] [--hidden D --layers L --heads H
 //                 --seq-len T --batch B --lr LR --steps N
-//                 --checkpoint-every K --checkpoint-steps 3,5]
+//                 --checkpoint-every K --checkpoint-steps 3,5
+//                 --weight-decay W --warmup F --final-lr F
+//                 --tokenizer-corpus DIR|none --join-lines yes|no]
 //                [--stop-after N] [--eval-sequences N] [--log-level L]
 //
 // A second run with the same flags resumes a killed one from its last
@@ -86,7 +88,8 @@ struct Flags {
   // Overrides of the preset; unset means the preset's value.
   int64_t hidden = 0, layers = 0, heads = 0, seq_len = 0, batch = 0, steps = 0,
           every = 0;
-  double lr = 0;
+  double lr = 0, weight_decay = 0, warmup = 0, final_lr = 0;
+  std::string tokenizer_corpus, join_lines;
   int vocab = 0;
   double heldout_fraction = garden::CorpusOptions().heldout_fraction;
 };
@@ -129,6 +132,22 @@ void AddFlags(CLI::App& app, Flags& f) {
   app.add_option("--seq-len", f.seq_len, "tokens per sequence");
   app.add_option("--batch", f.batch, "sequences per update");
   app.add_option("--lr", f.lr, "peak learning rate");
+  app.add_option("--weight-decay", f.weight_decay,
+                 "AdamW decoupled weight decay on matrices and embeddings, "
+                 "in [0, 1) (Pythia: 0.01)");
+  app.add_option("--warmup", f.warmup,
+                 "share of the updates spent warming the learning rate up, "
+                 "in [0, 1) (Pythia: 0.01)");
+  app.add_option("--final-lr", f.final_lr,
+                 "learning rate at the last update, as a share of the peak, "
+                 "in [0, 1] (cosine decay; Pythia: 0.1)");
+  app.add_option("--tokenizer-corpus", f.tokenizer_corpus,
+                 "folder of text files the tokenizer also learns from, each "
+                 "file (or %-separated entry) a document, or none; the model "
+                 "never trains on them");
+  app.add_option("--join-lines", f.join_lines,
+                 "yes: whitespace runs in the documents become one space "
+                 "before tokenizing, as in the cloze examples; no: kept");
   app.add_option("--steps", f.steps, "updates");
   app.add_option("--checkpoint-every", f.every,
                  "checkpoint interval K after the powers of two");
@@ -153,7 +172,12 @@ std::string PresetsFooter() {
                      p.num_layers, " --heads ", p.num_heads, " --seq-len ",
                      p.seq_len, " --batch ", p.batch_size, " --steps ", p.steps,
                      " --checkpoint-every ", p.checkpoint_every, " --lr ",
-                     p.learning_rate, " --vocab-size ", p.vocab_size);
+                     p.learning_rate, " --vocab-size ", p.vocab_size,
+                     " --weight-decay ", p.weight_decay, " --warmup ",
+                     p.warmup_fraction, " --final-lr ", p.final_lr_fraction,
+                     " --tokenizer-corpus ",
+                     p.tokenizer_corpus.empty() ? "none" : p.tokenizer_corpus,
+                     " --join-lines ", p.join_lines ? "yes" : "no");
   }
   return footer;
 }
@@ -216,6 +240,24 @@ absl::StatusOr<Job> MakeJob(const CLI::App& app, const Flags& f) {
   override_with("--checkpoint-every", f.every, &options.model.checkpoint_every);
   override_with("--lr", f.lr, &options.model.learning_rate);
   override_with("--vocab-size", f.vocab, &options.model.vocab_size);
+  override_with("--weight-decay", f.weight_decay, &options.model.weight_decay);
+  override_with("--warmup", f.warmup, &options.model.warmup_fraction);
+  override_with("--final-lr", f.final_lr, &options.model.final_lr_fraction);
+  if (app.count("--join-lines") > 0) {
+    if (f.join_lines != "yes" && f.join_lines != "no") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--join-lines \"", f.join_lines, "\" is not yes or no"));
+    }
+    options.model.join_lines = f.join_lines == "yes";
+  }
+  if (app.count("--tokenizer-corpus") > 0) {
+    if (f.tokenizer_corpus.empty()) {
+      return absl::InvalidArgumentError(
+          "--tokenizer-corpus: give a folder, or none");
+    }
+    options.model.tokenizer_corpus =
+        f.tokenizer_corpus == "none" ? "" : f.tokenizer_corpus;
+  }
   options.store_f32 = f.f32;
   options.overwrite = f.overwrite;
   options.stop_after = f.stop_after;

@@ -94,6 +94,19 @@ absl::Status ValidateModel(const TrainRunOptions& o) {
     return absl::InvalidArgumentError(
         absl::StrCat("--lr ", m.learning_rate, " must be in (0, 1]"));
   }
+  // Written as !(in range) so that NaN is refused too.
+  if (!(m.weight_decay >= 0 && m.weight_decay < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--weight-decay ", m.weight_decay, " must be in [0, 1)"));
+  }
+  if (!(m.warmup_fraction >= 0 && m.warmup_fraction < 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--warmup ", m.warmup_fraction, " must be in [0, 1)"));
+  }
+  if (!(m.final_lr_fraction >= 0 && m.final_lr_fraction <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--final-lr ", m.final_lr_fraction, " must be in [0, 1]"));
+  }
   const int min_vocab = 256 + static_cast<int>(NumSpecialTokens());
   if (m.vocab_size < min_vocab) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -165,6 +178,28 @@ std::string ChecksumOf(std::string_view bytes) {
   return sum.Hex();
 }
 
+std::string DocumentsChecksum(const std::vector<std::string>& docs) {
+  Checksum64 sum;
+  for (const std::string& d : docs) {
+    sum.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(d.data()),
+                                   d.size()));
+  }
+  return sum.Hex();
+}
+
+// TrainPreset::tokenizer_corpus's documents; errors prefixed
+// "--tokenizer-corpus <dir>: ".
+absl::StatusOr<std::vector<std::string>> ReadTokenizerCorpus(
+    const std::string& dir) {
+  if (dir.empty()) return std::vector<std::string>{};
+  absl::StatusOr<Corpus> extra =
+      LoadFortunes({.dir = dir, .heldout_fraction = 0});
+  if (!extra.ok()) {
+    return Annotate(extra.status(), absl::StrCat("--tokenizer-corpus ", dir));
+  }
+  return std::move(extra->train);
+}
+
 std::string CorpusChecksum(const Corpus& corpus) {
   Checksum64 sum;
   for (const auto* docs : {&corpus.train, &corpus.heldout}) {
@@ -180,7 +215,7 @@ std::string CorpusChecksum(const Corpus& corpus) {
 // What makes the bytes: compared before resuming or adding to a folder.
 Json SettingsOf(const TrainRunOptions& o, const Plan& plan) {
   const TrainPreset& m = plan.model;
-  const OptimizerOptions optimizer;
+  const OptimizerOptions optimizer = OptimizerOf(m);
   const LrSchedule lr = ScheduleOf(m);
   const Json corpus_settings = {
       {"documents_checksum", CorpusChecksum(plan.corpus)},
@@ -188,7 +223,16 @@ Json SettingsOf(const TrainRunOptions& o, const Plan& plan) {
       {"heldout_documents", plan.corpus.heldout.size()},
       {"heldout_fraction", o.corpus.heldout_fraction},
   };
-  return {
+  // Only with one, so that suites trained without keep their fingerprint.
+  Json tokenizer_corpus;
+  if (!m.tokenizer_corpus.empty()) {
+    tokenizer_corpus = {
+        {"dir", m.tokenizer_corpus},
+        {"documents", plan.tokenizer_extra.size()},
+        {"documents_checksum", DocumentsChecksum(plan.tokenizer_extra)},
+    };
+  }
+  Json settings = {
       {"format", kSettingsFormat},
       {"suite", o.suite},
       {"size", plan.size},
@@ -217,6 +261,38 @@ Json SettingsOf(const TrainRunOptions& o, const Plan& plan) {
         {"warmup_steps", lr.warmup_steps()},
         {"final_lr_fraction", lr.final_fraction}}},
   };
+  if (!tokenizer_corpus.is_null()) {
+    settings["tokenizer_corpus"] = std::move(tokenizer_corpus);
+  }
+  if (m.join_lines) settings["join_lines"] = true;
+  return settings;
+}
+
+// `doc` with each run of ASCII whitespace made one space, the ends trimmed.
+std::string JoinLines(std::string_view doc) {
+  std::string out;
+  out.reserve(doc.size());
+  bool space = false;
+  for (char c : doc) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+        c == '\v') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  return out;
+}
+
+// `docs` as the model sees them (TrainPreset::join_lines).
+std::vector<std::string> AsTrained(const TrainPreset& m,
+                                   std::vector<std::string> docs) {
+  if (m.join_lines) {
+    for (std::string& d : docs) d = JoinLines(d);
+  }
+  return docs;
 }
 
 // Tokens of `docs`, each followed by <|endoftext|>.
@@ -236,8 +312,10 @@ std::vector<int32_t> TokenStream(const Tokenizer& tokenizer,
 absl::StatusOr<std::unique_ptr<Tokenizer>> TrainTokenizer(Plan& plan) {
   BpeTrainerOptions bpe;
   bpe.vocab_size = plan.model.vocab_size;
-  ASSIGN_OR_RETURN(plan.tokenizer_json,
-                   TrainByteLevelBpe(plan.corpus.train, bpe));
+  std::vector<std::string> documents = AsTrained(plan.model, plan.corpus.train);
+  documents.insert(documents.end(), plan.tokenizer_extra.begin(),
+                   plan.tokenizer_extra.end());
+  ASSIGN_OR_RETURN(plan.tokenizer_json, TrainByteLevelBpe(documents, bpe));
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
       Tokenizer::FromJson(plan.tokenizer_json, "trained tokenizer.json");
   if (!tokenizer.ok()) {
@@ -258,7 +336,15 @@ LrSchedule ScheduleOf(const TrainPreset& m) {
   LrSchedule lr;
   lr.peak = m.learning_rate;
   lr.total_steps = m.steps;
+  lr.warmup_fraction = m.warmup_fraction;
+  lr.final_fraction = m.final_lr_fraction;
   return lr;
+}
+
+OptimizerOptions OptimizerOf(const TrainPreset& m) {
+  OptimizerOptions optimizer;
+  optimizer.weight_decay = m.weight_decay;
+  return optimizer;
 }
 
 absl::StatusOr<Plan> MakePlan(const TrainRunOptions& o) {
@@ -279,6 +365,8 @@ absl::StatusOr<Plan> MakePlan(const TrainRunOptions& o) {
   plan.schedule = *std::move(schedule);
   plan.paths = PathsOf(o, plan.model_name);
   ASSIGN_OR_RETURN(plan.corpus, ReadCorpus(o.corpus));
+  ASSIGN_OR_RETURN(plan.tokenizer_extra,
+                   ReadTokenizerCorpus(m.tokenizer_corpus));
   plan.settings = SettingsOf(o, plan);
   plan.fingerprint = ChecksumOf(plan.settings.dump());
   return plan;
@@ -294,15 +382,17 @@ absl::Status CompletePlan(const TrainRunOptions& o, Plan& plan) {
   plan.config_json = ConfigJson(m, padded, o.store_f32);
   ASSIGN_OR_RETURN(plan.config, ParseConfig(m, plan.config_json));
 
-  plan.train_stream =
-      TokenStream(*tokenizer, VariantDocuments(plan.corpus, o.variant, o.seed));
+  plan.train_stream = TokenStream(
+      *tokenizer,
+      AsTrained(m, VariantDocuments(plan.corpus, o.variant, o.seed)));
   if (static_cast<int64_t>(plan.train_stream.size()) < m.seq_len + 1) {
     return absl::FailedPreconditionError(absl::StrCat(
         "corpus: ", o.corpus.dir, " gives ", plan.train_stream.size(),
         " training tokens, fewer than one sequence of --seq-len ", m.seq_len,
         " + 1"));
   }
-  plan.heldout = HeldoutSamples(TokenStream(*tokenizer, plan.corpus.heldout),
+  plan.heldout = HeldoutSamples(
+      TokenStream(*tokenizer, AsTrained(m, plan.corpus.heldout)),
                                 m.seq_len, o.eval_sequences);
   plan.unigram_loss = UnigramLoss(plan.train_stream, plan.tokenizer_vocab,
                                   plan.heldout.tokens, m.seq_len + 1);

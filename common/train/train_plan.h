@@ -42,6 +42,8 @@ struct Plan {
   std::string model_name;
   Paths paths;
   Corpus corpus;
+  // TrainPreset::tokenizer_corpus's documents (none without it).
+  std::vector<std::string> tokenizer_extra;
   std::vector<int64_t> schedule;
   Json settings;  // what makes the bytes
   std::string fingerprint;
@@ -68,6 +70,8 @@ absl::Status CompletePlan(const TrainRunOptions& o, Plan& plan);
 
 // The learning-rate schedule of `m`.
 LrSchedule ScheduleOf(const TrainPreset& m);
+// The optimizer's options for `m` (its weight decay; the rest Pythia's).
+OptimizerOptions OptimizerOf(const TrainPreset& m);
 
 }  // namespace garden::train_internal
 

@@ -74,7 +74,7 @@ class Run {
 
 absl::Status Run::Prepare(ResumePoint resume) {
   ASSIGN_OR_RETURN(trainer_, GptNeoxTrainer::Create(
-                                 plan_.config, OptimizerOptions(), o_.seed));
+                                 plan_.config, train_internal::OptimizerOf(plan_.model), o_.seed));
   history_ = std::move(resume.history);
   if (resume.state != nullptr) {
     RETURN_IF_ERROR(

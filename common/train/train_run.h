@@ -29,8 +29,10 @@
 // thread count (the thread count splits some reductions differently).
 //
 // The tokenizer is trained per suite on the deduplicated training documents
-// (each once), so that both variants, and every size, share it and their
-// losses are comparable; it is deterministic, so each run retrains it rather
+// (each once), plus the preset's tokenizer corpus if it has one (as Pythia's
+// was trained on the whole Pile, of which each checkpoint saw only a part),
+// so that both variants, and every size, share it and their losses are
+// comparable; it is deterministic, so each run retrains it rather
 // than caching it (about a second). The embedding has one row per token id,
 // padded up to the next multiple of 128 strictly above the tokenizer's size
 // (Pythia pads 50277 ids to 50304), so that rows no token maps to exist.
@@ -62,6 +64,24 @@ struct TrainPreset {
   int64_t checkpoint_every = 0;
   double learning_rate = 0;
   int vocab_size = 4096;
+  // AdamW's decoupled weight decay (matrices and embeddings), in [0, 1).
+  double weight_decay = 0.01;
+  // The learning-rate schedule (LrSchedule): warm-up share of the updates,
+  // in [0, 1), and the final rate as a share of the peak, in [0, 1].
+  double warmup_fraction = 0.01;
+  double final_lr_fraction = 0.1;
+  // A folder of plain-text files the tokenizer is trained on besides the
+  // training documents (empty: none), read as LoadFortunes reads a fortune
+  // folder, every entry a document and none held out. As Pythia's tokenizer
+  // was trained on the whole Pile, tokens the model's text never or rarely
+  // holds get rows of their own in the embeddings.
+  std::string tokenizer_corpus;
+  // Runs of whitespace in the training and held-out documents become one
+  // space before tokenizing (for the model and its tokenizer alike), as in
+  // the cloze examples (ClozeExamples) and in the prose of LAMBADA: the
+  // fortunes' line breaks every 60 or 70 characters are then not what the
+  // model learns to predict. The split and the cloze file do not change.
+  bool join_lines = false;
 };
 
 // "micro" (tests: seconds), "tiny" and "small" (the default suite).

@@ -128,6 +128,46 @@ class GardenTrainTest(unittest.TestCase):
             self.assertIn(f"{n}: already trained to step 32", proc.stderr)
         self.assertEqual(tree(out), before)
 
+    def test_recipe_flags_are_recorded_and_shape_the_run(self):
+        extra = os.path.join(self.base, "licenses")
+        os.makedirs(extra)
+        with open(os.path.join(extra, "words"), "w") as f:
+            f.write("sublicensable indemnification\n" * 20000)
+        out = os.path.join(self.base, "out")
+        recipe = ["--weight-decay", "0.5", "--warmup", "0.25", "--final-lr", "0.5",
+                  "--tokenizer-corpus", extra, "--join-lines", "yes"]
+        train(out, *recipe)
+        model = os.path.join(out, MODEL)
+        with open(os.path.join(model, "train.json")) as f:
+            record = json.load(f)
+        settings = record["settings"]
+        self.assertEqual(settings["optimizer"]["weight_decay"], 0.5)
+        self.assertEqual(settings["optimizer"]["warmup_steps"], 8)  # 0.25 of 32
+        self.assertEqual(settings["optimizer"]["final_lr_fraction"], 0.5)
+        self.assertEqual(settings["tokenizer_corpus"]["dir"], extra)
+        self.assertEqual(settings["tokenizer_corpus"]["documents"], 1)
+        self.assertTrue(settings["join_lines"])
+        rates = {c["step"]: c["learning_rate"] for c in record["checkpoints"]}
+        self.assertAlmostEqual(rates[4], 0.003 * 4 / 8)
+        self.assertAlmostEqual(rates[8], 0.003)
+        self.assertAlmostEqual(rates[32], 0.0015)
+        with open(os.path.join(model, "step0", "tokenizer.json")) as f:
+            vocab = json.load(f)["model"]["vocab"]
+        self.assertIn("\u0120indemnification", vocab)
+        # The same flags again: nothing to do. Other flags: other settings.
+        proc = train(out, *recipe)
+        self.assertIn("already trained to step 32", proc.stderr)
+        proc = train(out, *recipe[:-2], check=False)
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("FAILED_PRECONDITION", proc.stderr)
+        # --help shows the flags and every preset's values.
+        help_text = subprocess.run([TRAIN, "--help"], capture_output=True, text=True,
+                                   check=True).stdout
+        for flag in ("--weight-decay", "--warmup", "--final-lr", "--tokenizer-corpus",
+                     "--join-lines"):
+            self.assertIn(flag, help_text)
+        self.assertIn("--tokenizer-corpus none --join-lines no", help_text)  # micro
+
     def test_killed_run_resumes_to_the_same_bytes(self):
         args = ["--steps", 400, "--checkpoint-every", 50]
         whole = os.path.join(self.base, "whole")
@@ -161,6 +201,12 @@ class GardenTrainTest(unittest.TestCase):
             (["--heads", "3"], 2, "not divisible by --heads 3"),
             (["--preset", "huge"], 2, "unknown preset"),
             (["--variant", "both"], 2, "variant"),
+            (["--weight-decay", "-1"], 2, "--weight-decay -1 must be in [0, 1)"),
+            (["--warmup", "1"], 2, "--warmup 1 must be in [0, 1)"),
+            (["--final-lr", "2"], 2, "--final-lr 2 must be in [0, 1]"),
+            (["--join-lines", "maybe"], 2, '--join-lines "maybe" is not yes or no'),
+            (["--tokenizer-corpus", os.path.join(self.base, "none")], 1,
+             "NOT_FOUND: --tokenizer-corpus"),
         ]
         for args, rc, message in cases:
             proc = train(out, *args, check=False)

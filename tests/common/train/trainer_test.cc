@@ -553,6 +553,81 @@ TEST_F(TrainRunTest, VariantsShareTheTokenizerAndDiffer) {
             ReadAll(out + "/fortune-micro-deduped/step12/model.safetensors"));
 }
 
+// The recipe's knobs (weight decay, warm-up, final rate) and the tokenizer's
+// extra corpus reach the run, are recorded, and keep it reproducible and
+// resumable.
+TEST_F(TrainRunTest, RecipeAndTokenizerCorpusAreUsedRecordedAndResumable) {
+  // Words the training documents never hold, often enough to be merged.
+  const std::string extra = dir_.Join("licenses");
+  fs::create_directories(extra);
+  std::string text;
+  for (int i = 0; i < 500; ++i) text += "zebra quokka xylophone\n";
+  WriteFile(extra + "/animals", text);
+  WriteFile(extra + "/animals.copy", text);  // the same bytes: read once
+
+  auto options = [&](const std::string& out) {
+    TrainRunOptions o = Options(out);
+    o.model.weight_decay = 0.5;
+    o.model.warmup_fraction = 0.25;  // 3 of the 12 updates
+    o.model.final_lr_fraction = 0.5;
+    o.model.tokenizer_corpus = extra;
+    return o;
+  };
+  const std::string a = dir_.Join("a"), b = dir_.Join("b"),
+                    plain = dir_.Join("plain");
+  ASSERT_TRUE(RunTraining(options(a)).ok());
+  ASSERT_TRUE(RunTraining(Options(plain)).ok());
+  const std::string model = "/fortune-micro-deduped";
+
+  const nlohmann::json tokenizer =
+      nlohmann::json::parse(ReadAll(a + model + "/step0/tokenizer.json"));
+  EXPECT_TRUE(tokenizer["model"]["vocab"].contains("\u0120quokka"));
+  const nlohmann::json plain_tokenizer =
+      nlohmann::json::parse(ReadAll(plain + model + "/step0/tokenizer.json"));
+  EXPECT_FALSE(plain_tokenizer["model"]["vocab"].contains("\u0120quokka"));
+
+  const nlohmann::json train =
+      nlohmann::json::parse(ReadAll(a + model + "/train.json"));
+  const nlohmann::json& settings = train["settings"];
+  EXPECT_EQ(settings["optimizer"]["weight_decay"], 0.5);
+  EXPECT_EQ(settings["optimizer"]["warmup_steps"], 3);
+  EXPECT_EQ(settings["optimizer"]["final_lr_fraction"], 0.5);
+  EXPECT_EQ(settings["tokenizer_corpus"]["dir"], extra);
+  EXPECT_EQ(settings["tokenizer_corpus"]["documents"], 1);
+  // The rates recorded follow the schedule: the peak at the end of the
+  // warm-up, half of it at the last update.
+  const double peak = Options(a).model.learning_rate;
+  std::map<int64_t, double> rate;
+  for (const nlohmann::json& c : train["checkpoints"]) {
+    rate[c["step"].get<int64_t>()] = c["learning_rate"].get<double>();
+  }
+  EXPECT_DOUBLE_EQ(rate.at(1), peak / 3);
+  EXPECT_DOUBLE_EQ(rate.at(12), 0.5 * peak);
+  // Without the options the settings are those of before (same keys).
+  const nlohmann::json plain_train =
+      nlohmann::json::parse(ReadAll(plain + model + "/train.json"));
+  EXPECT_FALSE(plain_train["settings"].contains("tokenizer_corpus"));
+  EXPECT_EQ(plain_train["settings"]["optimizer"]["weight_decay"], 0.01);
+  EXPECT_NE(train["fingerprint"], plain_train["fingerprint"]);
+
+  // Same bytes again; a killed run resumes to them.
+  const auto tree_a = Tree(a);
+  TrainRunOptions stop = options(b);
+  stop.stop_after = 7;
+  ASSERT_TRUE(RunTraining(stop).ok());
+  absl::StatusOr<TrainRunResult> resumed = RunTraining(options(b));
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->start_step, 5);
+  EXPECT_TRUE(Tree(b) == tree_a);
+
+  // Another weight decay is other settings, refused without --overwrite.
+  TrainRunOptions other = options(a);
+  other.model.weight_decay = 0.1;
+  absl::StatusOr<TrainRunResult> refused = RunTraining(other);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("optimizer"));
+}
+
 TEST_F(TrainRunTest, RefusesOtherSettingsUnlessOverwriting) {
   const std::string out = dir_.Join("out");
   ASSERT_TRUE(RunTraining(Options(out)).ok());
@@ -664,6 +739,30 @@ TEST_F(TrainRunTest, BadInputFailsClearlyAndWritesNothing) {
        [](auto& o) { o.suite = "My-Suite"; },
        absl::StatusCode::kInvalidArgument,
        {"My-Suite"}},
+      {"negative weight decay",
+       [](auto& o) { o.model.weight_decay = -0.5; },
+       absl::StatusCode::kInvalidArgument,
+       {"--weight-decay -0.5", "[0, 1)"}},
+      {"NaN weight decay",
+       [](auto& o) { o.model.weight_decay = std::nan(""); },
+       absl::StatusCode::kInvalidArgument,
+       {"--weight-decay nan"}},
+      {"warm-up of every update",
+       [](auto& o) { o.model.warmup_fraction = 1; },
+       absl::StatusCode::kInvalidArgument,
+       {"--warmup 1 ", "[0, 1)"}},
+      {"final rate above the peak",
+       [](auto& o) { o.model.final_lr_fraction = 1.5; },
+       absl::StatusCode::kInvalidArgument,
+       {"--final-lr 1.5", "[0, 1]"}},
+      {"missing tokenizer corpus",
+       [&](auto& o) { o.model.tokenizer_corpus = dir_.Join("no-licenses"); },
+       absl::StatusCode::kNotFound,
+       {"--tokenizer-corpus", "no-licenses"}},
+      {"empty tokenizer corpus",
+       [&](auto& o) { o.model.tokenizer_corpus = empty_dir; },
+       absl::StatusCode::kFailedPrecondition,
+       {"--tokenizer-corpus", "no documents"}},
   };
   for (const Case& c : cases) {
     const std::string out =
