@@ -359,9 +359,9 @@ pb::MSDPoint Point(const std::string& text) {
   return Parse<pb::MSDPoint>(text);
 }
 
-// Two points and a peak for each model named.
-std::string RenderMsd(Format format, bool lag,
-                      const std::vector<std::string>& models) {
+// Two points and a peak for each model named (`peak`, as the server sends it).
+std::string RenderMsd(Format format, bool lag, const std::vector<std::string>& models,
+                      const char* peak = "step: 1 msd: 0.5 interior: true") {
   auto feed = [&](MsdRenderer& renderer) {
     for (const std::string& model : models) {
       renderer.BeginModel(model);
@@ -370,7 +370,7 @@ std::string RenderMsd(Format format, bool lag,
           "step: 2 msd: 0.1 from_step: 1 rate: 0.1 n: 16 "
           "msd_before_previous: 0.75 before_previous_step: 0 pairs: 2");
       renderer.Point(second);
-      renderer.Peak(Parse<pb::MSDPeak>("step: 1 msd: 0.5"));
+      renderer.Peak(Parse<pb::MSDPeak>(peak));
       renderer.EndModel();
     }
     renderer.Finish();
@@ -400,8 +400,21 @@ TEST(MsdTest, JsonlLagAddsLagAndPairs) {
 
 TEST(MsdTest, Json) {
   EXPECT_EQ(RenderMsd(Format::kJson, false, {"pythia-70m"}),
-            std::string("{\"peak\":{\"msd\":0.5,\"step\":1},\"points\":[") +
+            std::string("{\"largest\":{\"msd\":0.5,\"step\":1},\"monotonic\":null,"
+                        "\"peak\":{\"msd\":0.5,\"step\":1},\"points\":[") +
                 kFirstPoint + "," + kSecondPoint + "]}\n");
+}
+
+TEST(MsdTest, AMaximumAtAnEndIsNoPeak) {
+  const char* at_the_start = "step: 1 msd: 0.5 trend: TREND_DECREASING";
+  EXPECT_EQ(RenderMsd(Format::kJson, false, {"pythia-70m"}, at_the_start),
+            std::string("{\"largest\":{\"msd\":0.5,\"step\":1},\"monotonic\":"
+                        "\"decreasing\",\"peak\":null,\"points\":[") +
+                kFirstPoint + "," + kSecondPoint + "]}\n");
+  const std::string table = RenderMsd(Format::kTable, false, {"pythia-70m"}, at_the_start);
+  EXPECT_TRUE(table.ends_with(
+      "no peak, decreasing: the largest msd 0.5 is at the first step 1\n"))
+      << table;
 }
 
 TEST(MsdTest, JsonWithoutPeakIsNull) {
@@ -414,20 +427,22 @@ TEST(MsdTest, JsonWithoutPeakIsNull) {
     renderer.Finish();
   };
   EXPECT_EQ(Fed<MsdRenderer>(feed, Format::kJson, false, false),
-            "{\"peak\":null,\"points\":[{\"from_step\":0,\"msd\":null,"
-            "\"n\":4,\"rate\":0.0,\"step\":0}]}\n");
+            "{\"largest\":null,\"monotonic\":null,\"peak\":null,\"points\":["
+            "{\"from_step\":0,\"msd\":null,\"n\":4,\"rate\":0.0,\"step\":0}]}\n");
 }
 
 TEST(MsdTest, JsonComparingNestsEachModel) {
   EXPECT_EQ(RenderMsd(Format::kJson, false, {"a", "b"}),
             "{\"models\":["
-            "{\"model\":\"a\",\"peak\":{\"msd\":0.5,\"step\":1},\"points\":["
+            "{\"largest\":{\"msd\":0.5,\"step\":1},\"model\":\"a\",\"monotonic\":null,"
+            "\"peak\":{\"msd\":0.5,\"step\":1},\"points\":["
             "{\"from_step\":0,\"model\":\"a\",\"msd\":0.5,\"n\":16,"
             "\"rate\":0.0,\"step\":1},"
             "{\"before_previous_step\":0,\"from_step\":1,\"model\":\"a\","
             "\"msd\":0.1,\"msd_before_previous\":0.75,\"n\":16,\"rate\":0.1,"
             "\"step\":2}]},"
-            "{\"model\":\"b\",\"peak\":{\"msd\":0.5,\"step\":1},\"points\":["
+            "{\"largest\":{\"msd\":0.5,\"step\":1},\"model\":\"b\",\"monotonic\":null,"
+            "\"peak\":{\"msd\":0.5,\"step\":1},\"points\":["
             "{\"from_step\":0,\"model\":\"b\",\"msd\":0.5,\"n\":16,"
             "\"rate\":0.0,\"step\":1},"
             "{\"before_previous_step\":0,\"from_step\":1,\"model\":\"b\","
@@ -704,10 +719,12 @@ std::string RenderUnmask(Format format) {
     renderer.Frame(Parse<pb::UnmaskFrame>(R"pb(
       step: 0 k: 1 n: 3 prefix_ids: 10 prefix_text: "The"
       generated_ids: [ 11, 12 ] generated_text: " cat\tsat\n"
+      generated_pieces: [ " cat", "\tsat\n" ]
       agree: [ true, false ] recovered: 0.5 original_ids: [ 10, 11, 13 ])pb"));
     renderer.Frame(Parse<pb::UnmaskFrame>(R"pb(
       step: 32 k: 2 n: 3 prefix_ids: [ 10, 11 ] prefix_text: "The cat"
-      generated_ids: 13 generated_text: " sat" agree: true recovered: 1)pb"));
+      generated_ids: 13 generated_text: " sat" generated_pieces: " sat"
+      agree: true recovered: 1)pb"));
     renderer.Finish();
   };
   return Fed<UnmaskRenderer>(feed, format);
@@ -715,10 +732,12 @@ std::string RenderUnmask(Format format) {
 
 constexpr char kFrame0[] =
     "{\"agree\":[true,false],\"generated\":\" cat\\tsat\\n\","
-    "\"generated_ids\":[11,12],\"k\":1,\"n\":3,\"prefix\":\"The\","
+    "\"generated_ids\":[11,12],\"generated_pieces\":[\" cat\",\"\\tsat\\n\"],"
+    "\"k\":1,\"n\":3,\"prefix\":\"The\","
     "\"prefix_ids\":[10],\"recovered\":0.5,\"step\":0}";
 constexpr char kFrame32[] =
-    "{\"agree\":[true],\"generated\":\" sat\",\"generated_ids\":[13],\"k\":2,"
+    "{\"agree\":[true],\"generated\":\" sat\",\"generated_ids\":[13],"
+    "\"generated_pieces\":[\" sat\"],\"k\":2,"
     "\"n\":3,\"prefix\":\"The cat\",\"prefix_ids\":[10,11],\"recovered\":1.0,"
     "\"step\":32}";
 
