@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(SOURCE, "scripts"))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
 import gardend_harness as harness  # noqa: E402
 import make_suite  # noqa: E402
+from lm_test import bytes_to_unicode  # noqa: E402  (one copy of GPT-2's byte table)
 
 DD_STEPS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000]
 STD_STEPS = [0, 1000, 2000]
@@ -39,20 +40,6 @@ CLOZE_TEXTS = [
     "Hello",
     "the garden of forking paths",
 ]
-
-
-def bytes_to_unicode():
-    """GPT-2's byte <-> printable character table of byte-level BPE."""
-    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1))
-          + list(range(ord("\xae"), ord("\xff") + 1)))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 def tokenizer_json():
