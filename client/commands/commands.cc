@@ -21,7 +21,7 @@ Commands AllCommands() {
   constexpr std::string_view kHelpOrder[] = {
       "models", "tensors",  "hist",      "matrix",   "tokenize", "generate",
       "unmask", "logits",   "attention", "msd",      "bifurcation",
-      "audit",  "layers",   "datasets", "ppl",       "health",   "token"};
+      "audit",  "layers",   "datasets", "ppl",       "prune",    "health",   "token"};
   auto rank = [&](const std::unique_ptr<Command>& command) {
     return std::find(std::begin(kHelpOrder), std::end(kHelpOrder),
                      command->name()) -

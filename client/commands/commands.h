@@ -19,6 +19,8 @@
 //   evaluation      how well a model predicts over training
 //     ppl             LAMBADA-style perplexity and accuracy per step on a
 //                     dataset the server registered (--plot: the curves)
+//     prune           perplexity with the smallest weights zeroed, per fraction
+//                     and step (--plot: against the fraction)
 //   language_model  a checkpoint used as a language model
 //     tokenize        token ids and pieces of a text
 //     generate        continue a prompt, streamed token by token

@@ -1,13 +1,22 @@
-// How well a model predicts over training: ppl (see commands.h).
+// How well a model predicts over training: ppl, and prune, the
+// sparsification experiment (see commands.h).
+#include <algorithm>
 #include <cstdint>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "client/commands/commands.h"
 #include "client/output/perplexity.h"
+#include "client/output/prune.h"
 #include "client/plot/figures.h"
+#include "client/plot/plot.h"
+#include "common/naming/names.h"
 
 namespace garden::client {
 namespace {
@@ -69,8 +78,103 @@ class Perplexity : public Command {
   ProgressOption progress_;
 };
 
+// --fractions as the request carries them: 0 first, then the others in
+// the order given (a 0 among them is not repeated). INVALID_ARGUMENT for
+// text that is not a number; the server checks the range.
+absl::StatusOr<std::vector<double>> ParseFractions(const std::string& text) {
+  std::vector<double> out = {0};
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    double f = 0;
+    if (!absl::SimpleAtod(item, &f)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--fractions \"", text, "\": \"", item,
+          "\" is not a number (a comma-separated list in [0, 1))"));
+    }
+    if (f != 0) out.push_back(f);
+  }
+  return out;
+}
+
+class Prune : public Command {
+ public:
+  Prune()
+      : Command("prune",
+                "perplexity after zeroing the smallest-magnitude fraction of "
+                "weights, per step and fraction") {}
+
+  absl::Status Run(Connection& connection) override {
+    // A bad plot path fails before any RPC, as ppl's does.
+    if (!plot_.empty()) RETURN_IF_ERROR(plot::CheckWritable(plot_));
+    pb::PruneRequest request;
+    RETURN_IF_ERROR(model_steps_.Fill(&request));
+    request.set_dataset(dataset_);
+    if (limit_) request.set_limit(*limit_);
+    request.set_tensors(tensors_);
+    ASSIGN_OR_RETURN(const std::vector<double> fractions, ParseFractions(fractions_));
+    for (double f : fractions) request.add_fractions(f);
+    PruneRenderer renderer(format_.format(), std::cout);
+    std::vector<PruneCurve> curves;
+    RETURN_IF_ERROR(connection.Stream(&Stub::StreamPrune, request)
+                        .ReadAll([&](const pb::PrunePoint& point) {
+                          renderer.Point(point);
+                          if (curves.empty() || curves.back().step != point.step()) {
+                            curves.push_back({.step = point.step()});
+                          }
+                          curves.back().fraction.push_back(point.fraction());
+                          curves.back().perplexity.push_back(point.perplexity());
+                        }));
+    renderer.Finish();
+    if (plot_.empty()) return absl::OkStatus();
+    // Each curve left to right, whatever order --fractions gave.
+    for (PruneCurve& c : curves) {
+      std::map<double, double> sorted;
+      for (size_t i = 0; i < c.fraction.size(); ++i) sorted[c.fraction[i]] = c.perplexity[i];
+      c.fraction.clear();
+      c.perplexity.clear();
+      for (const auto& [f, ppl] : sorted) {
+        c.fraction.push_back(f);
+        c.perplexity.push_back(ppl);
+      }
+    }
+    auto key = MakeModelKey(model_steps_.address.suite, model_steps_.address.size,
+                            model_steps_.address.variant);
+    return plot::Render(
+        PruneFigure(curves, key.ok() ? key->Name() : model_steps_.address.size, dataset_),
+        plot_);
+  }
+
+ private:
+  void AddOptions(CLI::App& command) override {
+    model_steps_.AddTo(command);
+    command
+        .add_option("--dataset", dataset_,
+                    "a dataset name the server registered (garden datasets)")
+        ->required();
+    command.add_option("--limit", limit_,
+                       "score the first N examples (default: all)");
+    command.add_option("--fractions", fractions_,
+                       "fractions of each tensor's entries to zero, each in [0, 1), "
+                       "comma-separated; 0 (the model as it is) always comes first")
+        ->capture_default_str();
+    command.add_option("--tensors", tensors_,
+                       "RE2 regex matched anywhere in parameter names "
+                       "(default: every 2-D weight, embeddings included)");
+    command.add_option("--plot", plot_,
+                       "draw perplexity against fraction, a curve per step, to "
+                       "FILE.png or FILE.svg");
+    format_.AddTo(command, {"jsonl", "json", "csv", "table"}, "table");
+  }
+
+  ModelStepsOptions model_steps_;
+  std::string dataset_;
+  std::optional<int64_t> limit_;
+  std::string fractions_ = "0.1,0.3,0.5,0.7,0.9";
+  std::string tensors_;
+  std::string plot_;
+};
+
 }  // namespace
 
-Commands EvaluationCommands() { return MakeCommands<Perplexity>(); }
+Commands EvaluationCommands() { return MakeCommands<Perplexity, Prune>(); }
 
 }  // namespace garden::client

@@ -133,6 +133,16 @@ class Matrix : public Command {
   TensorOption tensor_;
 };
 
+// `text` matched literally by an RE2 pattern.
+std::string QuoteRegex(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
 class Layers : public Command {
  public:
   Layers()
@@ -144,6 +154,13 @@ class Layers : public Command {
     pb::LayerStatsRequest request;
     RETURN_IF_ERROR(model_steps_.Fill(&request));
     request.set_tensors(tensors_);
+    if (!esd_.empty()) {
+      if (!tensors_.empty()) {
+        return absl::InvalidArgumentError("--esd names its tensor: give --esd or --tensors");
+      }
+      request.set_tensors(absl::StrCat("^", QuoteRegex(esd_), "$"));
+      request.set_eigenvalues(true);
+    }
     std::vector<std::string> metrics = AllLayerMetrics();
     if (!metrics_.empty()) {
       metrics.clear();
@@ -152,18 +169,19 @@ class Layers : public Command {
         request.add_metrics(std::string(m));
       }
     }
-    if (!plot_.empty()) {
+    if (!plot_.empty() && esd_.empty()) {
       if (std::find(metrics.begin(), metrics.end(), plot_metric_) == metrics.end() ||
           plot_metric_ == "sparsity") {
         return absl::InvalidArgumentError(absl::StrCat(
             "--plot-metric ", plot_metric_, " must be one of the metrics asked for, "
             "and a number (not sparsity)"));
       }
-      RETURN_IF_ERROR(plot::CheckWritable(plot_));
     }
+    if (!plot_.empty()) RETURN_IF_ERROR(plot::CheckWritable(plot_));
     ASSIGN_OR_RETURN(const std::vector<NamedModel> models, figure_.Models(model_steps_.address));
     LayersRenderer renderer(format_.format(), metrics, std::cout);
     std::vector<LayerSeries> series;
+    std::vector<EsdAtStep> esd_steps;  // --esd: the main model's
     for (const NamedModel& model : models) {
       *request.mutable_model() = model.ref;
       LayerSeries& one = series.emplace_back();
@@ -171,6 +189,14 @@ class Layers : public Command {
       RETURN_IF_ERROR(connection.Stream(&Stub::StreamLayerStats, request)
                           .ReadAll([&](const pb::LayerStatsRecord& record) {
                             renderer.Record(record);
+                            if (!esd_.empty() && &model == &models.front()) {
+                              EsdAtStep& at = esd_steps.emplace_back();
+                              at.step = record.step();
+                              at.eigenvalues.assign(record.eigenvalues().begin(),
+                                                    record.eigenvalues().end());
+                              if (record.has_alpha()) at.alpha = record.alpha();
+                              if (record.has_xmin()) at.xmin = record.xmin();
+                            }
                             if (const std::optional<double> v = PlotValue(record)) {
                               one.values.push_back({.step = record.step(),
                                                     .layer = record.layer(),
@@ -180,6 +206,10 @@ class Layers : public Command {
                           }));
     }
     if (plot_.empty()) return absl::OkStatus();
+    if (!esd_.empty()) {
+      return plot::Render(EsdFigure(esd_steps, absl::StrCat(series.front().model, " ", esd_)),
+                          plot_);
+    }
     return plot::Render(LayersFigure(series, plot_metric_), plot_);
   }
 
@@ -199,6 +229,10 @@ class Layers : public Command {
                        "kind (a row per --compare model), to FILE.png or FILE.svg");
     command.add_option("--plot-metric", plot_metric_, "the metric --plot draws")
         ->capture_default_str();
+    command.add_option("--esd", esd_,
+                       "one tensor (its exact name): also print its eigenvalues, and --plot "
+                       "draws its empirical spectral density at each step with the fitted "
+                       "power law");
     command.add_option("--compare", figure_.compare,
                        "more models, one row each: SIZE[:VARIANT] or SUITE/SIZE[:VARIANT]");
   }
@@ -219,7 +253,7 @@ class Layers : public Command {
   }
 
   ModelStepsOptions model_steps_;
-  std::string tensors_, metrics_, plot_, plot_metric_ = "alpha";
+  std::string tensors_, metrics_, plot_, plot_metric_ = "alpha", esd_;
   FigureOptions figure_;  // --compare only; --plot is plot_
 };
 

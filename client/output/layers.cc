@@ -69,6 +69,11 @@ void LayersRenderer::Record(const pb::LayerStatsRecord& r) {
                       {"shape", std::vector<int64_t>(r.shape().begin(), r.shape().end())}};
   for (const std::string& m : metrics_) j[m] = Value(r, m);
   if (!r.spectrum_method().empty()) j["spectrum_method"] = r.spectrum_method();
+  if (r.eigenvalues_size() > 0) {
+    nlohmann::json eigenvalues = nlohmann::json::array();
+    for (double l : r.eigenvalues()) eigenvalues.push_back(JsonNumber(l));
+    j["eigenvalues"] = std::move(eigenvalues);
+  }
   records_.Print(j, [&] {
     std::vector<std::string> names = {"step", "tensor", "layer", "kind", "rows", "cols"};
     std::vector<std::string> cells = {absl::StrCat(r.step()), r.tensor(), absl::StrCat(r.layer()),

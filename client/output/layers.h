@@ -3,7 +3,7 @@
 //   jsonl: {step, tensor, layer, kind, shape, <each metric asked for>,
 //          spectrum_method}; sparsity is {"1e-3": fraction, ...}; a
 //          power-law metric without a fit, and numbers JSON cannot hold,
-//          are null.
+//          are null; "eigenvalues" (descending) when the request asked.
 //   csv:   step,tensor,layer,kind,rows,cols, then the metrics in the order
 //          asked (sparsity as sparsity_1e-3, ...), then spectrum_method.
 //   table: the same columns, aligned.

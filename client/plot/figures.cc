@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace garden::client {
 
@@ -72,6 +73,25 @@ plot::Figure PerplexityFigure(const std::vector<ModelSeries>& models,
       panel.x = {.label = "training step", .scale = Scale::kLog1p};
       panel.y = {.label = "perplexity", .scale = y};
       panel.series.push_back({.label = "perplexity", .x = m.x, .y = m.y});
+    }
+  }
+  return figure;
+}
+
+plot::Figure PruneFigure(const std::vector<PruneCurve>& curves,
+                         const std::string& model, const std::string& dataset) {
+  Figure figure{.title = absl::StrCat(model, ": perplexity on ", dataset,
+                                      " after magnitude pruning"),
+                .columns = 2};
+  for (Scale y : {Scale::kLinear, Scale::kLog10}) {
+    Panel& panel = figure.panels.emplace_back();
+    panel.title = y == Scale::kLog10 ? "log scale" : "linear scale";
+    panel.x = {.label = "fraction of entries zeroed", .scale = Scale::kLinear};
+    panel.y = {.label = "perplexity", .scale = y};
+    for (const PruneCurve& c : curves) {
+      panel.series.push_back({.label = absl::StrCat("step ", c.step),
+                              .x = c.fraction,
+                              .y = c.perplexity});
     }
   }
   return figure;
@@ -348,6 +368,63 @@ plot::Figure LayersFigure(const std::vector<LayerSeries>& models, const std::str
         image.values[static_cast<size_t>(r) * steps.size() + static_cast<size_t>(c)] = v.value;
       }
       panel.image = std::move(image);
+    }
+  }
+  return figure;
+}
+
+plot::Figure EsdFigure(const std::vector<EsdAtStep>& steps, const std::string& title) {
+  constexpr int kBins = 40;
+  double lo = std::numeric_limits<double>::infinity(), hi = 0;
+  for (const EsdAtStep& s : steps) {
+    for (double l : s.eigenvalues) {
+      if (l > 0 && std::isfinite(l)) {
+        lo = std::min(lo, l);
+        hi = std::max(hi, l);
+      }
+    }
+  }
+  Figure figure{.title = title};
+  Panel& panel = figure.panels.emplace_back();
+  panel.x = {.label = "eigenvalue of W^T W / N", .scale = Scale::kLog10};
+  panel.y = {.label = "density", .scale = Scale::kLog10};
+  if (!(lo < hi)) return figure;
+  const double a = std::log10(lo), width = (std::log10(hi) - a) / kBins;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const EsdAtStep& s = steps[i];
+    std::vector<double> counts(kBins, 0);
+    double n = 0;
+    for (double l : s.eigenvalues) {
+      if (!(l > 0) || !std::isfinite(l)) continue;
+      const int bin = std::clamp(static_cast<int>((std::log10(l) - a) / width), 0, kBins - 1);
+      counts[bin] += 1;
+      n += 1;
+    }
+    Series esd{.label = absl::StrCat("step ", s.step), .points = true, .color = plot::PaletteColor(i)};
+    for (int b = 0; b < kBins; ++b) {
+      if (counts[b] == 0) continue;
+      const double left = std::pow(10, a + b * width), right = std::pow(10, a + (b + 1) * width);
+      esd.x.push_back(std::sqrt(left * right));
+      esd.y.push_back(counts[b] / (n * (right - left)));
+    }
+    panel.series.push_back(std::move(esd));
+    if (s.alpha && s.xmin && *s.xmin > 0 && n > 0) {
+      double k = 0, top = 0;
+      for (double l : s.eigenvalues) {
+        if (l >= *s.xmin) {
+          k += 1;
+          top = std::max(top, l);
+        }
+      }
+      Series fit{.label = absl::StrCat("step ", s.step, " fit, alpha ",
+                                       absl::StrFormat("%.2f", *s.alpha)),
+                 .color = plot::PaletteColor(i)};
+      for (int j = 0; j <= 20; ++j) {
+        const double x = *s.xmin * std::pow(top / *s.xmin, j / 20.0);
+        fit.x.push_back(x);
+        fit.y.push_back(k / n * (*s.alpha - 1) / *s.xmin * std::pow(x / *s.xmin, -*s.alpha));
+      }
+      panel.series.push_back(std::move(fit));
     }
   }
   return figure;

@@ -48,6 +48,16 @@ plot::Figure MsdFigure(const std::vector<ModelSeries>& models,
 plot::Figure PerplexityFigure(const std::vector<ModelSeries>& models,
                               const std::string& dataset);
 
+// garden prune: one step's perplexity at each pruned fraction.
+struct PruneCurve {
+  int64_t step = 0;
+  std::vector<double> fraction, perplexity;
+};
+// Perplexity against the fraction pruned, one curve per step (labelled
+// "step N"), on linear and log axes side by side.
+plot::Figure PruneFigure(const std::vector<PruneCurve>& curves,
+                         const std::string& model, const std::string& dataset);
+
 // A block of a matrix: rows [row_begin, row_begin + rows) and columns
 // [col_begin, col_begin + cols), row-major.
 struct MatrixPanel {
@@ -131,6 +141,19 @@ struct LayerSeries {
 // across (labelled, one column each), viridis between the metric's smallest
 // and largest value over the whole figure; one row of panels per model.
 plot::Figure LayersFigure(const std::vector<LayerSeries>& models, const std::string& metric);
+
+// One matrix's empirical spectral density at one step, and its fit.
+struct EsdAtStep {
+  int64_t step = 0;
+  std::vector<double> eigenvalues;
+  std::optional<double> alpha, xmin;  // the power-law fit, when there is one
+};
+
+// The ESDs of one matrix on log-log axes (x = eigenvalue, y = density over
+// 40 log-spaced bins, a point series per step) with each step's fitted
+// power law as a line over its tail: density (k / n) (alpha - 1) / x_min
+// (x / x_min)^-alpha, k the eigenvalues >= x_min of the n.
+plot::Figure EsdFigure(const std::vector<EsdAtStep>& steps, const std::string& title);
 
 }  // namespace garden::client
 

@@ -935,6 +935,36 @@ absl::StatusOr<at::Tensor> GptNeoxModel::AttentionWeights(const at::Tensor& ids,
       });
 }
 
+absl::StatusOr<std::unique_ptr<GptNeoxModel>> GptNeoxModel::WithWeights(
+    const std::function<absl::Status(const GptNeoxTensorSlot& slot)>& edit) const {
+  auto impl = std::make_unique<Impl>();
+  impl->config = impl_->config;
+  impl->device = impl_->device;
+  impl->dtype = impl_->dtype;
+  impl->weights = impl_->weights;  // shares every tensor, rotary tables too
+  const std::vector<GptNeoxTensorSlot> slots =
+      GptNeoxTensorSlots(impl->config, &impl->weights);
+  RETURN_IF_ERROR(TorchGuarded("GptNeoxModel::WithWeights", [&]() -> absl::Status {
+    c10::InferenceMode guard;
+    for (const GptNeoxTensorSlot& slot : slots) {
+      const at::Tensor shared = *slot.tensor;
+      RETURN_IF_ERROR(edit(slot));
+      const at::Tensor& now = *slot.tensor;
+      if (now.is_same(shared)) continue;
+      if (!now.defined() || now.sizes() != shared.sizes() ||
+          now.scalar_type() != shared.scalar_type() ||
+          now.device() != shared.device()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "weight ", slot.name, ": a replacement must keep the shape, dtype "
+            "and device of the tensor it replaces"));
+      }
+      *slot.tensor = now.contiguous();
+    }
+    return absl::OkStatus();
+  }));
+  return std::unique_ptr<GptNeoxModel>(new GptNeoxModel(std::move(impl)));
+}
+
 uint64_t ForwardWorkingBytes(const GptNeoxConfig& c, int64_t positions,
                              int64_t logit_rows, int64_t context, int64_t cached) {
   const auto u = [](int64_t x) { return static_cast<uint64_t>(std::max<int64_t>(x, 0)); };

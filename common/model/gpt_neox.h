@@ -335,6 +335,20 @@ class GptNeoxModel {
   absl::StatusOr<at::Tensor> AttentionWeights(const at::Tensor& ids,
                                               int64_t layer) const;
 
+  // A model with this one's configuration, device and dtype whose weights
+  // are this one's except those `edit` replaces: it is called once per
+  // weight, in GptNeoxTensorSlots order, with slot.tensor pointing at the
+  // shared tensor (an inference tensor on device(), in the compute dtype),
+  // and may set *slot.tensor to a new tensor of the same shape, dtype and
+  // device, but never modify the shared one in place (other requests read
+  // it). Nothing `edit` leaves is copied. FAILED_PRECONDITION naming the
+  // tensor for a replacement that does not match; `edit`'s errors as they
+  // are; INTERNAL for what libtorch throws. `edit` runs under
+  // c10::InferenceMode. For in-memory variants of a loaded model
+  // (server/engine/prune.h).
+  absl::StatusOr<std::unique_ptr<GptNeoxModel>> WithWeights(
+      const std::function<absl::Status(const GptNeoxTensorSlot& slot)>& edit) const;
+
  private:
   struct Impl;
   explicit GptNeoxModel(std::unique_ptr<Impl> impl);

@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <xxhash.h>
 
+#include <algorithm>
+
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -118,7 +120,8 @@ absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache
   const std::optional<LayerStatsCache::FileTensor> file = FileTensorOf(*handle.file, info);
   std::optional<uint64_t> hash = file ? cache.HashOf(*file) : std::nullopt;
   std::optional<LayerStatsCache::Entry> entry;
-  if (hash) entry = cache.Find({*hash, options.spectral});
+  const bool spectral = options.spectral || options.eigenvalues;
+  if (hash) entry = cache.Find({*hash, spectral});
   std::vector<uint8_t> bytes;
   if (!entry) {
     bytes.resize(numel * DTypeSize(info.dtype));
@@ -127,7 +130,7 @@ absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache
     const int64_t header[3] = {static_cast<int64_t>(info.dtype), info.shape[0], info.shape[1]};
     hash = XXH3_64bits_withSeed(header, sizeof header, *hash);
     if (file) cache.RememberHash(*file, *hash);
-    entry = cache.Find({*hash, options.spectral});
+    entry = cache.Find({*hash, spectral});
   }
   if (!entry) {
     std::vector<double> values(numel);
@@ -135,7 +138,7 @@ absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache
     bytes = {};
     entry.emplace();
     entry->stats = ComputeMatrixStats(values, options.sparsity_thresholds);
-    if (options.spectral) {
+    if (spectral) {
       ASSIGN_OR_RETURN(const SingularValues sv,
                        ComputeSingularValues(values, info.shape[0], info.shape[1],
                                              options.singular_values));
@@ -143,8 +146,9 @@ absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache
       entry->spectrum = ComputeSpectrumStats(sv.values, info.shape[0], info.shape[1], frob2,
                                              entry->stats.std * entry->stats.std);
       entry->spectrum_method = sv.method;
+      entry->singular_values = sv.values;
     }
-    cache.Put({*hash, options.spectral}, *entry);
+    cache.Put({*hash, spectral}, *entry);
   }
   LayerRecord record;
   record.step = where.step;
@@ -154,6 +158,10 @@ absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache
   record.stats = std::move(entry->stats);
   record.spectrum = std::move(entry->spectrum);
   record.spectrum_method = std::move(entry->spectrum_method);
+  if (options.eigenvalues) {
+    const auto big = static_cast<double>(std::max(info.shape[0], info.shape[1]));
+    for (double sigma : entry->singular_values) record.eigenvalues.push_back(sigma * sigma / big);
+  }
   return record;
 }
 

@@ -35,6 +35,7 @@ struct LayerRecord {
   MatrixStats stats;
   std::optional<SpectrumStats> spectrum;  // when asked for
   std::string spectrum_method;            // "svd" or "gram"
+  std::vector<double> eigenvalues;        // with options.eigenvalues: the ESD, descending
 };
 
 // What one matrix gave, by content; thread-safe, least recently used out.
@@ -46,6 +47,7 @@ class LayerStatsCache {
     MatrixStats stats;
     std::optional<SpectrumStats> spectrum;
     std::string spectrum_method;
+    std::vector<double> singular_values;  // with the spectrum, descending
   };
   using Key = std::pair<uint64_t, bool>;  // content hash, spectral
 
@@ -80,6 +82,8 @@ struct LayerSweepOptions {
   // RE2 syntax, matched anywhere in the name; empty: every 2-D ".weight".
   std::string tensors_regex;
   bool spectral = true;
+  // Also hand on each matrix's eigenvalues sigma^2 / N (implies spectral).
+  bool eigenvalues = false;
   std::vector<double> sparsity_thresholds = DefaultSparsityThresholds();
   SingularValuesOptions singular_values;
 };

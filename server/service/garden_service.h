@@ -99,6 +99,9 @@ class GardenService final : public garden::v1::Garden::Service {
       grpc::ServerContext* context,
       const garden::v1::StreamPerplexityRequest* request,
       grpc::ServerWriter<garden::v1::PerplexityPoint>* writer) override;
+  grpc::Status StreamPrune(grpc::ServerContext* context,
+                           const garden::v1::PruneRequest* request,
+                           grpc::ServerWriter<garden::v1::PrunePoint>* writer) override;
 
   grpc::Status StreamLayerStats(
       grpc::ServerContext* context, const garden::v1::LayerStatsRequest* request,

@@ -73,6 +73,7 @@ void ToProto(const LayerRecord& r, const std::set<std::string>& metrics,
   if (!r.spectrum) return;
   const SpectrumStats& sp = *r.spectrum;
   out->set_spectrum_method(r.spectrum_method);
+  out->mutable_eigenvalues()->Add(r.eigenvalues.begin(), r.eigenvalues.end());
   if (want("spectral_norm")) out->set_spectral_norm(sp.spectral_norm);
   if (want("stable_rank")) out->set_stable_rank(sp.stable_rank);
   if (want("effective_rank")) out->set_effective_rank(sp.effective_rank);
@@ -98,6 +99,7 @@ grpc::Status GardenService::StreamLayerStats(grpc::ServerContext* context,
     options.tensors_regex = request->tensors();
     options.spectral = false;
     for (const std::string& m : SpectralMetrics()) options.spectral |= metrics.contains(m);
+    options.eigenvalues = request->eigenvalues();
     uint32_t sent = 0;
     for (const CheckpointLocation& where : selected.steps) {
       // A compute slot per step: spectra are model-sized work.

@@ -14,6 +14,7 @@
 #include "server/engine/logits.h"
 #include "server/engine/model_text.h"
 #include "server/engine/perplexity.h"
+#include "server/engine/prune.h"
 #include "server/engine/unmask.h"
 #include "server/service/convert.h"
 #include "server/service/garden_service.h"
@@ -199,10 +200,11 @@ void ToProto(int64_t step, const PerplexityResult& r,
   point->set_truncated(r.truncated);
 }
 
-// The dataset a perplexity request names and how many of its examples.
+// The dataset a perplexity request (StreamPerplexityRequest, PruneRequest)
+// names and how many of its examples.
+template <typename Request>
 absl::StatusOr<std::pair<std::shared_ptr<const Dataset>, size_t>> DatasetOf(
-    const DatasetRegistry* datasets,
-    const pb::StreamPerplexityRequest& request) {
+    const DatasetRegistry* datasets, const Request& request) {
   if (request.dataset().empty()) {
     return absl::InvalidArgumentError(
         "dataset is required (a name registered with gardend --dataset)");
@@ -224,6 +226,26 @@ absl::StatusOr<std::pair<std::shared_ptr<const Dataset>, size_t>> DatasetOf(
     count = std::min<size_t>(count, static_cast<size_t>(request.limit()));
   }
   return std::make_pair(std::move(dataset), count);
+}
+
+void ToProto(int64_t step, double fraction, const PerplexityResult& r,
+             const PrunedModel& pruned, pb::PrunePoint* point) {
+  point->set_step(step);
+  point->set_fraction(fraction);
+  point->set_perplexity(r.perplexity);
+  point->set_accuracy(r.accuracy);
+  point->set_n(r.examples);
+  point->set_mean_logprob(r.mean_logprob);
+  point->set_target_tokens(r.target_tokens);
+  point->set_truncated(r.truncated);
+  point->set_zeroed(pruned.zeroed);
+  point->set_matched_numel(pruned.numel);
+  for (const PrunedTensorCount& t : pruned.tensors) {
+    pb::PrunedTensor* out = point->add_tensors();
+    out->set_name(t.name);
+    out->set_numel(t.numel);
+    out->set_zeroed(t.zeroed);
+  }
 }
 
 // Loads the model of each selected checkpoint in step order and hands it to
@@ -469,6 +491,58 @@ grpc::Status GardenService::StreamPerplexity(
                             " examples");
         return absl::OkStatus();
       });
+}
+
+grpc::Status GardenService::StreamPrune(grpc::ServerContext* context,
+                                        const pb::PruneRequest* request,
+                                        grpc::ServerWriter<pb::PrunePoint>* writer) {
+  return RunLogged("StreamPrune", context, [&](std::string& what) -> absl::Status {
+    const std::vector<double> fractions(request->fractions().begin(),
+                                        request->fractions().end());
+    RETURN_IF_ERROR(ValidatePruneFractions(fractions));
+    RETURN_IF_ERROR(ValidatePruneRegex(request->tensors()));
+    ASSIGN_OR_RETURN(const auto dataset, DatasetOf(datasets_, *request));
+    const auto& [examples, count] = dataset;
+    ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->model()));
+    what = key.Name();
+    ASSIGN_OR_RETURN(const SelectedSteps selected,
+                     SelectSteps(store_, key, request->steps()));
+    PerplexityEvaluation evaluation(examples, count);
+    RETURN_IF_ERROR(ForEachCheckpoint(
+        models_, compute_, context, key, selected, what,
+        [&](const Loaded& loaded, ComputeGate::Hold& hold) -> absl::Status {
+          ASSIGN_OR_RETURN(const std::vector<PruneTensor> tensors,
+                           MatchPruneTensors(loaded.model->config(), request->tensors()));
+          // One pruned copy lives at a time, beside the scoring's memory.
+          uint64_t copy_bytes = 0;
+          for (double f : fractions) {
+            copy_bytes = std::max(copy_bytes, PruneWorkingBytes(tensors, f));
+          }
+          ASSIGN_OR_RETURN(const uint64_t scoring_bytes,
+                           evaluation.WorkingBytes(*loaded.model, loaded.tokenizer));
+          RETURN_IF_ERROR(hold.Reserve(copy_bytes + scoring_bytes, CancelledBy(context)));
+          for (double fraction : fractions) {
+            if (context->IsCancelled()) {
+              return absl::CancelledError("request cancelled");
+            }
+            ASSIGN_OR_RETURN(const PrunedModel pruned,
+                             PruneModel(loaded.model, tensors, fraction));
+            ASSIGN_OR_RETURN(const PerplexityResult result,
+                             evaluation.Evaluate(*pruned.model, loaded.tokenizer,
+                                                 CancelledBy(context)));
+            pb::PrunePoint point;
+            ToProto(loaded.where.step, fraction, result, pruned, &point);
+            if (!WriteToStream(context, writer, point)) {
+              return absl::CancelledError("the client went away");
+            }
+          }
+          return absl::OkStatus();
+        }));
+    what = absl::StrCat(key.Name(), " on ", request->dataset(), ", ",
+                        selected.steps.size(), " steps x ", fractions.size(),
+                        " fractions x ", count, " examples");
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace garden

@@ -991,6 +991,37 @@ TEST(FiguresTest, LayersHeatmapPerKind) {
   ASSERT_TRUE(plot::Layout(figure).ok());
 }
 
+TEST(FiguresTest, EsdPointsAndTheFittedTail) {
+  // Four eigenvalues, one a decade apart: each alone in its log bin.
+  const std::vector<EsdAtStep> steps = {
+      {.step = 0, .eigenvalues = {1e-3, 1e-2, 1e-1, 1.0}, .alpha = 2.0, .xmin = 1e-2},
+      {.step = 1000, .eigenvalues = {0.5, 2.0}}};
+  const plot::Figure figure = EsdFigure(steps, "m embed_out.weight");
+  ASSERT_EQ(figure.panels.size(), 1u);
+  const plot::Panel& p = figure.panels[0];
+  EXPECT_EQ(p.x.scale, plot::Scale::kLog10);
+  EXPECT_EQ(p.y.scale, plot::Scale::kLog10);
+  ASSERT_EQ(p.series.size(), 3u);  // step 0, its fit, step 1000 (no fit)
+  const plot::Series& esd = p.series[0];
+  EXPECT_TRUE(esd.points);
+  ASSERT_EQ(esd.x.size(), 4u);
+  // Densities integrate to one: sum of density x bin width.
+  double total = 0;
+  for (size_t i = 0; i < esd.x.size(); ++i) {
+    const double width = std::pow(10, std::log10(2000.0) / 40);  // the bins' ratio
+    const double left = esd.x[i] / std::sqrt(width), right = esd.x[i] * std::sqrt(width);
+    total += esd.y[i] * (right - left);
+  }
+  EXPECT_NEAR(total, 1.0, 1e-9);
+  const plot::Series& fit = p.series[1];
+  EXPECT_EQ(fit.label, "step 0 fit, alpha 2.00");
+  // At x_min the fit is (k / n) (alpha - 1) / x_min: 3 of 4 in the tail.
+  EXPECT_NEAR(fit.y.front(), 0.75 * 1.0 / 1e-2, 1e-9);
+  EXPECT_NEAR(fit.x.back(), 1.0, 1e-12);
+  EXPECT_EQ(p.series[2].label, "step 1000");
+  ASSERT_TRUE(plot::Layout(figure).ok());
+}
+
 TEST(FiguresTest, UnmaskRowsMarkAgreeingTokens) {
   UnmaskStep step{.step = 1000};
   step.lines.push_back({.k = 1, .prefix = "The", .generated = {" cat", " ran"},

@@ -190,6 +190,22 @@ class LayersTest(harness.GardendTestCase):
         self.assertIn("--plot-metric alpha must be one of the metrics asked for", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.base, "x.png")))
 
+    def test_esd_gives_the_eigenvalues_and_draws_them(self):
+        name = "gpt_neox.layers.0.attention.query_key_value.weight"
+        path = os.path.join(self.base, "esd.png")
+        records = self.records("--steps", "all", "--esd", name, "--plot", path)
+        self.assertEqual([(r["step"], r["tensor"]) for r in records], [(0, name), (1, name)])
+        for r in records:
+            w = self.matrices[r["step"]][name].astype(np.float64)
+            want = np.linalg.svd(w, compute_uv=False) ** 2 / max(w.shape)
+            self.assertEqual(len(r["eigenvalues"]), len(want))
+            for got, exp in zip(r["eigenvalues"], want):
+                self.assertTrue(math.isclose(got, exp, rel_tol=1e-9, abs_tol=1e-15), (got, exp))
+        self.assertGreater(os.path.getsize(path), 1000)
+        r = self.garden("layers", *MODEL, "--steps", "0", "--esd", name, "--tensors", "mlp")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("give --esd or --tensors", r.stderr)
+
     def test_a_repeated_request_is_cached(self):
         import time
         self.records("--steps", "all")
