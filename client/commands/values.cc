@@ -188,7 +188,7 @@ class Layers : public Command {
       one.model = model.name;
       RETURN_IF_ERROR(connection.Stream(&Stub::StreamLayerStats, request)
                           .ReadAll([&](const pb::LayerStatsRecord& record) {
-                            renderer.Record(record);
+                            renderer.Record(record, models.size() > 1 ? model.name : "");
                             if (!esd_.empty() && &model == &models.front()) {
                               EsdAtStep& at = esd_steps.emplace_back();
                               at.step = record.step();

@@ -61,12 +61,13 @@ const std::vector<std::string>& AllLayerMetrics() {
   return kAll;
 }
 
-void LayersRenderer::Record(const pb::LayerStatsRecord& r) {
+void LayersRenderer::Record(const pb::LayerStatsRecord& r, const std::string& model) {
   nlohmann::json j = {{"step", r.step()},
                       {"tensor", r.tensor()},
                       {"layer", r.layer()},
                       {"kind", r.kind()},
                       {"shape", std::vector<int64_t>(r.shape().begin(), r.shape().end())}};
+  if (!model.empty()) j["model"] = model;
   for (const std::string& m : metrics_) j[m] = Value(r, m);
   if (!r.spectrum_method().empty()) j["spectrum_method"] = r.spectrum_method();
   if (r.eigenvalues_size() > 0) {
@@ -80,6 +81,10 @@ void LayersRenderer::Record(const pb::LayerStatsRecord& r) {
                                       r.kind(),
                                       absl::StrCat(r.shape_size() > 0 ? r.shape(0) : 0),
                                       absl::StrCat(r.shape_size() > 1 ? r.shape(1) : 0)};
+    if (!model.empty()) {
+      names.insert(names.begin(), "model");
+      cells.insert(cells.begin(), model);
+    }
     for (const std::string& m : metrics_) {
       if (m == "sparsity") {
         for (const pb::SparsityAt& s : r.sparsity()) {
@@ -99,7 +104,9 @@ void LayersRenderer::Record(const pb::LayerStatsRecord& r) {
     }
     std::string header, row;
     for (size_t i = 0; i < names.size(); ++i) {
-      const size_t width = i == 1 ? 44 : std::max<size_t>(names[i].size(), 10);
+      const size_t width = names[i] == "tensor" ? 44
+                           : names[i] == "model" ? 24
+                                                 : std::max<size_t>(names[i].size(), 10);
       absl::StrAppend(&header, absl::StrFormat("%-*s ", width, names[i]));
       absl::StrAppend(&row, absl::StrFormat("%-*s ", width, cells[i]));
     }

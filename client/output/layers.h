@@ -1,6 +1,6 @@
 // Per-layer statistics and spectra (StreamLayerStats), a record per step and
 // matrix as it arrives.
-//   jsonl: {step, tensor, layer, kind, shape, <each metric asked for>,
+//   jsonl: {step, tensor, layer, kind, shape, [model,] <each metric asked for>,
 //          spectrum_method}; sparsity is {"1e-3": fraction, ...}; a
 //          power-law metric without a fit, and numbers JSON cannot hold,
 //          are null; "eigenvalues" (descending) when the request asked.
@@ -26,7 +26,9 @@ class LayersRenderer {
   LayersRenderer(Format format, std::vector<std::string> metrics, std::ostream& out)
       : format_(format), metrics_(std::move(metrics)), records_(format, out) {}
 
-  void Record(const garden::v1::LayerStatsRecord& record);
+  // `model` non-empty (several models, --compare): a "model" key, and a
+  // first column in csv and table.
+  void Record(const garden::v1::LayerStatsRecord& record, const std::string& model = "");
 
  private:
   Format format_;

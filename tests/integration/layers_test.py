@@ -177,6 +177,13 @@ class LayersTest(harness.GardendTestCase):
                                      "6400"])
         self.assertAlmostEqual(float(cells[9]), want["alpha"], places=9)
 
+    def test_compare_names_each_model(self):
+        r = self.garden("layers", *MODEL, "--steps", "0", "--tensors", "embed_out",
+                        "--metrics", "mean", "--compare", "spec:standard", "--format", "jsonl")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([x["model"] for x in rows], ["pythia-spec", "pythia-spec"])
+
     def test_plot(self):
         for ext in ("png", "svg"):
             path = os.path.join(self.base, f"layers.{ext}")
