@@ -268,6 +268,39 @@ absl::Status ForEachCheckpoint(
   return absl::OkStatus();
 }
 
+// What StreamPerplexity and StreamPrune share: the request's dataset, model
+// and steps, one PerplexityEvaluation (encoded once per tokenizer), and each
+// selected checkpoint handed to `visit` in turn (ForEachCheckpoint). The
+// model key, the number of steps and of examples, for the RPC log.
+struct DatasetSweep {
+  ModelKey key;
+  size_t steps = 0;
+  size_t examples = 0;
+};
+template <typename Request>
+absl::StatusOr<DatasetSweep> ForEachCheckpointOnDataset(
+    CheckpointStore& store, ModelCache& models, ComputeGate& compute,
+    const DatasetRegistry* datasets, grpc::ServerContext* context, const Request& request,
+    std::string& what,
+    absl::FunctionRef<absl::Status(const Loaded&, ComputeGate::Hold&, PerplexityEvaluation&)>
+        visit) {
+  ASSIGN_OR_RETURN(const auto dataset, DatasetOf(datasets, request));
+  const auto& [examples, count] = dataset;
+  DatasetSweep out;
+  ASSIGN_OR_RETURN(out.key, KeyOf(request.model()));
+  what = out.key.Name();
+  ASSIGN_OR_RETURN(const SelectedSteps selected, SelectSteps(store, out.key, request.steps()));
+  PerplexityEvaluation evaluation(examples, count);
+  RETURN_IF_ERROR(ForEachCheckpoint(
+      models, compute, context, out.key, selected, what,
+      [&](const Loaded& loaded, ComputeGate::Hold& hold) {
+        return visit(loaded, hold, evaluation);
+      }));
+  out.steps = selected.steps.size();
+  out.examples = count;
+  return out;
+}
+
 // Unmasks a text at one checkpoint, one frame per prefix length; `frames`
 // counts the frames written (the first carries the text's ids).
 absl::Status UnmaskCheckpoint(const Loaded& loaded,
@@ -457,28 +490,22 @@ grpc::Status GardenService::Attention(grpc::ServerContext* context,
       });
 }
 
-grpc::Status GardenService::StreamPerplexity(
-    grpc::ServerContext* context, const pb::StreamPerplexityRequest* request,
-    grpc::ServerWriter<pb::PerplexityPoint>* writer) {
-  return RunLogged(
-      "StreamPerplexity", context, [&](std::string& what) -> absl::Status {
-        ASSIGN_OR_RETURN(const auto dataset, DatasetOf(datasets_, *request));
-        const auto& [examples, count] = dataset;
-        ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->model()));
-        what = key.Name();
-        ASSIGN_OR_RETURN(const SelectedSteps selected,
-                         SelectSteps(store_, key, request->steps()));
-        PerplexityEvaluation evaluation(examples, count);
-        RETURN_IF_ERROR(ForEachCheckpoint(
-            models_, compute_, context, key, selected, what,
-            [&](const Loaded& loaded, ComputeGate::Hold& hold) -> absl::Status {
+grpc::Status GardenService::StreamPerplexity(grpc::ServerContext* context,
+                                             const pb::StreamPerplexityRequest* request,
+                                             grpc::ServerWriter<pb::PerplexityPoint>* writer) {
+  return RunLogged("StreamPerplexity", context, [&](std::string& what) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        const DatasetSweep sweep,
+        ForEachCheckpointOnDataset(
+            store_, models_, compute_, datasets_, context, *request, what,
+            [&](const Loaded& loaded, ComputeGate::Hold& hold,
+                PerplexityEvaluation& evaluation) -> absl::Status {
               ASSIGN_OR_RETURN(const uint64_t bytes,
                                evaluation.WorkingBytes(*loaded.model, loaded.tokenizer));
               RETURN_IF_ERROR(hold.Reserve(bytes, CancelledBy(context)));
               ASSIGN_OR_RETURN(
                   const PerplexityResult result,
-                  evaluation.Evaluate(*loaded.model, loaded.tokenizer,
-                                      CancelledBy(context)));
+                  evaluation.Evaluate(*loaded.model, loaded.tokenizer, CancelledBy(context)));
               pb::PerplexityPoint point;
               ToProto(loaded.where.step, result, &point);
               if (!WriteToStream(context, writer, point)) {
@@ -486,61 +513,55 @@ grpc::Status GardenService::StreamPerplexity(
               }
               return absl::OkStatus();
             }));
-        what = absl::StrCat(key.Name(), " on ", request->dataset(), ", ",
-                            selected.steps.size(), " steps x ", count,
-                            " examples");
-        return absl::OkStatus();
-      });
+    what = absl::StrCat(sweep.key.Name(), " on ", request->dataset(), ", ", sweep.steps,
+                        " steps x ", sweep.examples, " examples");
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status GardenService::StreamPrune(grpc::ServerContext* context,
                                         const pb::PruneRequest* request,
                                         grpc::ServerWriter<pb::PrunePoint>* writer) {
   return RunLogged("StreamPrune", context, [&](std::string& what) -> absl::Status {
-    const std::vector<double> fractions(request->fractions().begin(),
-                                        request->fractions().end());
+    const std::vector<double> fractions(request->fractions().begin(), request->fractions().end());
     RETURN_IF_ERROR(ValidatePruneFractions(fractions));
     RETURN_IF_ERROR(ValidatePruneRegex(request->tensors()));
-    ASSIGN_OR_RETURN(const auto dataset, DatasetOf(datasets_, *request));
-    const auto& [examples, count] = dataset;
-    ASSIGN_OR_RETURN(const ModelKey key, KeyOf(request->model()));
-    what = key.Name();
-    ASSIGN_OR_RETURN(const SelectedSteps selected,
-                     SelectSteps(store_, key, request->steps()));
-    PerplexityEvaluation evaluation(examples, count);
-    RETURN_IF_ERROR(ForEachCheckpoint(
-        models_, compute_, context, key, selected, what,
-        [&](const Loaded& loaded, ComputeGate::Hold& hold) -> absl::Status {
-          ASSIGN_OR_RETURN(const std::vector<PruneTensor> tensors,
-                           MatchPruneTensors(loaded.model->config(), request->tensors()));
-          // One pruned copy lives at a time, beside the scoring's memory.
-          uint64_t copy_bytes = 0;
-          for (double f : fractions) {
-            copy_bytes = std::max(copy_bytes, PruneWorkingBytes(tensors, f));
-          }
-          ASSIGN_OR_RETURN(const uint64_t scoring_bytes,
-                           evaluation.WorkingBytes(*loaded.model, loaded.tokenizer));
-          RETURN_IF_ERROR(hold.Reserve(copy_bytes + scoring_bytes, CancelledBy(context)));
-          for (double fraction : fractions) {
-            if (context->IsCancelled()) {
-              return absl::CancelledError("request cancelled");
-            }
-            ASSIGN_OR_RETURN(const PrunedModel pruned,
-                             PruneModel(loaded.model, tensors, fraction));
-            ASSIGN_OR_RETURN(const PerplexityResult result,
-                             evaluation.Evaluate(*pruned.model, loaded.tokenizer,
-                                                 CancelledBy(context)));
-            pb::PrunePoint point;
-            ToProto(loaded.where.step, fraction, result, pruned, &point);
-            if (!WriteToStream(context, writer, point)) {
-              return absl::CancelledError("the client went away");
-            }
-          }
-          return absl::OkStatus();
-        }));
-    what = absl::StrCat(key.Name(), " on ", request->dataset(), ", ",
-                        selected.steps.size(), " steps x ", fractions.size(),
-                        " fractions x ", count, " examples");
+    ASSIGN_OR_RETURN(
+        const DatasetSweep sweep,
+        ForEachCheckpointOnDataset(
+            store_, models_, compute_, datasets_, context, *request, what,
+            [&](const Loaded& loaded, ComputeGate::Hold& hold,
+                PerplexityEvaluation& evaluation) -> absl::Status {
+              ASSIGN_OR_RETURN(const std::vector<PruneTensor> tensors,
+                               MatchPruneTensors(loaded.model->config(), request->tensors()));
+              // One pruned copy lives at a time, beside the scoring's memory.
+              uint64_t copy_bytes = 0;
+              for (double f : fractions) {
+                copy_bytes = std::max(copy_bytes, PruneWorkingBytes(tensors, f));
+              }
+              ASSIGN_OR_RETURN(const uint64_t scoring_bytes,
+                               evaluation.WorkingBytes(*loaded.model, loaded.tokenizer));
+              RETURN_IF_ERROR(hold.Reserve(copy_bytes + scoring_bytes, CancelledBy(context)));
+              for (double fraction : fractions) {
+                if (context->IsCancelled()) {
+                  return absl::CancelledError("request cancelled");
+                }
+                ASSIGN_OR_RETURN(const PrunedModel pruned,
+                                 PruneModel(loaded.model, tensors, fraction));
+                ASSIGN_OR_RETURN(
+                    const PerplexityResult result,
+                    evaluation.Evaluate(*pruned.model, loaded.tokenizer, CancelledBy(context)));
+                pb::PrunePoint point;
+                ToProto(loaded.where.step, fraction, result, pruned, &point);
+                if (!WriteToStream(context, writer, point)) {
+                  return absl::CancelledError("the client went away");
+                }
+              }
+              return absl::OkStatus();
+            }));
+    what =
+        absl::StrCat(sweep.key.Name(), " on ", request->dataset(), ", ", sweep.steps, " steps x ",
+                     fractions.size(), " fractions x ", sweep.examples, " examples");
     return absl::OkStatus();
   });
 }
