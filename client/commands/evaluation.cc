@@ -43,7 +43,7 @@ class Perplexity : public Command {
                   });
             }));
     renderer.Finish();
-    return figure_.Draw([&] { return PerplexityFigure(figure, dataset_); });
+    return figure_.Draw([&] { return PerplexityFigure(figure, dataset_.name); });
   }
 
  private:
@@ -51,19 +51,13 @@ class Perplexity : public Command {
   absl::StatusOr<pb::StreamPerplexityRequest> Request() const {
     pb::StreamPerplexityRequest request;
     RETURN_IF_ERROR(model_steps_.Fill(&request));
-    request.set_dataset(dataset_);
-    if (limit_) request.set_limit(*limit_);
+    dataset_.Fill(&request);
     return request;
   }
 
   void AddOptions(CLI::App& command) override {
     model_steps_.AddTo(command);
-    command
-        .add_option("--dataset", dataset_,
-                    "a dataset name the server registered (garden datasets)")
-        ->required();
-    command.add_option("--limit", limit_,
-                       "score the first N examples (default: all)");
+    dataset_.AddTo(command);
     figure_.AddTo(command);
     format_.AddTo(command, {"jsonl", "json", "csv", "table"}, "table");
     // The perplexity stream carries no progress yet: accepted like the other
@@ -72,8 +66,7 @@ class Perplexity : public Command {
   }
 
   ModelStepsOptions model_steps_;
-  std::string dataset_;
-  std::optional<int64_t> limit_;
+  DatasetOption dataset_;
   FigureOptions figure_;
   ProgressOption progress_;
 };
@@ -104,11 +97,10 @@ class Prune : public Command {
 
   absl::Status Run(Connection& connection) override {
     // A bad plot path fails before any RPC, as ppl's does.
-    if (!plot_.empty()) RETURN_IF_ERROR(plot::CheckWritable(plot_));
+    RETURN_IF_ERROR(plot_.Check());
     pb::PruneRequest request;
     RETURN_IF_ERROR(model_steps_.Fill(&request));
-    request.set_dataset(dataset_);
-    if (limit_) request.set_limit(*limit_);
+    dataset_.Fill(&request);
     request.set_tensors(tensors_);
     ASSIGN_OR_RETURN(const std::vector<double> fractions, ParseFractions(fractions_));
     for (double f : fractions) request.add_fractions(f);
@@ -124,7 +116,7 @@ class Prune : public Command {
                           curves.back().perplexity.push_back(point.perplexity());
                         }));
     renderer.Finish();
-    if (plot_.empty()) return absl::OkStatus();
+    if (!plot_.drawing()) return absl::OkStatus();
     // Each curve left to right, whatever order --fractions gave.
     for (PruneCurve& c : curves) {
       std::map<double, double> sorted;
@@ -136,22 +128,14 @@ class Prune : public Command {
         c.perplexity.push_back(ppl);
       }
     }
-    auto key = MakeModelKey(model_steps_.address.suite, model_steps_.address.size,
-                            model_steps_.address.variant);
-    return plot::Render(
-        PruneFigure(curves, key.ok() ? key->Name() : model_steps_.address.size, dataset_),
-        plot_);
+    return plot::Render(PruneFigure(curves, ModelName(model_steps_.address), dataset_.name),
+                        plot_.path);
   }
 
  private:
   void AddOptions(CLI::App& command) override {
     model_steps_.AddTo(command);
-    command
-        .add_option("--dataset", dataset_,
-                    "a dataset name the server registered (garden datasets)")
-        ->required();
-    command.add_option("--limit", limit_,
-                       "score the first N examples (default: all)");
+    dataset_.AddTo(command);
     command.add_option("--fractions", fractions_,
                        "fractions of each tensor's entries to zero, each in [0, 1), "
                        "comma-separated; 0 (the model as it is) always comes first")
@@ -159,18 +143,15 @@ class Prune : public Command {
     command.add_option("--tensors", tensors_,
                        "RE2 regex matched anywhere in parameter names "
                        "(default: every 2-D weight, embeddings included)");
-    command.add_option("--plot", plot_,
-                       "draw perplexity against fraction, a curve per step, to "
-                       "FILE.png or FILE.svg");
+    plot_.AddTo(command, "perplexity against fraction, a curve per step,");
     format_.AddTo(command, {"jsonl", "json", "csv", "table"}, "table");
   }
 
   ModelStepsOptions model_steps_;
-  std::string dataset_;
-  std::optional<int64_t> limit_;
+  DatasetOption dataset_;
   std::string fractions_ = "0.1,0.3,0.5,0.7,0.9";
   std::string tensors_;
-  std::string plot_;
+  PlotOption plot_;
 };
 
 }  // namespace

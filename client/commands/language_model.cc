@@ -20,27 +20,6 @@
 namespace garden::client {
 namespace {
 
-// "pythia-70m-deduped", or the size as given when it is not a valid name
-// (the server says why).
-std::string ModelName(const AddressOptions& address) {
-  auto key = MakeModelKey(address.suite, address.size, address.variant);
-  return key.ok() ? key->Name() : address.size;
-}
-
-// --plot FILE.png|.svg, checked before any RPC.
-struct PlotOption {
-  std::string path;
-
-  void AddTo(CLI::App& app, const std::string& what) {
-    app.add_option("--plot", path,
-                   absl::StrCat("draw ", what, " to FILE.png or FILE.svg"));
-  }
-  bool drawing() const { return !path.empty(); }
-  absl::Status Check() const {
-    return drawing() ? plot::CheckWritable(path) : absl::OkStatus();
-  }
-};
-
 // The checkpoint, --text, and either --step (one call) or --steps A,B (one
 // call per step, in order, each rendered as --step renders it): the input
 // of logits and attention.

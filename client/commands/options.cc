@@ -155,4 +155,23 @@ absl::Status FigureOptions::Draw(
   return plot::Render(figure(), plot);
 }
 
+std::string ModelName(const AddressOptions& address) {
+  auto key = MakeModelKey(address.suite, address.size, address.variant);
+  return key.ok() ? key->Name() : address.size;
+}
+
+void PlotOption::AddTo(CLI::App& app, const std::string& what) {
+  app.add_option("--plot", path, absl::StrCat("draw ", what, " to FILE.png or FILE.svg"));
+}
+
+absl::Status PlotOption::Check() const {
+  return drawing() ? plot::CheckWritable(path) : absl::OkStatus();
+}
+
+void DatasetOption::AddTo(CLI::App& app) {
+  app.add_option("--dataset", name, "a dataset name the server registered (garden datasets)")
+      ->required();
+  app.add_option("--limit", limit, "score the first N examples (default: all)");
+}
+
 }  // namespace garden::client

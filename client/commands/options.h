@@ -7,6 +7,7 @@
 #ifndef GARDEN_CLIENT_COMMANDS_OPTIONS_H_
 #define GARDEN_CLIENT_COMMANDS_OPTIONS_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,36 @@ struct FormatOption {
              const std::string& default_name,
              const std::string& description = "");
   Format format() const { return FormatFromName(name); }
+};
+
+// "pythia-70m-deduped", or the size as given when it is not a valid name
+// (the server says why): how figures title a model.
+std::string ModelName(const AddressOptions& address);
+
+// --plot FILE.png|.svg for the commands that draw one model's figure,
+// checked (Check) before any RPC.
+struct PlotOption {
+  std::string path;
+
+  // "--plot: draw <what> to FILE.png or FILE.svg".
+  void AddTo(CLI::App& app, const std::string& what);
+  bool drawing() const { return !path.empty(); }
+  // plot::CheckWritable's errors; OK without --plot.
+  absl::Status Check() const;
+};
+
+// --dataset (required) and --limit: what ppl and prune score.
+struct DatasetOption {
+  std::string name;
+  std::optional<int64_t> limit;
+
+  void AddTo(CLI::App& app);
+  // Sets both in `request` (a request with dataset and an optional limit).
+  template <typename Request>
+  void Fill(Request* request) const {
+    request->set_dataset(name);
+    if (limit) request->set_limit(*limit);
+  }
 };
 
 // --no-progress, for the commands that can draw a progress bar.

@@ -49,7 +49,7 @@ class Matrix : public Command {
     ASSIGN_OR_RETURN(const auto cols, ParseSpan("--cols", cols_));
     ASSIGN_OR_RETURN(const ModelKey key,
                      MakeModelKey(address_.suite, address_.size, address_.variant));
-    if (!plot_.empty()) RETURN_IF_ERROR(plot::CheckWritable(plot_));
+    RETURN_IF_ERROR(plot_.Check());
     MatrixResult result;
     result.model = key.Name();
     result.tensor = tensor_.name;
@@ -79,7 +79,7 @@ class Matrix : public Command {
                           }));
     }
     RenderMatrix(result, format_.format(), std::cout);
-    if (plot_.empty()) return absl::OkStatus();
+    if (!plot_.drawing()) return absl::OkStatus();
     std::vector<MatrixPanel> panels;
     for (const MatrixAtStep& at : result.steps) {
       panels.push_back({.title = absl::StrCat("step ", at.step),
@@ -90,7 +90,7 @@ class Matrix : public Command {
                         .values = at.values});
     }
     return plot::Render(
-        MatrixFigure(panels, absl::StrCat(result.model, " ", result.tensor)), plot_);
+        MatrixFigure(panels, absl::StrCat(result.model, " ", result.tensor)), plot_.path);
   }
 
  private:
@@ -103,7 +103,7 @@ class Matrix : public Command {
     tensor_.AddTo(command);
     command.add_option("--rows", rows_, "rows BEGIN:END (END left out: to the last; default all)");
     command.add_option("--cols", cols_, "columns BEGIN:END (default all)");
-    command.add_option("--plot", plot_, "draw the image to FILE.png or FILE.svg");
+    plot_.AddTo(command, "the image");
     format_.AddTo(command, {"json", "csv"}, "json");
   }
 
@@ -129,8 +129,9 @@ class Matrix : public Command {
   }
 
   AddressOptions address_;
-  std::string step_, steps_, rows_, cols_, plot_;
+  std::string step_, steps_, rows_, cols_;
   TensorOption tensor_;
+  PlotOption plot_;
 };
 
 // `text` matched literally by an RE2 pattern.
@@ -169,7 +170,7 @@ class Layers : public Command {
         request.add_metrics(std::string(m));
       }
     }
-    if (!plot_.empty() && esd_.empty()) {
+    if (plot_.drawing() && esd_.empty()) {
       if (std::find(metrics.begin(), metrics.end(), plot_metric_) == metrics.end() ||
           plot_metric_ == "sparsity") {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -177,7 +178,7 @@ class Layers : public Command {
             "and a number (not sparsity)"));
       }
     }
-    if (!plot_.empty()) RETURN_IF_ERROR(plot::CheckWritable(plot_));
+    RETURN_IF_ERROR(plot_.Check());
     ASSIGN_OR_RETURN(const std::vector<NamedModel> models, figure_.Models(model_steps_.address));
     LayersRenderer renderer(format_.format(), metrics, std::cout);
     std::vector<LayerSeries> series;
@@ -205,12 +206,12 @@ class Layers : public Command {
                             }
                           }));
     }
-    if (plot_.empty()) return absl::OkStatus();
+    if (!plot_.drawing()) return absl::OkStatus();
     if (!esd_.empty()) {
       return plot::Render(EsdFigure(esd_steps, absl::StrCat(series.front().model, " ", esd_)),
-                          plot_);
+                          plot_.path);
     }
-    return plot::Render(LayersFigure(series, plot_metric_), plot_);
+    return plot::Render(LayersFigure(series, plot_metric_), plot_.path);
   }
 
  private:
@@ -224,9 +225,9 @@ class Layers : public Command {
                        "spectral_norm, stable_rank, effective_rank, alpha, alpha_weighted, "
                        "ks_distance, xmin, num_spikes (default all)");
     format_.AddTo(command, {"jsonl", "csv", "table"}, "jsonl");
-    command.add_option("--plot", plot_,
-                       "draw --plot-metric as a heatmap, layers x steps, a panel per matrix "
-                       "kind (a row per --compare model), to FILE.png or FILE.svg");
+    plot_.AddTo(command,
+                "--plot-metric as a heatmap, layers x steps, a panel per matrix kind (a row "
+                "per --compare model),");
     command.add_option("--plot-metric", plot_metric_, "the metric --plot draws")
         ->capture_default_str();
     command.add_option("--esd", esd_,
@@ -253,7 +254,8 @@ class Layers : public Command {
   }
 
   ModelStepsOptions model_steps_;
-  std::string tensors_, metrics_, plot_, plot_metric_ = "alpha", esd_;
+  std::string tensors_, metrics_, plot_metric_ = "alpha", esd_;
+  PlotOption plot_;
   FigureOptions figure_;  // --compare only; --plot is plot_
 };
 
