@@ -147,6 +147,14 @@ class TokenizerView:
         return out.decode("utf-8", errors="replace")
 
 
+def write_cloze(path, texts=CLOZE_TEXTS):
+    """A cloze dataset as gardend --dataset reads it (one {"text"} a line); the path."""
+    with open(path, "w", encoding="utf-8") as f:
+        for text in texts:
+            f.write(json.dumps({"text": text}) + "\n")
+    return path
+
+
 def pb_varint(n):
     out = bytearray()
     while True:
@@ -272,10 +280,7 @@ class GardenLmTest(harness.GardendTestCase):
 
     @classmethod
     def _write_fixtures(cls):
-        cls.cloze_path = os.path.join(cls.base, "cloze.jsonl")
-        with open(cls.cloze_path, "w", encoding="utf-8") as f:
-            for text in CLOZE_TEXTS:
-                f.write(json.dumps({"text": text}) + "\n")
+        cls.cloze_path = write_cloze(os.path.join(cls.base, "cloze.jsonl"))
         cls.root = os.path.join(cls.base, "root")
         cls.config = make_config(hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
                                  intermediate_size=256, vocab_size=50304,

@@ -92,10 +92,7 @@ class GardenPruneTest(harness.GardendTestCase):
 
     @classmethod
     def _write_fixtures(cls):
-        cls.cloze_path = os.path.join(cls.base, "cloze.jsonl")
-        with open(cls.cloze_path, "w", encoding="utf-8") as f:
-            for text in CLOZE_TEXTS:
-                f.write(json.dumps({"text": text}) + "\n")
+        cls.cloze_path = lm_test.write_cloze(os.path.join(cls.base, "cloze.jsonl"))
         cls.root = os.path.join(cls.base, "root")
         cls.config = make_config(hidden_size=64, num_attention_heads=4, num_hidden_layers=2,
                                  intermediate_size=256, vocab_size=50304,
