@@ -21,7 +21,6 @@ std::optional<LayerStatsCache::Entry> LayerStatsCache::Find(const Key& key) {
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
   lru_.splice(lru_.begin(), lru_, it->second);
-  ++hits_;
   return it->second->second;
 }
 
@@ -37,11 +36,6 @@ void LayerStatsCache::Put(const Key& key, Entry entry) {
     index_.erase(lru_.back().first);
     lru_.pop_back();
   }
-}
-
-uint64_t LayerStatsCache::hits() const {
-  std::lock_guard lock(mu_);
-  return hits_;
 }
 
 std::optional<uint64_t> LayerStatsCache::HashOf(const FileTensor& key) const {

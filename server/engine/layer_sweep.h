@@ -53,7 +53,6 @@ class LayerStatsCache {
 
   std::optional<Entry> Find(const Key& key);
   void Put(const Key& key, Entry entry);
-  uint64_t hits() const;
 
   // A file's tensor as last read: the file's identity (device, inode, size,
   // modification time) and the tensor's name, to its content hash, so that
@@ -74,7 +73,6 @@ class LayerStatsCache {
   std::map<FileTensor, uint64_t> hashes_;  // at most max_entries_ * 4
   std::list<std::pair<Key, Entry>> lru_;  // most recent first
   std::map<Key, std::list<std::pair<Key, Entry>>::iterator> index_;
-  uint64_t hits_ = 0;
 };
 
 struct LayerSweepOptions {
