@@ -15,6 +15,7 @@
 #include "client/plot/figures.h"
 #include "common/naming/names.h"
 #include "common/naming/step_spec.h"
+#include "re2/re2.h"
 
 namespace garden::client {
 namespace {
@@ -134,16 +135,6 @@ class Matrix : public Command {
   PlotOption plot_;
 };
 
-// `text` matched literally by an RE2 pattern.
-std::string QuoteRegex(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) out += '\\';
-    out += c;
-  }
-  return out;
-}
-
 class Layers : public Command {
  public:
   Layers()
@@ -159,7 +150,7 @@ class Layers : public Command {
       if (!tensors_.empty()) {
         return absl::InvalidArgumentError("--esd names its tensor: give --esd or --tensors");
       }
-      request.set_tensors(absl::StrCat("^", QuoteRegex(esd_), "$"));
+      request.set_tensors(absl::StrCat("^", RE2::QuoteMeta(esd_), "$"));
       request.set_eigenvalues(true);
     }
     std::vector<std::string> metrics = AllLayerMetrics();
