@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "garden: ask gardend how a model's parameters change over training"};
   app.require_subcommand(1);
+  // The global options may also follow the command: `garden ui --server X`.
+  app.fallthrough();
   client::Connection connection;
   connection.AddTo(app);
 

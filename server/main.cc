@@ -29,7 +29,7 @@
 #include "grpcpp/grpcpp.h"
 #include "server/engine/thread_pool.h"
 #include "server/metrics/server_metrics.h"
-#include "server/security/listen_address.h"
+#include "common/net/listen_address.h"
 #include "server/security/server_credentials.h"
 #include "server/service/log_format.h"
 #include "server/service/stream_write.h"

@@ -31,6 +31,8 @@
 //     health          the standard health service's answer (exit 0 when
 //                     SERVING)
 //     token new       a fresh access token and its --auth-tokens line
+//   ui              the browser dashboard
+//     ui              a local web page over gardend (client/ui)
 #ifndef GARDEN_CLIENT_COMMANDS_COMMANDS_H_
 #define GARDEN_CLIENT_COMMANDS_COMMANDS_H_
 
@@ -54,6 +56,7 @@ Commands DynamicsCommands();
 Commands EvaluationCommands();
 Commands LanguageModelCommands();
 Commands ServiceCommands();
+Commands UiCommands();
 
 // One new instance of each of the command classes `Each`, in that order.
 template <typename... Each>

@@ -61,6 +61,9 @@ class ServerStream {
   // The status the stream ended with.
   absl::Status Finish() { return FromGrpc(reader_->Finish()); }
 
+  // The call's context: TryCancel() on it (from any thread) cancels the call.
+  grpc::ClientContext& context() { return *context_; }
+
   // Hands every message to handle(message) as it arrives, then Finish().
   template <typename Handle>
   absl::Status ReadAll(Handle handle) {
@@ -94,6 +97,12 @@ class Connection {
   // After parsing: reads the token and TLS files. INVALID_ARGUMENT,
   // NOT_FOUND or PERMISSION_DENIED naming the flag and the file.
   absl::Status Prepare();
+
+  // What the options chose (after parsing): the server's address, whether
+  // the channel uses TLS, and whether calls carry a token.
+  const std::string& server() const { return server_; }
+  bool uses_tls() const { return !tls_ca_.empty(); }
+  bool has_token() const { return !token_.empty(); }
 
   // The channel every call goes over (made on first use).
   std::shared_ptr<grpc::Channel> channel();

@@ -8,7 +8,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/status.h"
 #include "common/formats/byte_source.h"
+#include "common/net/listen_address.h"
 #include "httplib.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -183,15 +185,8 @@ ServerMetrics::~ServerMetrics() {
 absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Serve(
     const std::string& listen, Sources sources) {
   auto impl = std::make_shared<Impl>(std::move(sources));
-  const size_t colon = listen.rfind(':');
-  int port = -1;
-  if (colon == std::string::npos || !absl::SimpleAtoi(listen.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--metrics-listen ", listen, ": expected HOST:PORT, e.g. 127.0.0.1:9464"));
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  ASSIGN_OR_RETURN(const HostPort address,
+                   ParseHostPort(listen, "--metrics-listen", "127.0.0.1:9464"));
   impl->http.Get("/metrics", [weak = std::weak_ptr<Impl>(impl)](
                                  const httplib::Request&, httplib::Response& response) {
     const std::shared_ptr<Impl> self = weak.lock();
@@ -199,8 +194,10 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Serve(
     response.set_content(prometheus::TextSerializer().Serialize(self->Collect()),
                          "text/plain; version=0.0.4; charset=utf-8");
   });
-  impl->port = port == 0 ? impl->http.bind_to_any_port(host)
-                         : (impl->http.bind_to_port(host, port) ? port : -1);
+  impl->port = address.port == 0
+                   ? impl->http.bind_to_any_port(address.host)
+                   : (impl->http.bind_to_port(address.host, address.port) ? address.port
+                                                                          : -1);
   if (impl->port <= 0) {
     return absl::UnavailableError(absl::StrCat(
         "--metrics-listen ", listen, ": cannot listen there (in use, or not "

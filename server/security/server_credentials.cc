@@ -9,7 +9,7 @@
 #include "common/base/absl_compat.h"
 #include "common/base/files.h"
 #include "common/base/status.h"
-#include "server/security/listen_address.h"
+#include "common/net/listen_address.h"
 
 namespace garden {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/security/listen_address.h"
+#include "common/net/listen_address.h"
 
 #include <arpa/inet.h>
 
@@ -6,6 +6,8 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/base/absl_compat.h"
 
 namespace garden {
@@ -40,6 +42,29 @@ bool IsLoopbackAddress(std::string_view listen) {
     return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
   }
   return false;
+}
+
+absl::StatusOr<HostPort> ParseHostPort(std::string_view listen,
+                                       std::string_view flag,
+                                       std::string_view example) {
+  const size_t colon = listen.rfind(':');
+  HostPort out;
+  std::string_view host =
+      colon == std::string_view::npos ? listen : listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  out.host = std::string(host);
+  if (colon == std::string_view::npos || out.host.empty() ||
+      out.host.find_first_of("[]") != std::string::npos ||
+      !absl::SimpleAtoi(ToAbsl(listen.substr(colon + 1)), &out.port) ||
+      out.port < 0 || out.port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ToAbsl(flag), " ", ToAbsl(listen),
+                     ": expected HOST:PORT with PORT in [0, 65535], e.g. ",
+                     ToAbsl(example)));
+  }
+  return out;
 }
 
 }  // namespace garden
