@@ -21,7 +21,7 @@ Commands AllCommands() {
   constexpr std::string_view kHelpOrder[] = {
       "models", "tensors",  "hist",      "matrix",   "tokenize", "generate",
       "unmask", "logits",   "attention", "msd",      "bifurcation",
-      "audit",  "layers",   "datasets", "ppl",       "prune",    "health",   "token",    "ui"};
+      "audit",  "envelope", "layers",   "datasets", "ppl",       "prune",    "health",   "token",    "ui"};
   auto rank = [&](const std::unique_ptr<Command>& command) {
     return std::find(std::begin(kHelpOrder), std::end(kHelpOrder),
                      command->name()) -

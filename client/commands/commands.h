@@ -16,6 +16,8 @@
 //                   can be trusted
 //     msd             mean square displacement per step (--plot: the curve)
 //     audit           identical steps, discontinuities and missing steps
+//     envelope        a metric's band across a model's training runs, and
+//                     each run's bifurcation onset (--plot: the band)
 //   evaluation      how well a model predicts over training
 //     ppl             LAMBADA-style perplexity and accuracy per step on a
 //                     dataset the server registered (--plot: the curves)

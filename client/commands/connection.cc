@@ -170,9 +170,11 @@ std::string ModelHeader(const google::protobuf::Message& request) {
   const auto* ref = dynamic_cast<const garden::v1::ModelRef*>(message);
   if (ref == nullptr) return "";
   // What the server will make of it; none for a name it will refuse.
-  absl::StatusOr<ModelKey> key = MakeModelKey(ref->suite(), ref->size(), ref->variant());
+  absl::StatusOr<ModelKey> key =
+      MakeModelKey(ref->suite(), ref->size(), ref->variant(), ref->run());
   if (!key.ok()) return "";
-  return absl::StrCat(key->suite, "/", key->size, "/", key->variant);
+  return absl::StrCat(key->suite, "/", key->size, "/", key->variant,
+                      key->run.empty() ? "" : "/", key->run);
 }
 
 std::unique_ptr<grpc::ClientContext> Connection::NewContext(

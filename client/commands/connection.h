@@ -109,7 +109,7 @@ class Connection {
 
   // A context for one call: the deadline --timeout seconds from now (none
   // for 0), the token, and, for a request about a model, the header
-  // `x-garden-model: suite/size/variant` (canonical) that a proxy in front
+  // `x-garden-model: suite/size/variant[/run]` (canonical) that a proxy in front
   // of several gardend replicas routes by.
   std::unique_ptr<grpc::ClientContext> NewContext(
       const google::protobuf::Message* request = nullptr) const;

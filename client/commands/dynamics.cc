@@ -1,17 +1,21 @@
 // How a tensor moves over training, and whether the steps can be trusted:
-// msd, audit (see commands.h).
+// msd, audit, envelope (see commands.h).
 #include <cstdint>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/commands/commands.h"
 #include "client/output/audit.h"
+#include "client/output/envelope.h"
 #include "client/output/msd.h"
 #include "client/plot/figures.h"
 #include "common/stats/analysis_defaults.h"
+#include "common/stats/envelope.h"
 
 namespace garden::client {
 namespace {
@@ -139,8 +143,153 @@ class Audit : public Command {
   std::optional<double> z_;
 };
 
+// The metrics envelope draws, by the stream that carries them.
+const std::vector<std::string>& MomentMetrics() {
+  static const auto* metrics = new std::vector<std::string>{"mean", "std", "skewness", "kurtosis"};
+  return *metrics;
+}
+
+double Moment(const pb::HistogramFrame& frame, const std::string& metric) {
+  if (metric == "mean") return frame.mean();
+  if (metric == "std") return frame.std();
+  if (metric == "skewness") return frame.skewness();
+  return frame.kurtosis();
+}
+
+class Envelope : public Command {
+ public:
+  Envelope()
+      : Command("envelope",
+                "a metric's band across every training run of a model "
+                "(PolyPythias' seeds), then each run's bifurcation onset") {}
+
+  absl::Status Run(Connection& connection) override {
+    if (!model_steps_.address.run.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--run ", model_steps_.address.run,
+          ": envelope spans every run of the model; leave --run out"));
+    }
+    RETURN_IF_ERROR(plot_.Check());
+    ASSIGN_OR_RETURN(const ModelKey model, model_steps_.address.Key());
+    ASSIGN_OR_RETURN(const std::vector<ModelKey> runs, Runs(connection, model));
+    std::vector<std::map<int64_t, double>> values;
+    std::vector<RunOnset> onsets;
+    std::vector<EnvelopeRun> curves;
+    for (const ModelKey& run : runs) {
+      std::map<int64_t, double>& metric = values.emplace_back();
+      RunOnset& onset = onsets.emplace_back();
+      onset.run = run.run.empty() ? "main" : run.run;
+      onset.model = run.Name();
+      RETURN_IF_ERROR(Sweep(connection, run, metric, onset.onset));
+      EnvelopeRun& curve = curves.emplace_back();
+      curve.run = onset.run;
+      curve.onset = onset.onset;
+      for (const auto& [step, value] : metric) {
+        curve.x.push_back(static_cast<double>(step));
+        curve.y.push_back(value);
+      }
+    }
+    const std::vector<EnvelopePoint> points = garden::Envelope(values);
+    RenderEnvelope(points, onsets, metric_, tensor_.name, format_.format(), std::cout);
+    if (!plot_.drawing()) return absl::OkStatus();
+    EnvelopeBand band;
+    for (const EnvelopePoint& p : points) {
+      band.step.push_back(static_cast<double>(p.step));
+      band.mean.push_back(p.mean);
+      band.min.push_back(p.min);
+      band.max.push_back(p.max);
+      band.std.push_back(p.std);
+    }
+    return plot::Render(EnvelopeFigure(band, curves, model.Name(), metric_, tensor_.name),
+                        plot_.path);
+  }
+
+ private:
+  void AddOptions(CLI::App& command) override {
+    model_steps_.AddTo(command);
+    std::vector<std::string> metrics = MomentMetrics();
+    metrics.push_back("msd");
+    metrics.push_back("bc");
+    command
+        .add_option("--metric", metric_,
+                    "msd (each run's from its own first selected step), bc "
+                    "(bimodality coefficient), mean, std, skewness, kurtosis")
+        ->check(CLI::IsMember(metrics))
+        ->required();
+    tensor_.AddTo(command);
+    plot_.AddTo(command, "the band with each run's curve and onset");
+    format_.AddTo(command, {"jsonl", "json", "csv", "table"}, "table");
+  }
+
+  // Every run of `model` the server holds, in its order (the main run first).
+  static absl::StatusOr<std::vector<ModelKey>> Runs(Connection& connection,
+                                                    const ModelKey& model) {
+    pb::ListModelsRequest request;
+    request.set_suite(model.suite);
+    pb::ListModelsResponse response;
+    RETURN_IF_ERROR(connection.Call(&Stub::ListModels, request, &response));
+    std::vector<ModelKey> runs;
+    for (const pb::ModelInfo& info : response.models()) {
+      const pb::ModelRef& m = info.model();
+      if (m.suite() == model.suite && m.size() == model.size && m.variant() == model.variant) {
+        runs.push_back(ModelKey{m.suite(), m.size(), m.variant(), m.run()});
+      }
+    }
+    if (runs.empty()) {
+      return absl::NotFoundError(absl::StrCat("no run of ", model.Name(),
+                                              " on the server (garden models lists "
+                                              "what it holds)"));
+    }
+    return runs;
+  }
+
+  // One run's metric at each of its selected steps, and its onset.
+  absl::Status Sweep(Connection& connection, const ModelKey& run,
+                     std::map<int64_t, double>& metric, std::optional<int64_t>& onset) const {
+    auto fill = [&](auto* request) -> absl::Status {
+      RETURN_IF_ERROR(model_steps_.Fill(request));
+      request->mutable_model()->set_run(run.run);
+      request->set_tensor(tensor_.name);
+      return absl::OkStatus();
+    };
+    pb::StreamBifurcationRequest bifurcation;
+    RETURN_IF_ERROR(fill(&bifurcation));
+    RETURN_IF_ERROR(connection.Stream(&Stub::StreamBifurcation, bifurcation)
+                        .ReadAll([&](const pb::StreamBifurcationResponse& m) {
+                          if (m.has_summary() && m.summary().has_onset()) {
+                            onset = m.summary().onset();
+                          }
+                          if (m.has_step() && metric_ == "bc") {
+                            metric[m.step().step()] = m.step().bc();
+                          }
+                        }));
+    if (metric_ == "msd") {
+      pb::StreamMSDRequest msd;
+      RETURN_IF_ERROR(fill(&msd));
+      msd.set_mode(pb::StreamMSDRequest::REFERENCE);
+      return connection.Stream(&Stub::StreamMSD, msd)
+          .ReadAll([&](const pb::StreamMSDResponse& m) {
+            if (m.has_point()) metric[m.point().step()] = m.point().msd();
+          });
+    }
+    if (metric_ == "bc") return absl::OkStatus();
+    pb::StreamHistogramsRequest hist;
+    RETURN_IF_ERROR(fill(&hist));
+    hist.set_bins(1);  // only the moments are used
+    return connection.Stream(&Stub::StreamHistograms, hist)
+        .ReadAll([&](const pb::StreamHistogramsResponse& m) {
+          if (m.has_frame()) metric[m.frame().step()] = Moment(m.frame(), metric_);
+        });
+  }
+
+  ModelStepsOptions model_steps_;
+  std::string metric_;
+  TensorOption tensor_;
+  PlotOption plot_;
+};
+
 }  // namespace
 
-Commands DynamicsCommands() { return MakeCommands<Msd, Audit>(); }
+Commands DynamicsCommands() { return MakeCommands<Msd, Audit, Envelope>(); }
 
 }  // namespace garden::client

@@ -22,11 +22,16 @@ absl::StatusOr<int64_t> ParseOneStep(const std::string& text) {
   return step.list[0];
 }
 
-// "SIZE[:VARIANT]" or "SUITE/SIZE[:VARIANT]"; what it leaves out is `base`'s.
+// "[SUITE/]SIZE[:VARIANT][@RUN]"; what it leaves out is `base`'s.
 AddressOptions CompareAddress(const AddressOptions& base,
                               const std::string& text) {
   AddressOptions other = base;
   std::string rest = text;
+  // "@" alone: the main run.
+  if (const size_t at = rest.find('@'); at != std::string::npos) {
+    other.run = rest.substr(at + 1);
+    rest = rest.substr(0, at);
+  }
   if (const size_t slash = rest.find('/'); slash != std::string::npos) {
     other.suite = rest.substr(0, slash);
     rest = rest.substr(slash + 1);
@@ -46,12 +51,20 @@ void AddressOptions::AddTo(CLI::App& app) {
   app.add_option("--size", size, "model size, e.g. 70m, 1.4b")->required();
   app.add_option("--variant", variant, "standard|deduped (aliases NDD, DD)")
       ->capture_default_str();
+  app.add_option("--run", run,
+                 "training run where the suite has several: seedN, weight-seedN, "
+                 "data-seedN (default: the main run)");
 }
 
 void AddressOptions::Fill(pb::ModelRef* ref) const {
   ref->set_suite(suite);
   ref->set_size(size);
   ref->set_variant(variant);
+  ref->set_run(run);
+}
+
+absl::StatusOr<ModelKey> AddressOptions::Key() const {
+  return MakeModelKey(suite, size, variant, run);
 }
 
 void CheckpointOptions::AddTo(CLI::App& app) {
@@ -127,8 +140,8 @@ void ExcludeFlaggedOption::AddTo(CLI::App& app) {
 void FigureOptions::AddTo(CLI::App& app) {
   app.add_option("--plot", plot, "draw the figure to FILE.png or FILE.svg");
   app.add_option("--compare", compare,
-                 "more models, one row each: SIZE[:VARIANT] or "
-                 "SUITE/SIZE[:VARIANT] (repeatable)");
+                 "more models, one row each: [SUITE/]SIZE[:VARIANT][@RUN], "
+                 "e.g. 160m@seed3 (repeatable)");
 }
 
 absl::StatusOr<std::vector<NamedModel>> FigureOptions::Models(
@@ -139,8 +152,7 @@ absl::StatusOr<std::vector<NamedModel>> FigureOptions::Models(
   }
   std::vector<NamedModel> models;
   for (const AddressOptions& a : addresses) {
-    ASSIGN_OR_RETURN(const ModelKey key,
-                     MakeModelKey(a.suite, a.size, a.variant));
+    ASSIGN_OR_RETURN(const ModelKey key, a.Key());
     NamedModel& m = models.emplace_back();
     a.Fill(&m.ref);
     m.name = key.Name();
@@ -156,7 +168,7 @@ absl::Status FigureOptions::Draw(
 }
 
 std::string ModelName(const AddressOptions& address) {
-  auto key = MakeModelKey(address.suite, address.size, address.variant);
+  auto key = address.Key();
   return key.ok() ? key->Name() : address.size;
 }
 

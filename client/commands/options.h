@@ -31,9 +31,12 @@ struct AddressOptions {
   std::string suite = std::string(kDefaultSuite);
   std::string size;
   std::string variant = "standard";
+  std::string run;  // "" for the main run
 
   void AddTo(CLI::App& app);
   void Fill(garden::v1::ModelRef* ref) const;
+  // The canonical model (MakeModelKey's INVALID_ARGUMENT).
+  absl::StatusOr<ModelKey> Key() const;
 };
 
 // The address and --step (required): one checkpoint.
@@ -187,8 +190,8 @@ struct FigureOptions {
 
   void AddTo(CLI::App& app);
   bool drawing() const { return !plot.empty(); }
-  // The main model, then each --compare one (SIZE[:VARIANT] or
-  // SUITE/SIZE[:VARIANT], the rest taken from `address`), once every name
+  // The main model, then each --compare one ([SUITE/]SIZE[:VARIANT][@RUN],
+  // the rest taken from `address`; "@" alone: the main run), once every name
   // is valid and the plot path writable: a bad one fails before any RPC.
   absl::StatusOr<std::vector<NamedModel>> Models(
       const AddressOptions& address) const;

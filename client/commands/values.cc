@@ -48,8 +48,7 @@ class Matrix : public Command {
     ASSIGN_OR_RETURN(const std::vector<int64_t> steps, Steps());
     ASSIGN_OR_RETURN(const auto rows, ParseSpan("--rows", rows_));
     ASSIGN_OR_RETURN(const auto cols, ParseSpan("--cols", cols_));
-    ASSIGN_OR_RETURN(const ModelKey key,
-                     MakeModelKey(address_.suite, address_.size, address_.variant));
+    ASSIGN_OR_RETURN(const ModelKey key, address_.Key());
     RETURN_IF_ERROR(plot_.Check());
     MatrixResult result;
     result.model = key.Name();
@@ -226,7 +225,7 @@ class Layers : public Command {
                        "draws its empirical spectral density at each step with the fitted "
                        "power law");
     command.add_option("--compare", figure_.compare,
-                       "more models, one row each: SIZE[:VARIANT] or SUITE/SIZE[:VARIANT]");
+                       "more models, one row each: [SUITE/]SIZE[:VARIANT][@RUN]");
   }
 
   // The record's --plot-metric, if it has it.

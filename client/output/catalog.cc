@@ -17,7 +17,7 @@ namespace {
 namespace pb = ::garden::v1;
 
 std::string ModelName(const pb::ModelRef& m) {
-  return ModelKey{m.suite(), m.size(), m.variant()}.Name();
+  return ModelKey{m.suite(), m.size(), m.variant(), m.run()}.Name();
 }
 
 nlohmann::json ModelsJson(const pb::ListModelsResponse& response) {
@@ -27,6 +27,7 @@ nlohmann::json ModelsJson(const pb::ListModelsResponse& response) {
         {"suite", m.model().suite()},
         {"size", m.model().size()},
         {"variant", m.model().variant()},
+        {"run", m.model().run()},
         {"name", ModelName(m.model())},
         {"repo_id", m.repo_id()},
         {"layout", m.layout()},
@@ -54,6 +55,7 @@ nlohmann::json TensorsJson(const pb::ListTensorsResponse& response) {
   return {{"suite", ref.model().suite()},
           {"size", ref.model().size()},
           {"variant", ref.model().variant()},
+          {"run", ref.model().run()},
           {"step", ref.step()},
           {"tensors", tensors}};
 }

@@ -11,13 +11,13 @@
 
 namespace garden::client {
 
-// json: {"models": [{suite, size, variant, name, repo_id, layout, steps,
+// json: {"models": [{suite, size, variant, run, name, repo_id, layout, steps,
 // missing_from_schedule}]}, indented by 2. table: one model a line with its
 // step count and range.
 void RenderModels(const garden::v1::ListModelsResponse& response,
                   Format format, std::ostream& out);
 
-// json: {suite, size, variant, step, tensors: [{name, dtype, shape,
+// json: {suite, size, variant, run, step, tensors: [{name, dtype, shape,
 // num_bytes, file}]}, indented by 2. table: one tensor a line.
 void RenderTensors(const garden::v1::ListTensorsResponse& response,
                    Format format, std::ostream& out);

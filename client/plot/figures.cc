@@ -430,4 +430,42 @@ plot::Figure EsdFigure(const std::vector<EsdAtStep>& steps, const std::string& t
   return figure;
 }
 
+plot::Figure EnvelopeFigure(const EnvelopeBand& band, const std::vector<EnvelopeRun>& runs,
+                            const std::string& model, const std::string& metric,
+                            const std::string& tensor) {
+  Figure figure{.title = absl::StrCat(model, ": ", metric, " of ", tensor, " across ",
+                                      runs.size(), " runs")};
+  Panel& panel = figure.panels.emplace_back();
+  panel.title = "min-max and mean +- std across runs";
+  panel.x = {.label = "training step", .scale = Scale::kLog1p};
+  panel.y = {.label = metric};
+  const plot::Rgb band_color = plot::PaletteColor(0);
+  panel.series.push_back(
+      {.label = "min-max", .x = band.step, .y = band.max, .color = band_color,
+       .y_low = band.min});
+  std::vector<double> above, below;
+  for (size_t i = 0; i < band.step.size(); ++i) {
+    above.push_back(band.mean[i] + band.std[i]);
+    below.push_back(band.mean[i] - band.std[i]);
+  }
+  // Darker, so that its swatch differs from the min-max one.
+  panel.series.push_back({.label = "mean +- std",
+                          .x = band.step,
+                          .y = above,
+                          .color = plot::Rgb{band_color.r * 0.6, band_color.g * 0.6,
+                                             band_color.b * 0.6},
+                          .y_low = below});
+  for (size_t k = 0; k < runs.size(); ++k) {
+    panel.series.push_back({.label = runs[k].run, .x = runs[k].x, .y = runs[k].y,
+                            .color = plot::PaletteColor(k + 1)});
+    if (runs[k].onset) {
+      panel.vlines.push_back({.x = static_cast<double>(*runs[k].onset),
+                              .label = absl::StrCat("onset ", runs[k].run)});
+    }
+  }
+  panel.series.push_back({.label = "mean", .x = band.step, .y = band.mean,
+                          .color = plot::Rgb{0.1, 0.1, 0.1}});
+  return figure;
+}
+
 }  // namespace garden::client

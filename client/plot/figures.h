@@ -155,6 +155,22 @@ struct EsdAtStep {
 // (x / x_min)^-alpha, k the eigenvalues >= x_min of the n.
 plot::Figure EsdFigure(const std::vector<EsdAtStep>& steps, const std::string& title);
 
+// garden envelope: one metric across training runs.
+struct EnvelopeBand {
+  std::vector<double> step, mean, min, max, std;  // one per step
+};
+struct EnvelopeRun {
+  std::string run;            // "seed3", "main"
+  std::vector<double> x, y;   // the run's own curve
+  std::optional<int64_t> onset;
+};
+// One panel, steps on a log(1 + step) axis: the min-max band, the mean +- std
+// band, each run's curve (thin, labelled by run), the mean over them, and
+// a dashed marker at each run's bifurcation onset ("onset RUN").
+plot::Figure EnvelopeFigure(const EnvelopeBand& band, const std::vector<EnvelopeRun>& runs,
+                            const std::string& model, const std::string& metric,
+                            const std::string& tensor);
+
 }  // namespace garden::client
 
 #endif  // GARDEN_CLIENT_PLOT_FIGURES_H_

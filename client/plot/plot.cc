@@ -433,6 +433,11 @@ absl::Status CheckFigure(const Figure& figure) {
             name, " series \"", s.label, "\" has ", s.x.size(), " x and ",
             s.y.size(), " y values"));
       }
+      if (!s.y_low.empty() && s.y_low.size() != s.x.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, " band \"", s.label, "\" has ", s.x.size(), " x and ",
+            s.y_low.size(), " y_low values"));
+      }
     }
     if (panel.image) {
       const MatrixImage& m = *panel.image;
@@ -655,6 +660,10 @@ PanelLayout LayOutPanel(const Panel& panel, const Rect& cell) {
       if (std::isfinite(tx) && std::isfinite(ty)) {
         x_points.Add(tx);
         y_points.Add(ty);
+      }
+      if (i < s.y_low.size()) {
+        const double tlow = Transform(panel.y.scale, s.y_low[i]);
+        if (std::isfinite(tx) && std::isfinite(tlow)) y_points.Add(tlow);
       }
     }
   }
@@ -1017,6 +1026,32 @@ Rgb SeriesColor(const Series& s, size_t index) {
   return s.color ? *s.color : PaletteColor(index);
 }
 
+// A band: each run of points with both ends finite, filled between them.
+void DrawBand(cairo_t* cr, const Series& s, const Rgb& color, const PanelLayout& layout) {
+  const Rect& plot = layout.plot;
+  SetColor(cr, color, 0.25);
+  size_t i = 0;
+  while (i < s.x.size()) {
+    std::vector<std::pair<double, double>> top, bottom;
+    for (; i < s.x.size(); ++i) {
+      const double x = layout.PageX(s.x[i]);
+      const double hi = layout.PageY(s.y[i]), lo = layout.PageY(s.y_low[i]);
+      if (!std::isfinite(x) || !std::isfinite(hi) || !std::isfinite(lo)) break;
+      top.emplace_back(Tame(x, plot), Tame(hi, plot));
+      bottom.emplace_back(Tame(x, plot), Tame(lo, plot));
+    }
+    ++i;
+    if (top.empty()) continue;
+    cairo_move_to(cr, top[0].first, top[0].second);
+    for (const auto& [x, y] : top) cairo_line_to(cr, x, y);
+    for (auto it = bottom.rbegin(); it != bottom.rend(); ++it) {
+      cairo_line_to(cr, it->first, it->second);
+    }
+    cairo_close_path(cr);
+    cairo_fill(cr);
+  }
+}
+
 void DrawSeries(cairo_t* cr, const Panel& panel, const PanelLayout& layout) {
   const Rect& plot = layout.plot;
   cairo_save(cr);
@@ -1026,6 +1061,10 @@ void DrawSeries(cairo_t* cr, const Panel& panel, const PanelLayout& layout) {
   cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
   for (size_t k = 0; k < panel.series.size(); ++k) {
     const Series& s = panel.series[k];
+    if (!s.y_low.empty()) {
+      DrawBand(cr, s, SeriesColor(s, k), layout);
+      continue;
+    }
     SetColor(cr, SeriesColor(s, k));
     bool pen_down = false;  // a skipped point breaks the line
     for (size_t i = 0; i < s.x.size(); ++i) {
@@ -1204,6 +1243,10 @@ void DrawLegend(cairo_t* cr, const Panel& panel, const PanelLayout& layout) {
     SetColor(cr, SeriesColor(s, shown[row]));
     if (s.points) {
       cairo_arc(cr, left + 6 + kSample / 2, cy, 2.5, 0, 2 * std::numbers::pi);
+      cairo_fill(cr);
+    } else if (!s.y_low.empty()) {
+      SetColor(cr, SeriesColor(s, shown[row]), 0.25);
+      cairo_rectangle(cr, left + 6, cy - 4, kSample, 8);
       cairo_fill(cr);
     } else {
       cairo_set_line_width(cr, 1.6);

@@ -75,6 +75,10 @@ struct Series {
   bool points = false;
   // Unset: PaletteColor(index of the series in its panel).
   std::optional<Rgb> color;
+  // Non-empty (one per x): a band, the area between y_low and y filled
+  // translucent, instead of a line (the spread across runs); a point with
+  // either end not finite breaks it.
+  std::vector<double> y_low;
 };
 
 // A dashed vertical marker (an MSD peak, a bifurcation onset).

@@ -118,12 +118,46 @@ absl::StatusOr<std::string> CanonicalVariant(std::string_view variant) {
       " is unknown; use standard (alias NDD) or deduped (alias DD)"));
 }
 
+namespace {
+
+// "seedN", "weight-seedN", "data-seedN" (lower case), N 1 to 9 digits.
+bool IsRunName(absl::string_view run) {
+  for (absl::string_view prefix : {"weight-", "data-"}) {
+    if (absl::StartsWith(run, prefix)) run.remove_prefix(prefix.size());
+  }
+  if (!absl::StartsWith(run, "seed")) return false;
+  run.remove_prefix(4);
+  return !run.empty() && run.size() <= 9 &&
+         std::all_of(run.begin(), run.end(), [](char c) { return absl::ascii_isdigit(c); });
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> CanonicalRun(std::string_view run) {
+  const std::string r = absl::AsciiStrToLower(ToAbsl(run));
+  if (r.empty() || IsRunName(r)) return r;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "run ", Quote(run),
+      " is unknown; use seedN, weight-seedN or data-seedN (N: 1 to 9 digits), "
+      "or none for the main run"));
+}
+
 std::string ModelKey::Name() const {
-  return absl::StrCat(suite, "-", size, variant == "deduped" ? "-deduped" : "");
+  return absl::StrCat(suite, "-", size, variant == "deduped" ? "-deduped" : "",
+                      run.empty() ? "" : "-", run);
 }
 
 std::optional<ModelKey> ModelKey::FromRepoName(std::string_view name) {
   std::vector<absl::string_view> parts = absl::StrSplit(ToAbsl(name), '-');
+  std::string run;
+  if (parts.size() >= 3 && IsRunName(parts.back())) {
+    run = std::string(parts.back());
+    parts.pop_back();
+    if (parts.size() >= 3 && (parts.back() == "weight" || parts.back() == "data")) {
+      run = absl::StrCat(parts.back(), "-", run);
+      parts.pop_back();
+    }
+  }
   if (parts.size() < 2 || parts.size() > 3) return std::nullopt;
   if (parts.size() == 3 && parts[2] != "deduped") return std::nullopt;
   if (!AllOf(std::string(parts[0]), IsSuiteChar) ||
@@ -134,12 +168,13 @@ std::optional<ModelKey> ModelKey::FromRepoName(std::string_view name) {
     return std::nullopt;
   }
   return ModelKey{std::string(parts[0]), std::string(parts[1]),
-                  parts.size() == 3 ? "deduped" : "standard"};
+                  parts.size() == 3 ? "deduped" : "standard", run};
 }
 
 absl::StatusOr<ModelKey> MakeModelKey(std::string_view suite,
                                       std::string_view size,
-                                      std::string_view variant) {
+                                      std::string_view variant,
+                                      std::string_view run) {
   ModelKey key;
   // Folder names are lower case; users may type "Pythia" or "70M".
   key.suite = suite.empty() ? std::string(kDefaultSuite)
@@ -153,6 +188,8 @@ absl::StatusOr<ModelKey> MakeModelKey(std::string_view suite,
   }
   RETURN_IF_ERROR(ValidateName("variant", variant));
   ASSIGN_OR_RETURN(key.variant, CanonicalVariant(variant));
+  if (!run.empty()) RETURN_IF_ERROR(ValidateName("run", run));
+  ASSIGN_OR_RETURN(key.run, CanonicalRun(run));
   return key;
 }
 

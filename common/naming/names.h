@@ -47,20 +47,29 @@ struct ModelKey {
   std::string suite;    // [a-z0-9]+ as found on disk
   std::string size;     // [a-z0-9.]+
   std::string variant;  // "standard" | "deduped"
+  // Which training run, for suites trained more than once (PolyPythias:
+  // EleutherAI/pythia-160m-seed3, -weight-seed2, -data-seed1): "" for the
+  // main run, else "seedN", "weight-seedN" or "data-seedN".
+  std::string run;
 
-  // "pythia-70m-deduped", "pythia-70m".
+  // "pythia-70m-deduped", "pythia-70m", "pythia-160m-seed3".
   std::string Name() const;
   auto operator<=>(const ModelKey&) const = default;
 
-  // Parses a folder or repository name "<suite>-<size>[-deduped]".
+  // Parses a folder or repository name "<suite>-<size>[-deduped][-<run>]".
   static std::optional<ModelKey> FromRepoName(std::string_view name);
 };
+
+// "" or a run name as above (N: 1 to 9 digits), lower-cased: "Seed3" is
+// "seed3". INVALID_ARGUMENT otherwise, naming the accepted forms.
+absl::StatusOr<std::string> CanonicalRun(std::string_view run);
 
 // Validates and canonicalises a model address from a request: suite defaults
 // to "pythia", the variant's aliases are resolved, every name validated.
 absl::StatusOr<ModelKey> MakeModelKey(std::string_view suite,
                                       std::string_view size,
-                                      std::string_view variant);
+                                      std::string_view variant,
+                                      std::string_view run = "");
 
 }  // namespace garden
 

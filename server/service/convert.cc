@@ -10,13 +10,14 @@ namespace garden {
 namespace pb = ::garden::v1;
 
 absl::StatusOr<ModelKey> KeyOf(const pb::ModelRef& ref) {
-  return MakeModelKey(ref.suite(), ref.size(), ref.variant());
+  return MakeModelKey(ref.suite(), ref.size(), ref.variant(), ref.run());
 }
 
 void FillRef(const ModelKey& key, pb::ModelRef* ref) {
   ref->set_suite(key.suite);
   ref->set_size(key.size);
   ref->set_variant(key.variant);
+  ref->set_run(key.run);
 }
 
 absl::Status ValidateStep(int64_t step) {

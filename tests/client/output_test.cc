@@ -195,6 +195,7 @@ TEST(CatalogTest, EveryListingInEveryFormat) {
       ],
       "name": "pythia-70m-deduped",
       "repo_id": "EleutherAI/pythia-70m-deduped",
+      "run": "",
       "size": "70m",
       "steps": [
         0,
@@ -209,6 +210,7 @@ TEST(CatalogTest, EveryListingInEveryFormat) {
       "missing_from_schedule": [],
       "name": "fortune-micro",
       "repo_id": "",
+      "run": "",
       "size": "micro",
       "steps": [],
       "suite": "fortune",
@@ -226,6 +228,7 @@ TEST(CatalogTest, EveryListingInEveryFormat) {
        "          hf-cache\n"},
       {"tensors json", Printed(RenderTensors, Tensors(), Format::kJson),
        R"({
+  "run": "",
   "size": "70m",
   "step": 8,
   "suite": "pythia",

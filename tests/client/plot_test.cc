@@ -347,6 +347,39 @@ TEST(PlotRenderTest, LineSeriesFollowsItsPath) {
   }
 }
 
+TEST(PlotRenderTest, BandFillsBetweenItsEdges) {
+  testing::TempDir dir;
+  const Figure figure = TenByTen(
+      {{.label = "band", .x = {1, 9}, .y = {6, 6}, .color = Rgb{0, 0, 1}, .y_low = {2, 2}}});
+  const std::string path = dir.Join("band.png");
+  ASSERT_TRUE(Render(figure, path).ok());
+  Png png(path);
+  ASSERT_TRUE(png.ok());
+  const PanelLayout& p = Layout(figure)->panels[0];
+  // Inside: blue at a quarter over white; outside, above and below: white
+  // (sampled off the grid lines).
+  const Rgb tint{0.75, 0.75, 1};
+  for (double x : {1.5, 4.7, 8.3}) {
+    for (double y : {2.7, 4.7, 5.3}) {
+      EXPECT_THAT(png.At(p.PageX(x), p.PageY(y), figure.png_scale), NearColor(tint))
+          << x << "," << y;
+    }
+    for (double y : {1.3, 7.3}) {
+      EXPECT_THAT(png.At(p.PageX(x), p.PageY(y), figure.png_scale),
+                  NearColor(Rgb{1, 1, 1}))
+          << x << "," << y;
+    }
+  }
+  // The extent includes the lower edge.
+  Figure open = figure;
+  open.panels[0].y = {};
+  EXPECT_LE(Layout(open)->panels[0].y.min, 2.0);
+  // One y_low per x, or none.
+  Figure bad = figure;
+  bad.panels[0].series[0].y_low = {2};
+  EXPECT_EQ(Layout(bad).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(PlotRenderTest, PointsAndLegend) {
   testing::TempDir dir;
   const Figure figure =
@@ -955,6 +988,32 @@ TEST(FiguresTest, LogitsCurvePerStep) {
   EXPECT_THAT(p.series[1].x, ElementsAre(0, 1, 2));
   EXPECT_THAT(p.series[1].y, ElementsAre(-1, 0, 4));
   EXPECT_EQ(p.x.label, "token id");
+}
+
+TEST(FiguresTest, EnvelopeBandsRunsAndOnsets) {
+  const plot::Figure figure = EnvelopeFigure(
+      {.step = {0, 10}, .mean = {1, 2}, .min = {0.5, 1}, .max = {1.5, 4}, .std = {0.25, 1}},
+      {{.run = "main", .x = {0, 10}, .y = {1, 1}},
+       {.run = "seed1", .x = {0, 10}, .y = {0.5, 4}, .onset = 10}},
+      "pythia-160m", "bc", "embed_out.weight");
+  ASSERT_EQ(figure.panels.size(), 1u);
+  const plot::Panel& p = figure.panels[0];
+  ASSERT_EQ(p.series.size(), 5u);
+  EXPECT_EQ(p.series[0].label, "min-max");
+  EXPECT_THAT(p.series[0].y, ElementsAre(1.5, 4));
+  EXPECT_THAT(p.series[0].y_low, ElementsAre(0.5, 1));
+  EXPECT_EQ(p.series[1].label, "mean +- std");
+  EXPECT_THAT(p.series[1].y, ElementsAre(1.25, 3));
+  EXPECT_THAT(p.series[1].y_low, ElementsAre(0.75, 1));
+  EXPECT_EQ(p.series[3].label, "seed1");
+  EXPECT_THAT(p.series[3].y, ElementsAre(0.5, 4));
+  EXPECT_TRUE(p.series[3].y_low.empty());
+  EXPECT_EQ(p.series[4].label, "mean");
+  EXPECT_THAT(p.series[4].y, ElementsAre(1, 2));
+  ASSERT_EQ(p.vlines.size(), 1u);
+  EXPECT_EQ(p.vlines[0].x, 10);
+  EXPECT_EQ(p.vlines[0].label, "onset seed1");
+  EXPECT_EQ(p.x.scale, plot::Scale::kLog1p);
 }
 
 TEST(FiguresTest, LayersHeatmapPerKind) {

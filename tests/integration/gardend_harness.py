@@ -17,9 +17,15 @@ def skip_unless_built(*binaries):
 
 def start_server(gardend, args, log_path, port_file, timeout=30):
     """Starts gardend on a free loopback port; returns (process, port)."""
+    return start_listening([gardend, "--listen", "127.0.0.1:0", "--port-file", port_file,
+                            *args], log_path, port_file, "gardend", timeout)
+
+
+def start_listening(cmd, log_path, port_file, what, timeout=30):
+    """Starts cmd, which writes the port it listens on to port_file (gardend, garden
+    ui), its output into log_path; returns (process, port) once the port is written."""
     log = open(log_path, "wb")
-    proc = subprocess.Popen([gardend, "--listen", "127.0.0.1:0", "--port-file", port_file,
-                             *args], stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     log.close()
     deadline = time.monotonic() + timeout
@@ -35,7 +41,7 @@ def start_server(gardend, args, log_path, port_file, timeout=30):
     proc.kill()
     proc.wait(timeout=10)
     with open(log_path, errors="replace") as f:
-        raise RuntimeError(f"gardend did not start (rc {proc.returncode}):\n{f.read()}")
+        raise RuntimeError(f"{what} did not start (rc {proc.returncode}):\n{f.read()}")
 
 
 # Keys of an output record that name the model rather than describe the

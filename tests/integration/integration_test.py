@@ -456,7 +456,7 @@ class GardenIntegrationTest(harness.GardendTestCase):
         self.assertNotIn("pythia-escaped", models)
         for name, (suite, size, variant, layout, steps, repo) in want.items():
             m = models[name]
-            self.assertEqual(sorted(m), sorted(["suite", "size", "variant", "name", "repo_id",
+            self.assertEqual(sorted(m), sorted(["suite", "size", "variant", "run", "name", "repo_id",
                                                 "layout", "steps", "missing_from_schedule"]))
             self.assertEqual((m["suite"], m["size"], m["variant"], m["layout"]),
                              (suite, size, variant, layout), name)

@@ -32,6 +32,7 @@ from lm_test import bytes_to_unicode  # noqa: E402  (one copy of GPT-2's byte ta
 
 DD_STEPS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000]
 STD_STEPS = [0, 1000, 2000]
+SEED_STEPS = [0, 1000]
 MAX_NEW = 1024  # gardend --max-new-tokens; long enough that a cancelled generation is cut short
 CLOZE_TEXTS = [
     "The quick brown fox jumps over the lazy dog",
@@ -76,6 +77,14 @@ def write_fixtures(base):
                                              dtype="F16", bifurcate=True)
     dirs["standard"] = make_suite.write_suite(root, "pythia", "micro", "standard",
                                               STD_STEPS, dtype="F32", seed=3)
+    # A second training run of the standard model (PolyPythias' -seedN).
+    seed_root = os.path.join(base, "seed2")
+    by_step = make_suite.write_suite(seed_root, "pythia", "micro", "standard", SEED_STEPS,
+                                     dtype="F32", seed=7)
+    os.rename(os.path.join(seed_root, "pythia-micro"), os.path.join(root, "pythia-micro-seed2"))
+    dirs["seed2"] = {step: d.replace(os.path.join(seed_root, "pythia-micro"),
+                                     os.path.join(root, "pythia-micro-seed2"))
+                     for step, d in by_step.items()}
     for by_step in dirs.values():
         for d in by_step.values():
             with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:

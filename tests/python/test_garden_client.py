@@ -77,11 +77,28 @@ def test_tensors_and_datasets_equal_the_cli(g, g_plain, cli):
     want = cli.json("tensors", *DD, "--step", "1000")
     t = g.tensors("micro", "deduped", 1000)
     assert rows_of(t) == want["tensors"]
-    assert t.attrs["checkpoint"] == {k: want[k] for k in ("suite", "size", "variant", "step")}
+    assert t.attrs["checkpoint"] == {k: want[k] for k in ("suite", "size", "variant", "run", "step")}
     assert t.attrs["config"]["hidden_size"] == 32
     assert list(g_plain.tensors("micro", "DD", 1000)) == want["tensors"]
     assert rows_of(g.datasets()) == cli.json("datasets")["datasets"]
     assert rows_of(g.datasets()) == [{"name": "cloze", "examples": 5}]
+
+
+def test_training_runs(g, cli, garden_client):
+    models = rows_of(g.models())
+    assert [(m["name"], m["run"]) for m in models if m["size"] == "micro"] == [
+        ("pythia-micro-deduped", ""), ("pythia-micro", ""), ("pythia-micro-seed2", "seed2")]
+    assert g.steps("micro", run="seed2").tolist() == [0, 1000]
+    want = cli.jsonl("hist", *STD, "--run", "seed2", "--steps", "all", "--no-progress")
+    h = g.hist("micro", steps="all", run="Seed2")
+    assert h.records() == want
+    assert h.records() != g.hist("micro", steps=[0, 1000]).records()
+    m = g.msd("micro", run="seed2")
+    assert rows_of(m) == cli.jsonl("msd", *STD, "--run", "seed2")
+    with pytest.raises(garden_client.GardenError) as e:
+        g.hist("micro", run="seedling")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "seedN, weight-seedN or data-seedN" in e.value.details()
 
 
 def test_health(g):

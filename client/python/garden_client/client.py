@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import sys
 
 import grpc
@@ -44,6 +45,8 @@ SERVICE_CONFIG = {"methodConfig": [{
     "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.2s", "maxBackoff": "2s",
                     "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}
 
+# Training runs (PolyPythias): "seedN", "weight-seedN", "data-seedN".
+_RUN = re.compile(r"(?:weight-|data-)?seed[0-9]{1,9}")
 _VARIANTS = {"standard": "standard", "ndd": "standard", "deduped": "deduped",
              "dd": "deduped"}
 _MSD_MODES = {"reference": pb.StreamMSDRequest.REFERENCE,
@@ -387,28 +390,33 @@ class Garden:
                                            metadata=self._metadata(key))
         return Stream(call, iter(call), self.address, method)
 
-    def _model(self, size, variant, suite):
-        """(ModelRef, canonical (suite, size, variant) or None when the server will
-        refuse the names and say why)."""
+    def _model(self, size, variant, suite, run=None):
+        """(ModelRef, canonical (suite, size, variant[, run]) or None when the server
+        will refuse the names and say why). ``run``: the training run ("seed3",
+        "weight-seed2", "data-seed1"; None for the main run)."""
         suite = self.suite if suite is None else suite
-        ref = pb.ModelRef(suite=suite or "", size=size, variant=variant)
+        ref = pb.ModelRef(suite=suite or "", size=size, variant=variant, run=run or "")
         # What the server will make of the names, as the CLI's header says it; none for
         # names it will refuse (and say why).
         canonical = _VARIANTS.get(str(variant).lower())
         key = None
-        if canonical and all(_valid_name(n) for n in (suite or DEFAULT_SUITE, size, variant)):
+        if (canonical and all(_valid_name(n) for n in (suite or DEFAULT_SUITE, size, variant))
+                and (not run or _RUN.fullmatch(str(run).lower()))):
             key = ((suite or DEFAULT_SUITE).lower(), str(size).lower(), canonical)
+            if run:
+                key += (str(run).lower(),)
         return ref, key
 
     @staticmethod
     def _name(key, size):
         if key is None:
             return size
-        suite, size, variant = key
-        return f"{suite}-{size}" + ("-deduped" if variant == "deduped" else "")
+        suite, size, variant, *run = key
+        return (f"{suite}-{size}" + ("-deduped" if variant == "deduped" else "")
+                + "".join(f"-{r}" for r in run if r))
 
-    def _checkpoint(self, size, variant, step, suite):
-        ref, key = self._model(size, variant, suite)
+    def _checkpoint(self, size, variant, step, suite, run=None):
+        ref, key = self._model(size, variant, suite, run)
         return pb.CheckpointRef(model=ref, step=_step(step)), key
 
     def _bar(self, progress, desc):
@@ -432,41 +440,44 @@ class Garden:
 
     def models(self, suite=None):
         """Suites, sizes, variants and the steps present: one row per model with the keys
-        of ``garden models --format json`` (suite, size, variant, name, repo_id, layout,
+        of ``garden models --format json`` (suite, size, variant, run, name, repo_id, layout,
         steps, missing_from_schedule). ``suite``: only that one (default: all)."""
         r = self._unary("ListModels", pb.ListModelsRequest(suite=suite or ""))
         rows = []
         for m in r.models:
-            key = (m.model.suite, m.model.size, m.model.variant)
+            key = (m.model.suite, m.model.size, m.model.variant, m.model.run)
             rows.append({"suite": m.model.suite, "size": m.model.size,
-                         "variant": m.model.variant, "name": self._name(key, m.model.size),
+                         "variant": m.model.variant, "run": m.model.run,
+                         "name": self._name(key, m.model.size),
                          "repo_id": m.repo_id, "layout": m.layout, "steps": list(m.steps),
                          "missing_from_schedule": list(m.missing_from_schedule)})
-        columns = ["suite", "size", "variant", "name", "repo_id", "layout", "steps",
+        columns = ["suite", "size", "variant", "run", "name", "repo_id", "layout", "steps",
                    "missing_from_schedule"]
         return make_records(rows, columns, {}, self.frames)
 
-    def steps(self, size, variant="standard", *, suite=None):
+    def steps(self, size, variant="standard", *, suite=None, run=None):
         """The steps present for one model, ascending (numpy int64)."""
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         wanted = self._name(key, size)
         for m in self._unary("ListModels", pb.ListModelsRequest(suite=ref.suite)).models:
-            if self._name((m.model.suite, m.model.size, m.model.variant), "") == wanted:
+            if self._name((m.model.suite, m.model.size, m.model.variant, m.model.run),
+                          "") == wanted:
                 return np.array(m.steps, dtype=np.int64)
         raise GardenError(self.address, "ListModels", grpc.StatusCode.NOT_FOUND,
                           f"no model {wanted} on this server")
 
-    def tensors(self, size, variant="standard", step=0, *, suite=None):
+    def tensors(self, size, variant="standard", step=0, *, suite=None, run=None):
         """The tensors of one checkpoint: name, dtype, shape, num_bytes, file per row;
         ``attrs``: "checkpoint" (suite, size, variant, step as the server names them) and
         "config" (the checkpoint's config.json, parsed; None without one)."""
-        checkpoint, key = self._checkpoint(size, variant, step, suite)
+        checkpoint, key = self._checkpoint(size, variant, step, suite, run)
         r = self._unary("ListTensors", pb.ListTensorsRequest(checkpoint=checkpoint), key)
         rows = [{"name": t.name, "dtype": t.dtype, "shape": list(t.shape),
                  "num_bytes": t.num_bytes, "file": t.file} for t in r.tensors]
         c = r.checkpoint
         attrs = {"checkpoint": {"suite": c.model.suite, "size": c.model.size,
-                                "variant": c.model.variant, "step": c.step},
+                                "variant": c.model.variant, "run": c.model.run,
+                                "step": c.step},
                  "config": _parse_config(r.config_json)}
         return make_records(rows, ["name", "dtype", "shape", "num_bytes", "file"], attrs,
                             self.frames)
@@ -480,7 +491,7 @@ class Garden:
     # ---------------------------------------------------------- distribution
 
     def hist(self, size, variant="standard", steps="all", *, tensor=DEFAULT_TENSOR,
-             bins=DEFAULT_BINS, range=None, exclude_flagged=False, suite=None,
+             bins=DEFAULT_BINS, range=None, exclude_flagged=False, suite=None, run=None,
              progress=None):
         """Histograms and moments of a tensor at each selected step (``garden hist``).
 
@@ -488,7 +499,7 @@ class Garden:
         selected step ([min, max] of their finite values). Returns ``Histograms``:
         ``.steps``, ``.edges``, ``.counts`` (steps x bins), ``.moments`` and the
         out-of-range and non-finite counts."""
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         request = pb.StreamHistogramsRequest(model=ref, steps=step_selection(steps),
                                              tensor=tensor, bins=int(bins),
                                              exclude_flagged=exclude_flagged)
@@ -550,11 +561,11 @@ class Garden:
 
     def bifurcation(self, size, variant="standard", steps="all", *, tensor=DEFAULT_TENSOR,
                     persist=None, min_dip=None, bins=None, exclude_flagged=False,
-                    suite=None, progress=None):
+                    suite=None, run=None, progress=None):
         """Bimodality per step (``garden bifurcation``): step, bc, modes, mode_heights,
         dip, bimodal, bandwidth per row; ``attrs["onset"]``: the first step from which
         ``persist`` (2) consecutive steps are bimodal, or None."""
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         request = pb.StreamBifurcationRequest(model=ref, steps=step_selection(steps),
                                               tensor=tensor, exclude_flagged=exclude_flagged)
         if persist is not None:
@@ -596,12 +607,12 @@ class Garden:
         return make_table(columns, attrs, self.frames)
 
     def matrix(self, size, variant="standard", step=0, *, tensor=DEFAULT_TENSOR, rows=None,
-               cols=None, suite=None):
+               cols=None, suite=None, run=None):
         """A rectangle of one tensor's values at one step, exactly as stored (float64,
         rows x cols; ``garden matrix``). ``rows=(a, b)`` and ``cols=(c, d)`` are half-open
         (b or d None: to the end; a slice works too); a 1-D tensor is one row. At most
         4,194,304 values a call (INVALID_ARGUMENT past it)."""
-        checkpoint, key = self._checkpoint(size, variant, step, suite)
+        checkpoint, key = self._checkpoint(size, variant, step, suite, run)
         (rb, re_), (cb, ce) = _span("rows", rows), _span("cols", cols)
         request = pb.MatrixRequest(checkpoint=checkpoint, tensor=tensor, row_begin=rb,
                                    row_end=re_, col_begin=cb, col_end=ce)
@@ -618,7 +629,7 @@ class Garden:
         return values.reshape(shape)
 
     def layers(self, size, variant="standard", steps="all", *, tensors=None, metrics=None,
-               suite=None):
+               suite=None, run=None):
         """Per step and per matrix (every 2-D weight, or those the RE2 regex ``tensors``
         matches anywhere in their names): moments, norms, sparsity and spectral
         statistics (``garden layers``).
@@ -629,7 +640,7 @@ class Garden:
         that does not exist), "sparsity" as one ``sparsity_1e-3``-style column per
         threshold (the fraction of entries with |w| < threshold × max_abs), and
         spectrum_method ("svd", "gram" or "")."""
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         asked = list(metrics) if metrics else list(LAYER_METRICS)
         request = pb.LayerStatsRequest(model=ref, steps=step_selection(steps),
                                        tensors=tensors or "", metrics=list(metrics or ()))
@@ -662,7 +673,7 @@ class Garden:
     # -------------------------------------------------------------- dynamics
 
     def msd(self, size, variant="standard", steps="all", *, tensor=DEFAULT_TENSOR,
-            mode="reference", reference=None, exclude_flagged=False, suite=None):
+            mode="reference", reference=None, exclude_flagged=False, suite=None, run=None):
         """Mean square displacement over training (``garden msd``), a row per step (per lag
         τ in mode "lag"): step, msd, from_step, rate, n; consecutive mode adds
         msd_before_previous and before_previous_step (NaN and -1 where absent); lag mode
@@ -671,7 +682,7 @@ class Garden:
         as the CLI's JSON has them."""
         if mode not in _MSD_MODES:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(_MSD_MODES)}")
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         request = pb.StreamMSDRequest(model=ref, steps=step_selection(steps), tensor=tensor,
                                       mode=_MSD_MODES[mode], exclude_flagged=exclude_flagged)
         if reference is not None:
@@ -710,11 +721,11 @@ class Garden:
         return make_table(columns, attrs, self.frames)
 
     def audit(self, size, variant="standard", steps="all", *, tensor=DEFAULT_TENSOR,
-              all_tensors=False, z=None, suite=None):
+              all_tensors=False, z=None, suite=None, run=None):
         """Defects of a suite (``garden audit``): a row per finding (kind "identical",
         "discontinuity" or "missing"; steps, tensor, detail, score); ``attrs``:
         "steps_checked", "tensors_checked"."""
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         request = pb.AuditRequest(model=ref, steps=step_selection(steps), tensor=tensor,
                                   all_tensors=all_tensors)
         if z is not None:
@@ -727,10 +738,10 @@ class Garden:
                             self.frames)
 
     def ppl(self, size, variant="standard", steps="all", *, dataset, limit=None,
-            suite=None):
+            suite=None, run=None):
         """Perplexity and accuracy on a registered cloze dataset at each step (``garden
         ppl``): step, perplexity, accuracy, n, mean_logprob, target_tokens, truncated."""
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         request = pb.StreamPerplexityRequest(model=ref, steps=step_selection(steps),
                                              dataset=dataset)
         if limit is not None:
@@ -751,15 +762,15 @@ class Garden:
 
     # -------------------------------------------------------- language model
 
-    def tokenize(self, size, variant="standard", step=0, text="", *, suite=None):
+    def tokenize(self, size, variant="standard", step=0, text="", *, suite=None, run=None):
         """Token ids and pieces of a text under a checkpoint's tokenizer."""
-        checkpoint, key = self._checkpoint(size, variant, step, suite)
+        checkpoint, key = self._checkpoint(size, variant, step, suite, run)
         r = self._unary("Tokenize", pb.TokenizeRequest(checkpoint=checkpoint, text=text), key)
         return Tokens(ids=np.array(r.ids, dtype=np.int32), pieces=list(r.pieces))
 
     def generate(self, size, variant="standard", step=0, prompt="", *, max_new_tokens=32,
                  greedy=None, temperature=None, top_k=0, top_p=None, seed=None,
-                 suite=None):
+                 suite=None, run=None):
         """Continues a prompt, yielding each ``Token`` as the server produces it.
 
         Greedy unless temperature, top_k, top_p or seed is given (``greedy=True`` forces
@@ -770,7 +781,7 @@ class Garden:
             for token in g.generate("70m", "deduped", 143000, "The garden"):
                 print(token.text, end="", flush=True)
         """
-        checkpoint, key = self._checkpoint(size, variant, step, suite)
+        checkpoint, key = self._checkpoint(size, variant, step, suite, run)
         sampled = not greedy and (temperature is not None or top_p is not None
                                   or bool(top_k) or seed is not None)
         sampling = pb.Sampling(greedy=not sampled, top_k=int(top_k),
@@ -786,11 +797,11 @@ class Garden:
         return Generation(call, self.address)
 
     def unmask(self, size, variant="standard", steps="all", text="", *,
-               prefix_lengths=None, suite=None):
+               prefix_lengths=None, suite=None, run=None):
         """The paper's causal unmasking (``garden unmask``): for each step and prefix
         length k, the greedy completion of the text's first k tokens. Returns
         ``Unmasking``: ``.frames`` (the CLI's frame keys), ``.recovered`` (steps x ks)."""
-        ref, key = self._model(size, variant, suite)
+        ref, key = self._model(size, variant, suite, run)
         request = pb.CausalUnmaskRequest(model=ref, steps=step_selection(steps), text=text,
                                          prefix_lengths=[int(k) for k in prefix_lengths or ()])
         with self._stream("CausalUnmask", request, key) as stream:
@@ -821,11 +832,11 @@ class Garden:
                          steps=steps, ks=ks, recovered=recovered)
 
     def logits(self, size, variant="standard", step=0, text="", *, top_k=10, full=True,
-               suite=None):
+               suite=None, run=None):
         """Mean over positions of the next-token logits (``garden logits``): ``Logits``
         with ``.top`` (id, piece, logit) and ``.mean_logits`` (float32, vocab_size; None
         with ``full=False``, which spares sending it)."""
-        checkpoint, key = self._checkpoint(size, variant, step, suite)
+        checkpoint, key = self._checkpoint(size, variant, step, suite, run)
         r = self._unary("Logits", pb.LogitsRequest(checkpoint=checkpoint, text=text,
                                                    top_k=int(top_k), include_all=full), key)
         top = make_records([{"id": t.id, "piece": t.piece, "logit": t.logit} for t in r.top],
@@ -834,10 +845,10 @@ class Garden:
         return Logits(step=checkpoint.step, tokens=r.tokens, top=top, mean_logits=mean)
 
     def attention(self, size, variant="standard", step=0, text="", *, layer=0,
-                  average_heads=False, suite=None):
+                  average_heads=False, suite=None, run=None):
         """One layer's attention probabilities (``garden attention``): ``Attention`` with
         ``.weights`` (float32, heads x tokens x tokens) and ``.pieces``."""
-        checkpoint, key = self._checkpoint(size, variant, step, suite)
+        checkpoint, key = self._checkpoint(size, variant, step, suite, run)
         r = self._unary("Attention", pb.AttentionRequest(checkpoint=checkpoint, text=text,
                                                          layer=int(layer),
                                                          average_heads=average_heads), key)

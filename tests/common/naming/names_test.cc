@@ -69,6 +69,51 @@ TEST(ModelKeyTest, ParsesRepoNames) {
   }
 }
 
+TEST(ModelKeyTest, ParsesTrainingRuns) {
+  // PolyPythias' repositories: SUITE-SIZE[-deduped][-RUN].
+  const struct {
+    const char* name;
+    const char* size;
+    const char* variant;
+    const char* run;
+  } cases[] = {{"pythia-160m-seed3", "160m", "standard", "seed3"},
+               {"pythia-160m-weight-seed2", "160m", "standard", "weight-seed2"},
+               {"pythia-160m-data-seed1", "160m", "standard", "data-seed1"},
+               {"pythia-160m-deduped-seed10", "160m", "deduped", "seed10"},
+               {"pythia-160m-deduped-data-seed3", "160m", "deduped", "data-seed3"}};
+  for (const auto& c : cases) {
+    auto key = ModelKey::FromRepoName(c.name);
+    ASSERT_TRUE(key.has_value()) << c.name;
+    EXPECT_EQ(key->size, c.size) << c.name;
+    EXPECT_EQ(key->variant, c.variant) << c.name;
+    EXPECT_EQ(key->run, c.run) << c.name;
+    EXPECT_EQ(key->Name(), c.name);
+  }
+  EXPECT_EQ(ModelKey::FromRepoName("pythia-160m")->run, "");
+  for (const char* bad : {"pythia-160m-seed", "pythia-160m-seedx", "pythia-160m-model-seed1",
+                          "pythia-160m-seed1-deduped", "pythia-160m-seed1234567890"}) {
+    EXPECT_FALSE(ModelKey::FromRepoName(bad).has_value()) << bad;
+  }
+}
+
+TEST(MakeModelKeyTest, TakesARun) {
+  auto key = MakeModelKey("pythia", "160m", "standard", "Seed3");
+  ASSERT_TRUE(key.ok()) << key.status();
+  EXPECT_EQ(key->run, "seed3");
+  EXPECT_EQ(key->Name(), "pythia-160m-seed3");
+  EXPECT_NE(*key, *MakeModelKey("pythia", "160m", "standard"));
+  for (const char* bad : {"seed", "3", "weight-seed", "seed3/..", "seed-3", "model-seed1"}) {
+    absl::StatusOr<ModelKey> r = MakeModelKey("pythia", "160m", "standard", bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_NE(MakeModelKey("pythia", "160m", "standard", "seedling")
+                .status()
+                .message()
+                .find("seedN, weight-seedN or data-seedN"),
+            std::string::npos);
+}
+
 TEST(MakeModelKeyTest, DefaultsAndCanonicalises) {
   auto key = MakeModelKey("", "70M", "DD");
   ASSERT_TRUE(key.ok());
