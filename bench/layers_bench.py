@@ -4,7 +4,8 @@
 metrics. Baseline in the same run: a numpy script computing the same metrics
 (tests/integration/layers_test.py's reference: numpy.linalg.svd and the power-law fit
 from its definition) over the same files, page cache warm for both. Then a repeated
-request, which gardend answers from its cache.
+request, which gardend answers from its cache, and the block matrices' spectra by
+LAPACK's SVD (--spectrum exact; the embeddings are past its limit).
 
   bench/layers_bench.py [--steps 16] [--root DIR] [--threads 2]
 """
@@ -68,24 +69,33 @@ def main():
             cmd = [os.path.join(BIN, "garden"), "--server", f"127.0.0.1:{port}", "layers",
                    "--suite", hist_bench.SUITE, "--size", hist_bench.SIZE, "--variant",
                    hist_bench.VARIANT, "--steps", "all", "--format", "jsonl"]
-            timings = []
-            for _ in range(2):  # cold (computing), then cached
+            timings = []  # (seconds, records)
+            # cold (computing), then cached; then the block matrices' spectra by
+            # LAPACK's SVD (the embeddings are past the exact method's limit)
+            for extra in ([], [], ["--spectrum", "exact", "--tensors", r"layers\."]):
                 t0 = time.monotonic()
-                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-                timings.append(time.monotonic() - t0)
-            records = [json.loads(line) for line in out.splitlines()]
+                out = subprocess.run(cmd + extra, capture_output=True, text=True,
+                                     check=True).stdout
+                lines = out.splitlines()
+                timings.append((time.monotonic() - t0, len(lines)))
+                if not extra:
+                    records = [json.loads(line) for line in lines]
         finally:
             harness.stop_server(proc, 10)
     methods = sorted({r["spectrum_method"] for r in records})
-    garden_s, cached_s = timings
+    (garden_s, _), (cached_s, _), (exact_s, exact_n) = timings
     print(f"layers_bench: {len(steps)} steps of {hist_bench.PRESET} ({hist_bench.DTYPE}), "
           f"{len(records)} matrices ({n_numpy} for numpy), all metrics; spectra by "
           f"{', '.join(methods)}; --threads {args.threads}")
     print(f"{'':34} {'total s':>9} {'per step s':>11} {'per matrix ms':>14} {'vs numpy':>9}")
-    for label, s in (("numpy (baseline)", numpy_s), ("garden layers", garden_s),
-                     ("garden layers, repeated (cache)", cached_s)):
-        print(f"{label:34} {s:9.3f} {s / len(steps):11.3f} {1000 * s / len(records):14.1f} "
+    for label, s, n in (("numpy (baseline)", numpy_s, n_numpy),
+                        ("garden layers", garden_s, len(records)),
+                        ("garden layers, repeated (cache)", cached_s, len(records))):
+        print(f"{label:34} {s:9.3f} {s / len(steps):11.3f} {1000 * s / n:14.1f} "
               f"{numpy_s / s:8.2f}x")
+    # Not the same work as the baseline: per matrix only.
+    print(f"{'--spectrum exact, block matrices':34} {exact_s:9.3f} {exact_s / len(steps):11.3f} "
+          f"{1000 * exact_s / exact_n:14.1f} {'':>9}  ({exact_n} matrices)")
 
 
 if __name__ == "__main__":

@@ -145,6 +145,7 @@ class Layers : public Command {
     pb::LayerStatsRequest request;
     RETURN_IF_ERROR(model_steps_.Fill(&request));
     request.set_tensors(tensors_);
+    request.set_spectrum(spectrum_);
     if (!esd_.empty()) {
       if (!tensors_.empty()) {
         return absl::InvalidArgumentError("--esd names its tensor: give --esd or --tensors");
@@ -214,6 +215,12 @@ class Layers : public Command {
                        "comma-separated, of: n, mean, std, rms, max_abs, frobenius, sparsity, "
                        "spectral_norm, stable_rank, effective_rank, alpha, alpha_weighted, "
                        "ks_distance, xmin, num_spikes (default all)");
+    command
+        .add_option("--spectrum", spectrum_,
+                    "auto: LAPACK's SVD up to 65536 entries, the Gram matrix's eigenvalues "
+                    "above; exact: the SVD always (RESOURCE_EXHAUSTED past 4194304 entries)")
+        ->check(CLI::IsMember({"auto", "exact"}))
+        ->capture_default_str();
     format_.AddTo(command, {"jsonl", "csv", "table"}, "jsonl");
     plot_.AddTo(command,
                 "--plot-metric as a heatmap, layers x steps, a panel per matrix kind (a row "
@@ -244,7 +251,7 @@ class Layers : public Command {
   }
 
   ModelStepsOptions model_steps_;
-  std::string tensors_, metrics_, plot_metric_ = "alpha", esd_;
+  std::string tensors_, metrics_, plot_metric_ = "alpha", esd_, spectrum_ = "auto";
   PlotOption plot_;
   FigureOptions figure_;  // --compare only; --plot is plot_
 };

@@ -26,9 +26,17 @@ absl::StatusOr<SingularValues> ComputeSingularValues(absl::Span<const double> w,
                                        at::TensorOptions().dtype(at::kDouble));
     SingularValues out;
     at::Tensor sigma;
-    if (w.size() <= options.max_svd_values) {
+    const bool exact = options.method == SpectrumMethod::kExact;
+    if (exact && w.size() > options.max_svd_values) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "a ", rows, " x ", cols, " matrix has ", w.size(),
+          " entries, over the exact SVD's limit of ", options.max_svd_values,
+          " (spectrum \"exact\"); \"auto\" takes its spectrum from the Gram matrix"));
+    }
+    if (exact || w.size() <= options.svd_below) {
       out.method = "svd";
-      sigma = at::linalg_svdvals(m);
+      // LAPACK is faster on the tall orientation; the values are the same.
+      sigma = at::linalg_svdvals(rows >= cols ? m : m.t());
     } else {
       out.method = "gram";
       const at::Tensor gram = rows >= cols ? at::matmul(m.t(), m) : at::matmul(m, m.t());

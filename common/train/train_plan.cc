@@ -133,7 +133,7 @@ absl::Status ValidateRun(const TrainRunOptions& o, const std::string& size) {
         absl::StrCat("--eval-sequences must be >= 0, got ", o.eval_sequences));
   }
   if (o.out_dir.empty()) return absl::InvalidArgumentError("--out is required");
-  const ModelKey key{o.suite, size, VariantName(o.variant)};
+  const ModelKey key{o.suite, size, VariantName(o.variant), ""};
   const std::optional<ModelKey> parsed = ModelKey::FromRepoName(key.Name());
   if (!parsed || *parsed != key) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -354,7 +354,7 @@ absl::StatusOr<Plan> MakePlan(const TrainRunOptions& o) {
   RETURN_IF_ERROR(ValidateModel(o));
   RETURN_IF_ERROR(ValidateRun(o, plan.size));
   const TrainPreset& m = plan.model;
-  plan.model_name = ModelKey{o.suite, plan.size, VariantName(o.variant)}.Name();
+  plan.model_name = ModelKey{o.suite, plan.size, VariantName(o.variant), ""}.Name();
   auto schedule =
       CheckpointSchedule(m.steps, m.checkpoint_every, o.extra_checkpoints);
   if (!schedule.ok()) {

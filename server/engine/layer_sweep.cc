@@ -55,24 +55,25 @@ namespace {
 
 // The tensors of one step the sweep visits, by name: the 2-D float
 // matrices the regex matches (every 2-D ".weight" without one).
-absl::StatusOr<std::vector<TensorListing>> Matched(const std::vector<TensorListing>& listed,
-                                                   const RE2* pattern, const std::string& regex) {
-  std::vector<TensorListing> out;
-  const TensorListing* not_a_matrix = nullptr;
-  for (const TensorListing& t : listed) {
-    const bool matrix = t.info.shape.size() == 2 && IsAnalysableFloat(t.info.dtype);
-    if (pattern == nullptr ? !(matrix && t.info.name.ends_with(".weight"))
-                           : !RE2::PartialMatch(t.info.name, *pattern)) {
+absl::StatusOr<std::vector<TensorHandle>> Matched(const std::vector<TensorHandle>& listed,
+                                                  const RE2* pattern, const std::string& regex) {
+  std::vector<TensorHandle> out;
+  const TensorInfo* not_a_matrix = nullptr;
+  for (const TensorHandle& t : listed) {
+    const TensorInfo& info = *t.info;
+    const bool matrix = info.shape.size() == 2 && IsAnalysableFloat(info.dtype);
+    if (pattern == nullptr ? !(matrix && info.name.ends_with(".weight"))
+                           : !RE2::PartialMatch(info.name, *pattern)) {
       continue;
     }
     if (matrix) {
       out.push_back(t);
     } else if (not_a_matrix == nullptr) {
-      not_a_matrix = &t;
+      not_a_matrix = &info;
     }
   }
   if (out.empty() && not_a_matrix != nullptr) {
-    const TensorInfo& info = not_a_matrix->info;
+    const TensorInfo& info = *not_a_matrix;
     return absl::FailedPreconditionError(absl::StrCat(
         "--tensors \"", regex, "\" matches no 2-D float matrix, only tensors such as \"",
         info.name, "\" (", ToAbsl(DTypeName(info.dtype)), ", ", info.shape.size(),
@@ -80,7 +81,7 @@ absl::StatusOr<std::vector<TensorListing>> Matched(const std::vector<TensorListi
   }
   if (out.empty()) {
     std::vector<std::string> some;
-    for (size_t i = 0; i < listed.size() && some.size() < 8; ++i) some.push_back(listed[i].info.name);
+    for (size_t i = 0; i < listed.size() && some.size() < 8; ++i) some.push_back(listed[i].info->name);
     return absl::NotFoundError(absl::StrCat(
         "no tensor matches --tensors \"", regex, "\"; the checkpoint has ", listed.size(),
         " tensors, e.g. ", absl::StrJoin(some, ", ")));
@@ -88,34 +89,36 @@ absl::StatusOr<std::vector<TensorListing>> Matched(const std::vector<TensorListi
   return out;
 }
 
-// The identity of the file holding `info` now; empty when it cannot be
-// told (then the tensor is read and hashed every time).
-std::optional<LayerStatsCache::FileTensor> FileTensorOf(const TensorFile& file,
-                                                        const TensorInfo& info) {
+// The identity of `file` now (device, inode, size, modification time);
+// empty when it cannot be told (then its tensors are read and hashed every
+// time).
+std::optional<LayerStatsCache::FileTensor> FileIdentity(const TensorFile& file) {
   struct stat st;
   if (::stat(file.path().c_str(), &st) != 0) return std::nullopt;
   return LayerStatsCache::FileTensor{
       .device = static_cast<uint64_t>(st.st_dev),
       .inode = static_cast<uint64_t>(st.st_ino),
       .size = static_cast<uint64_t>(st.st_size),
-      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
-      .tensor = info.name};
+      .mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
 // One matrix's record at `where`: from the cache when its file (or its
 // content) was seen, else read, decoded and computed.
-absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache& cache,
-                                         const CheckpointLocation& where,
-                                         const std::string& name,
+// `file`: FileIdentity of the tensor's file (its tensor name is set here).
+absl::StatusOr<LayerRecord> MatrixRecord(LayerStatsCache& cache, const CheckpointLocation& where,
+                                         const TensorHandle& handle,
+                                         std::optional<LayerStatsCache::FileTensor> file,
                                          const LayerSweepOptions& options) {
-  ASSIGN_OR_RETURN(const TensorHandle handle, store.OpenTensor(where, name));
   const TensorInfo& info = *handle.info;
   const uint64_t numel = info.numel();
-  const std::optional<LayerStatsCache::FileTensor> file = FileTensorOf(*handle.file, info);
+  if (file) file->tensor = info.name;
   std::optional<uint64_t> hash = file ? cache.HashOf(*file) : std::nullopt;
   std::optional<LayerStatsCache::Entry> entry;
   const bool spectral = options.spectral || options.eigenvalues;
-  if (hash) entry = cache.Find({*hash, spectral});
+  const auto key = [&] {
+    return LayerStatsCache::Key{*hash, spectral, options.singular_values.method};
+  };
+  if (hash) entry = cache.Find(key());
   std::vector<uint8_t> bytes;
   if (!entry) {
     bytes.resize(numel * DTypeSize(info.dtype));
@@ -124,7 +127,7 @@ absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache
     const int64_t header[3] = {static_cast<int64_t>(info.dtype), info.shape[0], info.shape[1]};
     hash = XXH3_64bits_withSeed(header, sizeof header, *hash);
     if (file) cache.RememberHash(*file, *hash);
-    entry = cache.Find({*hash, spectral});
+    entry = cache.Find(key());
   }
   if (!entry) {
     std::vector<double> values(numel);
@@ -133,16 +136,19 @@ absl::StatusOr<LayerRecord> MatrixRecord(CheckpointStore& store, LayerStatsCache
     entry.emplace();
     entry->stats = ComputeMatrixStats(values, options.sparsity_thresholds);
     if (spectral) {
-      ASSIGN_OR_RETURN(const SingularValues sv,
-                       ComputeSingularValues(values, info.shape[0], info.shape[1],
-                                             options.singular_values));
+      absl::StatusOr<SingularValues> computed = ComputeSingularValues(
+          values, info.shape[0], info.shape[1], options.singular_values);
+      if (!computed.ok()) {
+        return Annotate(computed.status(), absl::StrCat("tensor \"", info.name, "\""));
+      }
+      const SingularValues& sv = *computed;
       const double frob2 = entry->stats.frobenius * entry->stats.frobenius;
       entry->spectrum = ComputeSpectrumStats(sv.values, info.shape[0], info.shape[1], frob2,
                                              entry->stats.std * entry->stats.std);
       entry->spectrum_method = sv.method;
       entry->singular_values = sv.values;
     }
-    cache.Put({*hash, spectral}, *entry);
+    cache.Put(key(), *entry);
   }
   LayerRecord record;
   record.step = where.step;
@@ -175,13 +181,17 @@ absl::Status RunLayerSweep(CheckpointStore& store, LayerStatsCache& cache,
     }
   }
   for (const CheckpointLocation& where : options.steps) {
-    ASSIGN_OR_RETURN(const std::vector<TensorListing> listed, store.ListTensors(where));
-    ASSIGN_OR_RETURN(const std::vector<TensorListing> matched,
+    ASSIGN_OR_RETURN(const std::vector<TensorHandle> listed, store.OpenAllTensors(where));
+    ASSIGN_OR_RETURN(const std::vector<TensorHandle> matched,
                      Matched(listed, pattern ? &*pattern : nullptr, options.tensors_regex));
-    for (const TensorListing& t : matched) {
+    // One stat per file of the step.
+    std::map<const TensorFile*, std::optional<LayerStatsCache::FileTensor>> identities;
+    for (const TensorHandle& t : matched) {
       if (cancelled && cancelled()) return absl::CancelledError("layers cancelled");
+      auto [it, fresh] = identities.try_emplace(t.file.get());
+      if (fresh) it->second = FileIdentity(*t.file);
       ASSIGN_OR_RETURN(const LayerRecord record,
-                       MatrixRecord(store, cache, where, t.info.name, options));
+                       MatrixRecord(cache, where, t, it->second, options));
       RETURN_IF_ERROR(emit(record));
     }
   }

@@ -1,10 +1,10 @@
 // `garden layers`: per step and per matrix, the statistics of
 // common/stats/matrix_stats.h and the spectra of common/stats/spectrum.h.
 // Each matrix is read whole (decoded to double) once; results are cached by
-// the tensor's content (XXH3 of its bytes, dtype and shape) and whether the
-// spectrum was asked for, so a step whose tensor is a byte copy of another
-// costs a read and a hash; and the content hash by the file's identity, so a
-// repeated request costs a stat per file.
+// the tensor's content (XXH3 of its bytes, dtype and shape), whether the
+// spectrum was asked for and how, so a step whose tensor is a byte copy of
+// another costs a read and a hash; and the content hash by the file's
+// identity, so a repeated request costs one open and a stat per file.
 #ifndef GARDEN_SERVER_ENGINE_LAYER_SWEEP_H_
 #define GARDEN_SERVER_ENGINE_LAYER_SWEEP_H_
 
@@ -49,7 +49,12 @@ class LayerStatsCache {
     std::string spectrum_method;
     std::vector<double> singular_values;  // with the spectrum, descending
   };
-  using Key = std::pair<uint64_t, bool>;  // content hash, spectral
+  struct Key {
+    uint64_t content = 0;  // XXH3 of the bytes, dtype and shape
+    bool spectral = false;
+    SpectrumMethod method = SpectrumMethod::kAuto;
+    auto operator<=>(const Key&) const = default;
+  };
 
   std::optional<Entry> Find(const Key& key);
   void Put(const Key& key, Entry entry);
@@ -90,8 +95,10 @@ struct LayerSweepOptions {
 // The regex's matches that are not 2-D float matrices (biases, layer norms)
 // are left out. INVALID_ARGUMENT for a regex RE2 cannot compile; NOT_FOUND
 // when it matches no tensor of a step (naming some that exist);
-// FAILED_PRECONDITION when it matches tensors but no 2-D float matrix; the store's and the file's
-// errors as they come; CANCELLED once `cancelled` says so.
+// FAILED_PRECONDITION when it matches tensors but no 2-D float matrix;
+// RESOURCE_EXHAUSTED for a matrix too large for an exact spectrum
+// (ComputeSingularValues), naming it; the store's and the file's errors as
+// they come; CANCELLED once `cancelled` says so.
 absl::Status RunLayerSweep(CheckpointStore& store, LayerStatsCache& cache,
                            const LayerSweepOptions& options,
                            const std::function<bool()>& cancelled,

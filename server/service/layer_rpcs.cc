@@ -100,6 +100,12 @@ grpc::Status GardenService::StreamLayerStats(grpc::ServerContext* context,
     options.spectral = false;
     for (const std::string& m : SpectralMetrics()) options.spectral |= metrics.contains(m);
     options.eigenvalues = request->eigenvalues();
+    if (request->spectrum() == "exact") {
+      options.singular_values.method = SpectrumMethod::kExact;
+    } else if (!request->spectrum().empty() && request->spectrum() != "auto") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spectrum \"", request->spectrum(), "\" is unknown; use auto or exact"));
+    }
     uint32_t sent = 0;
     for (const CheckpointLocation& where : selected.steps) {
       // A compute slot per step: spectra are model-sized work.

@@ -509,6 +509,19 @@ absl::StatusOr<std::vector<TensorListing>> CheckpointStore::ListTensors(
   return out;
 }
 
+absl::StatusOr<std::vector<TensorHandle>> CheckpointStore::OpenAllTensors(
+    const CheckpointLocation& where) const {
+  ASSIGN_OR_RETURN(const auto files, OpenWeightFiles(where));
+  std::vector<TensorHandle> out;
+  for (const auto& [name, file] : files) {
+    for (const auto& info : file->tensors()) out.push_back(TensorHandle{file, &info});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.info->name < b.info->name;
+  });
+  return out;
+}
+
 absl::StatusOr<std::string> CheckpointStore::TokenizerPath(
     const CheckpointLocation& where) const {
   ASSIGN_OR_RETURN(const bool has, HasFile(where, kTokenizer));

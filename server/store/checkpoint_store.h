@@ -127,6 +127,11 @@ class CheckpointStore {
   absl::StatusOr<std::vector<TensorListing>> ListTensors(
       const CheckpointLocation& where) const;
 
+  // ListTensors' tensors (by name) ready to read: each weight file opened
+  // once (OpenWeightFiles), rather than once per tensor as OpenTensor does.
+  absl::StatusOr<std::vector<TensorHandle>> OpenAllTensors(
+      const CheckpointLocation& where) const;
+
   // Every weight file of the checkpoint (the single file, or each shard the
   // index names), opened and validated. `whole`: a model load, for which a
   // Hub checkpoint's files are downloaded whole into the Hugging Face cache

@@ -92,6 +92,7 @@ class LayersTest(harness.GardendTestCase):
         embed = (rng.standard_normal((200, 32)) * 0.05).astype("<f2")
         out0 = (rng.standard_normal((32, 200)) * 0.03).astype("<f4")
         big = (rng.standard_normal((4100, 1024)) * 0.01).astype("<f2")  # > 4 Mi entries
+        mid = (rng.standard_normal((512, 256)) * 0.02).astype("<f4")  # > 64 Ki: auto's Gram
         norm = np.ones(32, dtype="<f4")
         cls.matrices = {0: {}, 1: {}}
         for step in (0, 1):
@@ -101,7 +102,8 @@ class LayersTest(harness.GardendTestCase):
                        ("gpt_neox.layers.0.attention.query_key_value.weight", "F32", qkv.shape, qkv),
                        ("gpt_neox.layers.0.input_layernorm.weight", "F32", norm.shape, norm),
                        ("gpt_neox.layers.1.mlp.dense_h_to_4h.weight", "F32", mlp.shape, mlp),
-                       ("gpt_neox.layers.2.mlp.dense_4h_to_h.weight", "F16", big.shape, big)]
+                       ("gpt_neox.layers.2.mlp.dense_4h_to_h.weight", "F16", big.shape, big),
+                       ("gpt_neox.layers.3.attention.dense.weight", "F32", mid.shape, mid)]
             write_safetensors(os.path.join(cls.root, "pythia-spec", f"step{step}",
                                            "model.safetensors"),
                               [(n, d, s, a.tobytes()) for n, d, s, a in tensors])
@@ -133,7 +135,8 @@ class LayersTest(harness.GardendTestCase):
         kinds = {"embed_out.weight": (-1, "embed_out"), "gpt_neox.embed_in.weight": (-1, "embed_in"),
                  "gpt_neox.layers.0.attention.query_key_value.weight": (0, "qkv"),
                  "gpt_neox.layers.1.mlp.dense_h_to_4h.weight": (1, "mlp_in"),
-                 "gpt_neox.layers.2.mlp.dense_4h_to_h.weight": (2, "mlp_out")}
+                 "gpt_neox.layers.2.mlp.dense_4h_to_h.weight": (2, "mlp_out"),
+                 "gpt_neox.layers.3.attention.dense.weight": (3, "attn_out")}
         # Steps ascending, tensors by name; the 1-D layer norm left out.
         self.assertEqual([(r["step"], r["tensor"]) for r in records],
                          [(s, n) for s in (0, 1) for n in sorted(kinds)])
@@ -143,7 +146,7 @@ class LayersTest(harness.GardendTestCase):
             self.assertEqual((r["layer"], r["kind"]), kinds[r["tensor"]], what)
             self.assertEqual(r["shape"], list(w.shape), what)
             want = reference(w)
-            gram = w.size > 1 << 22
+            gram = w.size > 1 << 16
             self.assertEqual(r["spectrum_method"], "gram" if gram else "svd", what)
             for m in METRICS:
                 # Exact accumulations agree to rounding; an SVD to LAPACK's accuracy; the
@@ -155,6 +158,30 @@ class LayersTest(harness.GardendTestCase):
         qkv = next(r for r in records if r["kind"] == "qkv")
         self.assertAlmostEqual(qkv["spectral_norm"], 9.0, places=5)
         self.assertEqual(qkv["num_spikes"], 3)
+
+    def test_exact_spectrum(self):
+        # The matrix auto takes from the Gram matrix, by LAPACK's SVD.
+        tensor = "gpt_neox.layers.3.attention.dense.weight"
+        for step in (0, 1):
+            [r] = self.records("--steps", str(step), "--tensors", r"layers\.3\.",
+                               "--spectrum", "exact")
+            self.assertEqual(r["spectrum_method"], "svd")
+            want = reference(self.matrices[step][tensor])
+            for m in ("spectral_norm", "stable_rank", "effective_rank", "alpha", "xmin",
+                      "ks_distance", "alpha_weighted", "num_spikes"):
+                self.assert_close(r[m], want[m], 1e-9, f"exact {m}")
+        # Past the exact method's limit: refused, naming the tensor, its size and the limit.
+        r = self.garden("layers", *MODEL, "--steps", "0", "--tensors", "dense_4h_to_h",
+                        "--spectrum", "exact")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("RESOURCE_EXHAUSTED", r.stderr)
+        for part in ("gpt_neox.layers.2.mlp.dense_4h_to_h.weight", "4100 x 1024", "4198400",
+                     "4194304"):
+            self.assertIn(part, r.stderr)
+        # Without spectral metrics nothing is refused.
+        self.assertEqual(len(self.records("--steps", "0", "--tensors", "dense_4h_to_h",
+                                          "--spectrum", "exact", "--metrics", "std")), 1)
+        self.assertEqual(self.garden("layers", *MODEL, "--spectrum", "svd").returncode, 2)
 
     def test_metrics_and_tensors_select(self):
         # "layers.[0-2]" also matches the layer norm, which is left out.
@@ -218,7 +245,7 @@ class LayersTest(harness.GardendTestCase):
         self.records("--steps", "all")
         start = time.monotonic()
         again = self.records("--steps", "all")
-        self.assertEqual(len(again), 10)
+        self.assertEqual(len(again), 12)
         self.assertLess(time.monotonic() - start, 2.0)
 
     def test_bad_input(self):

@@ -191,6 +191,7 @@ def cli_has(cli, command):
       "steps": [0, 1000]},
      ["--tensors", r"attention\..*weight", "--metrics", "mean,sparsity,alpha,n", "--steps",
       "0,1000"]),
+    ({"spectrum": "exact", "steps": [0]}, ["--spectrum", "exact", "--steps", "0"]),
 ])
 def test_layers_equal_the_cli(g, g_plain, cli, kw, args, garden_client):
     if not cli_has(cli, "layers"):
@@ -212,6 +213,11 @@ def test_layers_equal_the_cli(g, g_plain, cli, kw, args, garden_client):
                     assert got == w["sparsity"]
                 else:
                     assert nan_to_none(r[m]) == w[m], m
+    # The server checks the method too.
+    with pytest.raises(garden_client.GardenError) as e:
+        g.layers("micro", "DD", steps=[0], spectrum="svd")
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert 'spectrum "svd" is unknown; use auto or exact' in e.value.details()
 
 
 # ---------------------------------------------------------------------- dynamics

@@ -629,7 +629,7 @@ class Garden:
         return values.reshape(shape)
 
     def layers(self, size, variant="standard", steps="all", *, tensors=None, metrics=None,
-               suite=None, run=None):
+               spectrum="auto", suite=None, run=None):
         """Per step and per matrix (every 2-D weight, or those the RE2 regex ``tensors``
         matches anywhere in their names): moments, norms, sparsity and spectral
         statistics (``garden layers``).
@@ -639,11 +639,14 @@ class Garden:
         LAYER_METRICS; None: all) with NaN where the server sent none (a power-law fit
         that does not exist), "sparsity" as one ``sparsity_1e-3``-style column per
         threshold (the fraction of entries with |w| < threshold × max_abs), and
-        spectrum_method ("svd", "gram" or "")."""
+        spectrum_method ("svd", "gram" or ""). ``spectrum``: "auto" (LAPACK's SVD up to
+        65536 entries, the Gram matrix's eigenvalues above) or "exact" (the SVD always;
+        RESOURCE_EXHAUSTED past 4194304 entries)."""
         ref, key = self._model(size, variant, suite, run)
         asked = list(metrics) if metrics else list(LAYER_METRICS)
         request = pb.LayerStatsRequest(model=ref, steps=step_selection(steps),
-                                       tensors=tensors or "", metrics=list(metrics or ()))
+                                       tensors=tensors or "", metrics=list(metrics or ()),
+                                       spectrum=spectrum)
         with self._stream("StreamLayerStats", request, key) as stream:
             records = list(stream)
         columns = {

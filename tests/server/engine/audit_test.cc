@@ -20,7 +20,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-const ModelKey kModel{"pythia", "70m", "standard"};
+const ModelKey kModel{"pythia", "70m", "standard", ""};
 // Pythia's published steps in [0, 512] but 4 and 32.
 const std::vector<int64_t> kSteps = {0, 1, 2, 8, 16, 64, 128, 256, 512};
 constexpr size_t kN = 4096;

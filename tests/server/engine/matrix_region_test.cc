@@ -42,7 +42,7 @@ TEST(ReadMatrixRegionTest, HandsOnTheRectangleInBlocksOfRows) {
   const testing::TensorSpec spec{"w", "F16", {6, 10}, testing::F16Bytes(xs)};
   testing::WritePlainCheckpoint(root.path(), "pythia-70m", 0, {spec});
   auto store = testing::OpenTestStore({root.path()});
-  auto where = store->Locate({"pythia", "70m", "standard"}, 0);
+  auto where = store->Locate({"pythia", "70m", "standard", ""}, 0);
   ASSERT_TRUE(where.ok()) << where.status();
   auto tensor = store->OpenTensor(*where, "w");
   ASSERT_TRUE(tensor.ok()) << tensor.status();

@@ -19,7 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TensorSpec;
 
-const ModelKey kModel{"pythia", "70m", "standard"};
+const ModelKey kModel{"pythia", "70m", "standard", ""};
 const std::vector<int64_t> kSteps = {0, 1, 3, 4, 8, 10};
 
 // Values that drift away from step 0 by an amount growing with the step.

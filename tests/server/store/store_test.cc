@@ -73,7 +73,7 @@ std::unique_ptr<CheckpointStore> OpenStore(std::vector<std::string> roots) {
 }
 
 ModelKey Key(const std::string& size, const std::string& variant = "standard") {
-  return ModelKey{"pythia", size, variant};
+  return ModelKey{"pythia", size, variant, ""};
 }
 
 TEST(CheckpointStoreTest, DiscoversThePlainLayout) {
