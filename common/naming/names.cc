@@ -47,11 +47,12 @@ bool IsSizeChar(unsigned char c) { return IsSuiteChar(c) || c == '.'; }
 
 std::vector<std::string> ClosestNames(std::string_view want,
                                       const std::vector<std::string>& have,
-                                      size_t k) {
-  // Levenshtein distance; names that contain the wanted text rank first.
-  auto distance = [](std::string_view a, std::string_view b) {
+                                      size_t k, bool anywhere) {
+  // Levenshtein distance of a to b, or (anywhere) to b's closest substring:
+  // b's characters before and after the match then cost nothing.
+  auto distance = [anywhere](std::string_view a, std::string_view b) {
     std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = anywhere ? 0 : j;
     for (size_t i = 1; i <= a.size(); ++i) {
       size_t diag = row[0];
       row[0] = i;
@@ -62,7 +63,7 @@ std::vector<std::string> ClosestNames(std::string_view want,
         diag = up;
       }
     }
-    return row[b.size()];
+    return anywhere ? *std::min_element(row.begin(), row.end()) : row[b.size()];
   };
   std::vector<std::pair<size_t, std::string>> scored;
   for (const auto& name : have) {

@@ -34,10 +34,12 @@ absl::Status ValidateName(std::string_view field, std::string_view value);
 bool IsNonParameterBuffer(std::string_view tensor);
 
 // Up to `k` names of `have` closest to `want` (names containing it first,
-// then by edit distance), for "did you mean" messages.
+// then by edit distance), for "did you mean" messages. `anywhere`: by the
+// edit distance to the closest part of each name, for a pattern matched
+// anywhere in a name (garden layers --tensors).
 std::vector<std::string> ClosestNames(std::string_view want,
                                       const std::vector<std::string>& have,
-                                      size_t k = 3);
+                                      size_t k = 3, bool anywhere = false);
 
 // "standard" or "deduped" for the names users type: those two, and the
 // paper's aliases "NDD" and "DD" (any case). INVALID_ARGUMENT otherwise.

@@ -11,6 +11,7 @@
 #include "common/base/absl_compat.h"
 #include "common/base/status.h"
 #include "common/formats/dtype.h"
+#include "common/naming/names.h"
 #include "common/stats/histogram.h"
 #include "re2/re2.h"
 
@@ -80,11 +81,11 @@ absl::StatusOr<std::vector<TensorHandle>> Matched(const std::vector<TensorHandle
         " dimensions)"));
   }
   if (out.empty()) {
-    std::vector<std::string> some;
-    for (size_t i = 0; i < listed.size() && some.size() < 8; ++i) some.push_back(listed[i].info->name);
+    std::vector<std::string> names;
+    for (const TensorHandle& t : listed) names.push_back(t.info->name);
     return absl::NotFoundError(absl::StrCat(
         "no tensor matches --tensors \"", regex, "\"; the checkpoint has ", listed.size(),
-        " tensors, e.g. ", absl::StrJoin(some, ", ")));
+        " tensors, the closest: ", absl::StrJoin(ClosestNames(regex, names, 3, /*anywhere=*/true), ", ")));
   }
   return out;
 }

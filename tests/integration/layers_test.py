@@ -251,7 +251,9 @@ class LayersTest(harness.GardendTestCase):
     def test_bad_input(self):
         for args, code, words in (
                 (["--tensors", "("], "INVALID_ARGUMENT", 'is not a regular expression'),
-                (["--tensors", "nothing_like_this"], "NOT_FOUND", "gpt_neox.embed_in.weight"),
+                (["--tensors", "nothing_like_this"], "NOT_FOUND", "the closest:"),
+                (["--tensors", "atention.dense"], "NOT_FOUND",
+                 "the closest: gpt_neox.layers.3.attention.dense.weight"),
                 (["--tensors", "layernorm"], "FAILED_PRECONDITION", "matches no 2-D float matrix"),
                 (["--metrics", "mean,beauty"], "INVALID_ARGUMENT", 'unknown metric "beauty"'),
                 (["--steps", "7"], "NOT_FOUND", "7")):

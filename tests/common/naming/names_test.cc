@@ -126,6 +126,19 @@ TEST(MakeModelKeyTest, DefaultsAndCanonicalises) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ClosestNamesTest, AnywhereRanksByTheClosestPartOfEachName) {
+  const std::vector<std::string> names = {"embed_out.weight",
+                                          "gpt_neox.layers.3.attention.dense.weight",
+                                          "gpt_neox.layers.1.mlp.dense_h_to_4h.weight"};
+  // A typo of a part: whole-name distance prefers the short name.
+  EXPECT_EQ(ClosestNames("atention.dense", names, 1, /*anywhere=*/true),
+            std::vector<std::string>{"gpt_neox.layers.3.attention.dense.weight"});
+  EXPECT_EQ(ClosestNames("atention.dense", names, 1),
+            std::vector<std::string>{"embed_out.weight"});
+  EXPECT_EQ(ClosestNames("dense_h_to_4h", names, 1, true),
+            std::vector<std::string>{"gpt_neox.layers.1.mlp.dense_h_to_4h.weight"});
+}
+
 TEST(ClosestNamesTest, PrefersContainingThenEditDistance) {
   const std::vector<std::string> have = {
       "embed_out.weight", "gpt_neox.embed_in.weight",
