@@ -57,12 +57,13 @@ function modelTable(models, onPick) {
       el("td", {}, el("button", { type: "button", class: "link model-name", text: name,
         title: "show its charts", on: { click: () => onPick(info) } })),
       el("td", { text: info.model.suite }), el("td", { text: info.model.size }),
-      el("td", { text: info.model.variant }), el("td", { class: "num", text: String(steps.length) }),
+      el("td", { text: info.model.variant }), el("td", { text: info.model.run || "main" }),
+      el("td", { class: "num", text: String(steps.length) }),
       el("td", { text: steps.length ? `${steps[0]}–${steps[steps.length - 1]}` : "" }),
       el("td", { text: info.layout }), el("td", { text: info.repo_id || "" }));
   });
   return el("table", { id: "models-table" },
-    el("thead", {}, el("tr", {}, ["model", "suite", "size", "variant", "steps", "range",
+    el("thead", {}, el("tr", {}, ["model", "suite", "size", "variant", "run", "steps", "range",
       "layout", "repository"].map((h) => el("th", { text: h })))),
     el("tbody", {}, body));
 }
